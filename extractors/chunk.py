@@ -1,0 +1,60 @@
+"""What every reader yields: good records as Arrow tables, bad ones with a reason."""
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+RAW_CAP = 2000  # characters of an offending record kept in quarantine.raw
+
+
+class FormatError(ValueError):
+    """The file as a whole cannot be read as the format asked for."""
+
+
+@dataclass
+class Quarantined:
+    location: str  # "line 7 (byte 812)", "record 12", "row 3"
+    reason: str
+    raw: str | None = None
+
+
+@dataclass
+class Chunk:
+    """A slice of one input file, in file order.
+
+    conversations/messages (chat sources) or events (event logs) hold the
+    records that parsed; `quarantined` the ones that did not. Messages carry
+    an extra `source_row` column so the warehouse can keep only the first
+    copy of a conversation that appears twice.
+    """
+
+    conversations: pa.Table | None = None
+    messages: pa.Table | None = None
+    events: pa.Table | None = None
+    quarantined: list[Quarantined] = field(default_factory=list)
+    bytes_read: int = 0  # file position reached, for progress bars
+
+    @property
+    def n_good(self) -> int:
+        table = self.conversations if self.conversations is not None else self.events
+        return 0 if table is None else table.num_rows
+
+    @property
+    def n_read(self) -> int:
+        return self.n_good + len(self.quarantined)
+
+
+def cap(text: str | bytes | None) -> str | None:
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text[: RAW_CAP * 4].decode("utf-8", errors="replace")
+    return text if len(text) <= RAW_CAP else text[:RAW_CAP] + f"... [{len(text) - RAW_CAP} more chars]"
+
+
+def reason_from_validation(err) -> str:
+    """One short line from a pydantic ValidationError."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    if first["type"] == "missing":
+        return f"missing field: {where}"
+    return f"bad value for {where}: {first['msg']}"

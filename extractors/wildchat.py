@@ -1,0 +1,217 @@
+"""WildChat rows (the Hugging Face schema) -> conversations and messages.
+
+Parquet shards go through polars column-wise, never a Python loop per row:
+a 100k-conversation shard must load at close to DuckDB's own read speed.
+JSON rows are checked one by one, normalized to the same columns, and share
+the same column-wise flattening.
+"""
+from collections.abc import Iterator
+from datetime import datetime, timezone
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from extractors.chunk import Chunk, FormatError, Quarantined, cap
+
+ROLES = ["user", "assistant", "system"]
+UTC_US = pl.Datetime("us", "UTC")
+MESSAGE = pl.Struct({
+    "content": pl.String, "role": pl.String, "language": pl.String,
+    "toxic": pl.Boolean, "redacted": pl.Boolean, "timestamp": UTC_US,
+})
+RAW = {  # the WildChat columns we keep, normalized
+    "conversation_hash": pl.String, "model": pl.String, "timestamp": UTC_US,
+    "language": pl.String, "toxic": pl.Boolean, "redacted": pl.Boolean,
+    "country": pl.String, "hashed_ip": pl.String, "conversation": pl.List(MESSAGE),
+    "openai_moderation": pl.String, "detoxify_moderation": pl.String,
+    "source_row": pl.Int64, "problem": pl.String,
+}
+REQUIRED = ("conversation_hash", "conversation")
+
+
+# ---------------------------------------------------------------- Parquet
+
+def _as_json_text(col: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        return pl.col(col)
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        inner = pl.col(col).list.eval(pl.element().struct.json_encode()).list.join(",")
+        return pl.when(pl.col(col).is_null()).then(None).otherwise(pl.concat_str([pl.lit("["), inner, pl.lit("]")]))
+    if isinstance(dtype, pl.Struct):
+        return pl.col(col).struct.json_encode()
+    return pl.col(col).cast(pl.String)
+
+
+def _as_utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        return expr.str.to_datetime(strict=False, time_zone="UTC", time_unit="us")
+    if isinstance(dtype, pl.Datetime):
+        return (expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")).cast(UTC_US)
+    return pl.lit(None, dtype=UTC_US)
+
+
+def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
+    """Any WildChat-like batch -> the RAW columns, with a `problem` where a cell is unusable."""
+    schema = df.schema
+    cols, problem = [], pl.lit(None, dtype=pl.String)
+    for name, dtype in RAW.items():
+        if name in ("source_row", "problem"):
+            continue
+        if name not in schema:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+        elif name in ("openai_moderation", "detoxify_moderation"):
+            cols.append(_as_json_text(name, schema[name]).alias(name))
+        elif name == "timestamp":
+            ts = _as_utc(pl.col(name), schema[name])
+            problem = pl.when(pl.col(name).is_not_null() & ts.is_null()).then(pl.lit("unparseable timestamp")).otherwise(problem)
+            cols.append(ts.alias(name))
+        elif name == "conversation":
+            fields = {f.name: f.dtype for f in schema[name].inner.fields}
+            parts = {
+                f: (_as_utc(pl.element().struct.field(f), fields[f]) if f == "timestamp" else
+                    pl.element().struct.field(f).cast(t)) if f in fields else pl.lit(None, dtype=t)
+                for f, t in MESSAGE.to_schema().items()
+            }
+            cols.append(pl.col(name).list.eval(pl.struct(**parts)).alias(name))
+        else:
+            cols.append(pl.col(name).cast(dtype, strict=False).alias(name))
+    return df.select(*cols, pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias("source_row"),
+                     problem.alias("problem"))
+
+
+def check_parquet_schema(path: Path) -> None:
+    names = pq.read_schema(path).names
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise FormatError(f"{path}: not a WildChat file (no column {', '.join(missing)})")
+
+
+def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
+    check_parquet_schema(path)
+    pf = pq.ParquetFile(path)
+    keep = [c for c in RAW if c in pf.schema_arrow.names]
+    row = 0
+    for batch in pf.iter_batches(batch_size=batch_size, columns=keep):
+        chunk = flatten(_normalize(pl.from_arrow(batch), row), lambda r: f"row {r}")
+        row += batch.num_rows
+        yield chunk
+
+
+# ---------------------------------------------------------------- JSON rows
+
+def _parse_time(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value  # epoch ms or s
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    if isinstance(value, str):
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    raise ValueError
+
+
+def _check(value, want, field):
+    if value is not None and not isinstance(value, want):
+        raise ValueError(f"bad value for {field}: expected {want.__name__}, got {type(value).__name__}")
+    return value
+
+
+def normalize_json_row(value: object) -> dict:
+    """One WildChat JSON object -> a RAW row. Raises ValueError with the reason."""
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object but {type(value).__name__}")
+    for field in REQUIRED:
+        if value.get(field) is None:
+            raise ValueError(f"missing field: {field}")
+    _check(value["conversation_hash"], str, "conversation_hash")
+    conv = _check(value["conversation"], list, "conversation")
+    messages = []
+    for i, m in enumerate(conv):
+        where = f"conversation.{i}"
+        _check(m, dict, where)
+        if m.get("content") is None or m.get("role") is None:
+            raise ValueError(f"missing field: {where}.{'content' if m.get('content') is None else 'role'}")
+        try:
+            ts = _parse_time(m.get("timestamp"))
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(f"unparseable timestamp in {where}") from None
+        messages.append({
+            "content": _check(m["content"], str, f"{where}.content"),
+            "role": _check(m["role"], str, f"{where}.role"),
+            "language": _check(m.get("language"), str, f"{where}.language"),
+            "toxic": _check(m.get("toxic"), bool, f"{where}.toxic"),
+            "redacted": _check(m.get("redacted"), bool, f"{where}.redacted"),
+            "timestamp": ts,
+        })
+    try:
+        ts = _parse_time(value.get("timestamp"))
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError("unparseable timestamp") from None
+    moderation = {k: None if value.get(k) is None else json.dumps(value[k], ensure_ascii=False)
+                  for k in ("openai_moderation", "detoxify_moderation")}
+    return {
+        "conversation_hash": value["conversation_hash"],
+        "model": _check(value.get("model"), str, "model"),
+        "timestamp": ts,
+        "language": _check(value.get("language"), str, "language"),
+        "toxic": _check(value.get("toxic"), bool, "toxic"),
+        "redacted": _check(value.get("redacted"), bool, "redacted"),
+        "country": _check(value.get("country"), str, "country"),
+        "hashed_ip": _check(value.get("hashed_ip"), str, "hashed_ip"),
+        "conversation": messages,
+        **moderation,
+    }
+
+
+def rows_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=RAW)
+
+
+# ---------------------------------------------------------------- both
+
+def flatten(df: pl.DataFrame, locate) -> Chunk:
+    """RAW rows -> a Chunk of conversations + messages; bad rows quarantined."""
+    roles = pl.col("conversation").list.eval(
+        pl.element().struct.field("role").fill_null("<missing>").filter(~pl.element().struct.field("role").is_in(ROLES)))
+    null_content = pl.col("conversation").list.eval(pl.element().struct.field("content").is_null()).list.any()
+    reason = (
+        pl.when(pl.col("problem").is_not_null()).then(pl.col("problem"))
+        .when(pl.col("conversation_hash").is_null() | (pl.col("conversation_hash") == "")).then(pl.lit("missing field: conversation_hash"))
+        .when(pl.col("conversation").is_null()).then(pl.lit("missing field: conversation"))
+        .when(roles.list.len() > 0).then(pl.lit("unknown role ") + roles.list.first())
+        .when(null_content).then(pl.lit("missing field: conversation[].content"))
+    )
+    df = df.with_columns(reason.alias("problem"))
+    bad = df.filter(pl.col("problem").is_not_null())
+    good = df.filter(pl.col("problem").is_null())
+    quarantined = [
+        Quarantined(locate(r["source_row"]), r["problem"], cap(json.dumps(r, default=str, ensure_ascii=False)))
+        for r in bad.drop("problem").to_dicts()
+    ]
+    conversations = good.select(
+        pl.col("conversation_hash").alias("conversation_id"),
+        pl.lit("wildchat").alias("source"),
+        pl.lit(None, dtype=pl.String).alias("source_id"),
+        "model", "language",
+        pl.col("timestamp").alias("created_at"),
+        pl.col("conversation").list.len().cast(pl.Int64).alias("n_messages"),
+        "toxic", "redacted",
+        pl.col("hashed_ip").alias("user_hash"),
+        "country", "openai_moderation", "detoxify_moderation", "source_row",
+    )
+    messages = (
+        good.filter(pl.col("conversation").list.len() > 0)
+        .select(
+            pl.col("conversation_hash").alias("conversation_id"),
+            pl.int_ranges(0, pl.col("conversation").list.len(), dtype=pl.Int64).alias("message_index"),
+            "conversation", "source_row",
+        )
+        .explode(["message_index", "conversation"])
+        .unnest("conversation")
+        .select("conversation_id", "message_index", "role", "content", "language",
+                pl.col("timestamp").alias("created_at"), "toxic", "redacted", "source_row")
+    )
+    return Chunk(conversations=conversations.to_arrow(), messages=messages.to_arrow(), quarantined=quarantined)

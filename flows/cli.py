@@ -1,0 +1,150 @@
+"""The `rmcurate` command line."""
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from extractors import KINDS, FormatError, detect
+from flows.sources import expand
+from warehouse import WarehouseError, connect, ingest_file, resolve_home
+from warehouse.status import last_ingests, quarantine_by_reason, table_counts
+
+app = typer.Typer(help="Curate reward-model training data from what chat users do.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+PROGRESS_MIN_BYTES = 20 << 20  # show a progress bar for files above 20 MiB
+
+
+def fail(message: str, code: int = 2):
+    err.print(f"rmcurate: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         home: Annotated[Path | None, typer.Option(help="Data directory (default: $RMCURATE_HOME or ./data).")] = None):
+    ctx.obj = resolve_home(home)
+
+
+@app.command()
+def ingest(ctx: typer.Context,
+           paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
+           format: Annotated[str | None, typer.Option("--format", help=f"Force the kind: {', '.join(KINDS)}.")] = None):
+    """Load WildChat, ShareGPT or event-log files into the warehouse."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or directory: {missing[0]}")
+    files = expand(paths)
+    try:  # check every file before loading any, so a typo costs nothing
+        plan = [(f, detect(f, format)) for f in files]
+    except FormatError as e:
+        fail(str(e))
+    try:
+        con = connect(ctx.obj)
+    except WarehouseError as e:
+        fail(str(e))
+    table = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status")
+    totals = [0, 0, 0, 0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as progress:
+        for path, fmt in plan:
+            size = path.stat().st_size
+            bar = progress.add_task(path.name, total=size, visible=size >= PROGRESS_MIN_BYTES)
+            r = ingest_file(con, path, fmt, on_chunk=lambda c, bar=bar: progress.update(bar, completed=c.bytes_read))
+            progress.update(bar, completed=size)
+            status = f"skipped (same content as ingest {r.skipped_as})" if r.status == "skipped" else r.status
+            table.add_row(str(path), fmt.name, *map(str, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined)),
+                          status)
+            totals = [a + b for a, b in zip(totals, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined))]
+    con.close()
+    if len(plan) > 1:
+        table.add_row("total", "", *map(str, totals), "")
+    out.print(table)
+
+
+@app.command()
+def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
+        format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+        max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40):
+    """Query the warehouse, read-only."""
+    if format not in ("table", "csv", "json"):
+        fail(f"unknown --format {format!r}: choose table, csv or json")
+    try:
+        con = connect(ctx.obj, read_only=True)
+    except WarehouseError as e:
+        fail(str(e))
+    try:
+        if format == "table":
+            rel = con.sql(query)
+            if rel is not None:  # None for statements that return no rows
+                rel.show(max_rows=max_rows, max_width=240)
+            return
+        cur = con.execute(query)
+        names = [d[0] for d in cur.description] if cur.description else []
+        if format == "csv":
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(names)
+            while rows := cur.fetchmany(10_000):
+                writer.writerows(rows)
+        else:
+            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            json.dump(rows, sys.stdout, default=str, ensure_ascii=False)
+            sys.stdout.write("\n")
+    except Exception as e:  # noqa: BLE001 - DuckDB errors become one line
+        fail(str(e).splitlines()[0], code=1)
+    finally:
+        con.close()
+
+
+@app.command()
+def status(ctx: typer.Context):
+    """Tables, row counts, recent ingests and quarantine reasons."""
+    try:
+        con = connect(ctx.obj, read_only=True)
+    except WarehouseError as e:
+        fail(str(e))
+    out.print(f"warehouse: {ctx.obj}")
+    t = Table("table", "rows", title="tables")
+    for name, n in table_counts(con):
+        t.add_row(name, f"{n:,}")
+    out.print(t)
+    t = Table("id", "path", "format", "read", "loaded", "dup", "quar", "status", "finished", title="last ingests")
+    for row in last_ingests(con):
+        t.add_row(*map(str, row))
+    out.print(t)
+    t = Table("reason", "records", title="quarantine by reason")
+    for reason, n in quarantine_by_reason(con):
+        t.add_row(reason, f"{n:,}")
+    out.print(t)
+    con.close()
+
+
+@app.command()
+def run(ctx: typer.Context,
+        sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
+        sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = 300):
+    """Run the nightly flow once, locally (no Prefect server needed)."""
+    # No telemetry from a machine that may have no network; it also races the local SQLite.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.nightly import nightly
+
+    result = nightly(home=str(ctx.obj), sources=[str(s) for s in sources] if sources else None,
+                     sample_size=sample_size)
+    t = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status", title="nightly ingest")
+    for r in result["ingests"]:
+        t.add_row(Path(r["path"]).name, r["format"], *map(str, (r["n_read"], r["n_loaded"], r["n_duplicate"],
+                                                                  r["n_quarantined"])), r["status"])
+    out.print(t)
+    out.print(f"snapshot: {result['snapshot']}")
+
+
+if __name__ == "__main__":
+    app()

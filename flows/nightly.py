@@ -1,0 +1,53 @@
+"""The nightly refresh: ingest what is new, then snapshot the warehouse.
+
+Later stages (labels, pairs, exports, training) are added here as tasks.
+"""
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from extractors import FormatError, detect
+from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
+from warehouse import connect, ingest_file, resolve_home
+from warehouse.ingest import reject_file
+from warehouse.snapshot import write_snapshot
+
+
+@task(name="ingest")
+def ingest_task(home: Path, path: Path, kind: str | None = None) -> dict:
+    con = connect(home)
+    try:
+        try:
+            result = ingest_file(con, path, detect(path, kind))
+        except FormatError as e:  # one bad inbox file must not stop the night
+            get_run_logger().error(str(e))
+            return asdict(reject_file(con, path, str(e)))
+    finally:
+        con.close()
+    get_run_logger().info("%s: %s read, %s loaded, %s duplicate, %s quarantined (%s)", path.name,
+                          result.n_read, result.n_loaded, result.n_duplicate, result.n_quarantined, result.status)
+    return asdict(result)
+
+
+@task(name="snapshot")
+def snapshot_task(home: Path, run_id: str) -> str:
+    con = connect(home)
+    try:
+        return str(write_snapshot(con, home, run_id))
+    finally:
+        con.close()
+
+
+@flow(name="nightly")
+def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
+    """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
+    root = resolve_home(home)
+    paths = [Path(s) for s in sources] if sources else [sample_file(root, sample_size)]
+    paths += inbox_files(root)
+    # One writer at a time: DuckDB allows a single writing process.
+    ingests = [ingest_task(root, p) for p in paths]
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    snapshot = snapshot_task(root, run_id)
+    return {"home": str(root), "run_id": run_id, "ingests": ingests, "snapshot": snapshot}

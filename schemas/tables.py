@@ -1,0 +1,29 @@
+"""Table names are public: users write SQL against them."""
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, TurnItem
+
+
+@dataclass(frozen=True)
+class Tables:
+    conversations: str = "conversations"
+    messages: str = "messages"
+    turns: str = "turns"  # a view over messages, see warehouse/sql/turns.sql
+    events: str = "events"
+    quarantine: str = "quarantine"
+    ingests: str = "ingests"
+
+
+TABLES = Tables()
+
+# Stored tables and the model each one is derived from.
+STORED: dict[str, type[BaseModel]] = {
+    TABLES.conversations: Conversation,
+    TABLES.messages: Message,
+    TABLES.events: Event,
+    TABLES.quarantine: QuarantineRecord,
+    TABLES.ingests: Ingest,
+}
+VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}

@@ -1,0 +1,41 @@
+"""Opening the warehouse: one DuckDB file under the home directory."""
+import os
+from pathlib import Path
+
+import duckdb
+
+from warehouse.ddl import ensure_schema
+from warehouse.home import db_path
+
+# DuckDB spills past this instead of growing; keeps ingest memory flat.
+MEMORY_LIMIT = os.environ.get("RMCURATE_MEMORY_LIMIT", "2GB")
+
+
+class WarehouseError(RuntimeError):
+    """A problem the user can act on (locked file, missing warehouse, bad SQL)."""
+
+
+def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = db_path(home)
+    if read_only and not path.exists():
+        connect(home).close()  # a fresh home answers queries on empty tables
+    if not read_only:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "tmp").mkdir(exist_ok=True)
+    config = {"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False}
+    if not read_only:
+        config["temp_directory"] = str(home / "tmp")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as e:
+        raise WarehouseError(f"cannot open {path}: {str(e).splitlines()[0]}") from None
+    con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def scalar(con, sql: str, params: list | None = None):
+    """The single value a query returns (fetches all, so the connection is free again)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None

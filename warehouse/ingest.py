@@ -1,0 +1,163 @@
+"""Load one input file into the warehouse, all of it or none of it.
+
+Each file is one transaction: a crash or an error leaves the warehouse as
+it was. A file whose content hash was ingested before is skipped; a
+conversation or event id already stored counts as a duplicate.
+"""
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from extractors import Chunk, Format, read
+from warehouse.db import scalar
+from warehouse.ddl import columns
+
+
+@dataclass
+class IngestResult:
+    path: str
+    format: str
+    ingest_id: int | None = None
+    n_read: int = 0
+    n_loaded: int = 0
+    n_duplicate: int = 0
+    n_quarantined: int = 0
+    status: str = "loaded"  # loaded | empty | skipped
+    skipped_as: int | None = None  # the earlier ingest of the same content
+
+
+def content_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cols(name: str, prefix: str = "") -> str:
+    return ", ".join(f'{prefix}"{c}"' for c in columns(name))
+
+
+def _insert(con, table: str, row: dict) -> None:
+    con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def _load_conversations(con, chunk: Chunk, ingest_id: int, source_file: str) -> int:
+    """Insert the chunk's new conversations and their messages; returns how many."""
+    con.register("chunk_conversations", chunk.conversations)
+    con.register("chunk_messages", chunk.messages)
+    # First copy of each id in the chunk, if the warehouse does not have it yet.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE new_ids AS
+        SELECT conversation_id, min(source_row) AS source_row
+        FROM chunk_conversations c
+        WHERE NOT EXISTS (SELECT 1 FROM conversations x WHERE x.conversation_id = c.conversation_id)
+        GROUP BY conversation_id""")
+    given = ", ".join(f'"{c}"' for c in chunk.conversations.column_names)
+    con.execute(f"""
+        INSERT INTO conversations ({given}, source_file, ingest_id)
+        SELECT c.*, ?, ? FROM chunk_conversations c SEMI JOIN new_ids n USING (conversation_id, source_row)""",
+                [source_file, ingest_id])
+    con.execute(f"""
+        INSERT INTO messages ({_cols('messages')})
+        SELECT {_cols('messages', 'm.')}
+        FROM chunk_messages m SEMI JOIN new_ids n USING (conversation_id, source_row)""")
+    loaded = scalar(con, "SELECT count(*) FROM new_ids")
+    con.unregister("chunk_conversations")
+    con.unregister("chunk_messages")
+    return loaded
+
+
+def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
+    events = chunk.events.append_column("pos", pa.array(range(chunk.events.num_rows), pa.int64()))
+    con.register("chunk_events", events)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE new_ids AS
+        SELECT event_id, min(pos) AS pos FROM chunk_events e
+        WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = e.event_id)
+        GROUP BY event_id""")
+    cols = [c for c in columns("events") if c not in ("conversation_known", "ingest_id")]
+    con.execute(f"""
+        INSERT INTO events ({", ".join(cols)}, conversation_known, ingest_id)
+        SELECT {", ".join("e." + c for c in cols)},
+               EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = e.conversation_id), ?
+        FROM chunk_events e SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
+    loaded = scalar(con, "SELECT count(*) FROM new_ids")
+    con.unregister("chunk_events")
+    return loaded
+
+
+def _quarantine(con, chunk: Chunk, ingest_id: int, source_file: str) -> None:
+    if chunk.quarantined:
+        con.executemany(
+            "INSERT INTO quarantine (ingest_id, source_file, location, reason, raw) VALUES (?, ?, ?, ?, ?)",
+            [(ingest_id, source_file, q.location, q.reason, q.raw) for q in chunk.quarantined])
+
+
+def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
+                on_chunk: Callable[[Chunk], None] | None = None) -> IngestResult:
+    source_file = str(path.resolve())
+    digest = content_hash(path)
+    result = IngestResult(path=source_file, format=fmt.name)
+    prior = scalar(con, "SELECT min(ingest_id) FROM ingests WHERE content_hash = ? AND status IN ('loaded', 'empty')",
+                   [digest])
+    if prior:
+        result.status, result.skipped_as = "skipped", prior
+        return result
+    started = datetime.now(timezone.utc)
+    con.begin()
+    try:
+        result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+        for chunk in read(path, fmt, batch_size):
+            if chunk.events is not None:
+                loaded = _load_events(con, chunk, result.ingest_id)
+            else:
+                loaded = _load_conversations(con, chunk, result.ingest_id, source_file)
+            _quarantine(con, chunk, result.ingest_id, source_file)
+            result.n_read += chunk.n_read
+            result.n_loaded += loaded
+            result.n_duplicate += chunk.n_good - loaded
+            result.n_quarantined += len(chunk.quarantined)
+            if on_chunk:
+                on_chunk(chunk)
+        if fmt.kind in ("wildchat", "sharegpt"):
+            # Events that arrived before their conversation are no longer orphans.
+            con.execute("""
+                UPDATE events SET conversation_known = true
+                WHERE NOT conversation_known
+                  AND conversation_id IN (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""",
+                        [result.ingest_id])
+        result.status = "empty" if result.n_read == 0 else "loaded"
+        _insert(con, "ingests", dict(
+            ingest_id=result.ingest_id, path=source_file, size=path.stat().st_size, content_hash=digest,
+            format=fmt.name, n_read=result.n_read, n_loaded=result.n_loaded, n_duplicate=result.n_duplicate,
+            n_quarantined=result.n_quarantined, started_at=started, finished_at=datetime.now(timezone.utc),
+            status=result.status))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return result
+
+
+def reject_file(con, path: Path, reason: str) -> IngestResult:
+    """Record a file that could not be read at all (unknown format), once per content."""
+    digest = content_hash(path)
+    result = IngestResult(path=str(path.resolve()), format="unknown", status="rejected")
+    if scalar(con, "SELECT count(*) FROM ingests WHERE content_hash = ? AND status = 'rejected'", [digest]):
+        return result
+    now = datetime.now(timezone.utc)
+    con.begin()
+    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+    _insert(con, "quarantine", dict(ingest_id=result.ingest_id, source_file=result.path, location="whole file",
+                                    reason=reason, raw=None))
+    _insert(con, "ingests", dict(
+        ingest_id=result.ingest_id, path=result.path, size=path.stat().st_size, content_hash=digest,
+        format="unknown", n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0, started_at=now,
+        finished_at=now, status="rejected"))
+    con.commit()
+    return result

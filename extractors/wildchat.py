@@ -10,10 +10,14 @@ from datetime import datetime, timezone
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from extractors.chunk import Chunk, FormatError, Quarantined, cap
+from schemas import Message, arrow_schema
 
 ROLES = ["user", "assistant", "system"]
 UTC_US = pl.Datetime("us", "UTC")
@@ -21,27 +25,85 @@ MESSAGE = pl.Struct({
     "content": pl.String, "role": pl.String, "language": pl.String,
     "toxic": pl.Boolean, "redacted": pl.Boolean, "timestamp": UTC_US,
 })
+SCORES = pl.List(pl.Struct({"key": pl.String, "value": pl.Float64}))  # becomes a MAP
+MODERATION = {  # per-message lists, aligned with `conversation` (null when they are not)
+    "moderation_flagged": pl.List(pl.Boolean), "moderation_categories": pl.List(pl.List(pl.String)),
+    "moderation_scores": pl.List(SCORES), "detoxify_scores": pl.List(SCORES),
+}
+MESSAGE_TYPES = arrow_schema(Message)
+MESSAGE_TYPES = {name: MESSAGE_TYPES.field(name).type for name in MODERATION}
 RAW = {  # the WildChat columns we keep, normalized
     "conversation_hash": pl.String, "model": pl.String, "timestamp": UTC_US,
     "language": pl.String, "toxic": pl.Boolean, "redacted": pl.Boolean,
     "country": pl.String, "hashed_ip": pl.String, "conversation": pl.List(MESSAGE),
-    "openai_moderation": pl.String, "detoxify_moderation": pl.String,
-    "source_row": pl.Int64, "problem": pl.String,
+    **MODERATION, "source_row": pl.Int64, "problem": pl.String,
 }
 REQUIRED = ("conversation_hash", "conversation")
+PLAIN = ("conversation_hash", "model", "timestamp", "language", "toxic", "redacted", "country", "hashed_ip",
+         "conversation")
 
 
 # ---------------------------------------------------------------- Parquet
 
-def _as_json_text(col: str, dtype: pl.DataType) -> pl.Expr:
-    if dtype == pl.String:
-        return pl.col(col)
-    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
-        inner = pl.col(col).list.eval(pl.element().struct.json_encode()).list.join(",")
-        return pl.when(pl.col(col).is_null()).then(None).otherwise(pl.concat_str([pl.lit("["), inner, pl.lit("]")]))
-    if isinstance(dtype, pl.Struct):
-        return pl.col(col).struct.json_encode()
-    return pl.col(col).cast(pl.String)
+def _float_matrix(struct: pa.StructArray) -> np.ndarray:
+    return np.column_stack([pc.cast(struct.field(i), pa.float64()).to_numpy(zero_copy_only=False)
+                            for i in range(struct.type.num_fields)])
+
+
+def _scores_map(struct: pa.StructArray) -> pa.MapArray:
+    """A struct of scores per row -> a MAP name -> score, built column-wise."""
+    names = pa.array([f.name for f in struct.type], pa.string())
+    k, n = len(names), len(struct)
+    keys = names.take(pa.array(np.tile(np.arange(k), n)))
+    values = pa.array(_float_matrix(struct).ravel(), from_pandas=True)  # NaN (a null score) -> null
+    return pa.MapArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), keys, values,
+                                   mask=struct.is_null())
+
+
+def _true_names(struct: pa.StructArray) -> pa.ListArray:
+    """A struct of booleans per row -> the list of field names that are true."""
+    names = pa.array([f.name for f in struct.type], pa.string())
+    flags = np.column_stack([pc.fill_null(struct.field(i), False).to_numpy(zero_copy_only=False)
+                             for i in range(struct.type.num_fields)]).astype(bool)
+    rows, cols = np.nonzero(flags)
+    offsets = np.concatenate([[0], np.cumsum(flags.sum(axis=1))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(cols)), mask=struct.is_null())
+
+
+def _field(struct: pa.StructArray, name: str):
+    return struct.field(name) if struct.type.get_field_index(name) >= 0 else None
+
+
+def _moderation_columns(table: pa.Table) -> pa.Table:
+    """Raw per-message moderation structs (Parquet) or entry lists (JSON) -> the MODERATION columns."""
+    out = {}
+    if "openai_moderation" in table.column_names:
+        om = table.column("openai_moderation").combine_chunks()
+        if (flagged := _field(om, "flagged")) is not None:
+            out["moderation_flagged"] = pc.cast(flagged, pa.bool_())
+        if isinstance((cats := _field(om, "categories")), pa.StructArray):
+            out["moderation_categories"] = _true_names(cats)
+        if isinstance((scores := _field(om, "category_scores")), pa.StructArray):
+            out["moderation_scores"] = _scores_map(scores)
+        table = table.drop_columns("openai_moderation")
+    if "detoxify_moderation" in table.column_names:
+        detox = table.column("detoxify_moderation").combine_chunks()
+        if isinstance(detox, pa.StructArray):
+            out["detoxify_scores"] = _scores_map(detox)
+        table = table.drop_columns("detoxify_moderation")
+    for name in ("moderation_scores", "detoxify_scores"):
+        if name in table.column_names:  # JSON rows: list<struct<key, value>>
+            col = table.column(name).combine_chunks()
+            entries = col.values
+            out[name] = pa.MapArray.from_arrays(col.offsets, entries.field("key"), entries.field("value"),
+                                                mask=col.is_null())
+    for name in MODERATION:  # every column present, in contract order
+        if name not in out:
+            out[name] = table.column(name) if name in table.column_names else pa.nulls(table.num_rows, MESSAGE_TYPES[name])
+        if name in table.column_names:
+            table = table.drop_columns(name)
+        table = table.append_column(name, out[name])
+    return table
 
 
 def _as_utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -56,13 +118,10 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
     """Any WildChat-like batch -> the RAW columns, with a `problem` where a cell is unusable."""
     schema = df.schema
     cols, problem = [], pl.lit(None, dtype=pl.String)
-    for name, dtype in RAW.items():
-        if name in ("source_row", "problem"):
-            continue
+    for name in PLAIN:
+        dtype = RAW[name]
         if name not in schema:
             cols.append(pl.lit(None, dtype=dtype).alias(name))
-        elif name in ("openai_moderation", "detoxify_moderation"):
-            cols.append(_as_json_text(name, schema[name]).alias(name))
         elif name == "timestamp":
             ts = _as_utc(pl.col(name), schema[name])
             problem = pl.when(pl.col(name).is_not_null() & ts.is_null()).then(pl.lit("unparseable timestamp")).otherwise(problem)
@@ -77,7 +136,12 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
             cols.append(pl.col(name).list.eval(pl.struct(**parts)).alias(name))
         else:
             cols.append(pl.col(name).cast(dtype, strict=False).alias(name))
-    return df.select(*cols, pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias("source_row"),
+    n = pl.col("conversation").list.len()
+    for name in ("openai_moderation", "detoxify_moderation"):  # kept only where aligned with the messages
+        if name in schema and isinstance(schema[name], pl.List):
+            cols.append(pl.when(pl.col(name).list.len() == n).then(pl.col(name)).alias(name))
+    return df.select(*cols,
+                     pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias("source_row"),
                      problem.alias("problem"))
 
 
@@ -91,7 +155,7 @@ def check_parquet_schema(path: Path) -> None:
 def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
     check_parquet_schema(path)
     pf = pq.ParquetFile(path)
-    keep = [c for c in RAW if c in pf.schema_arrow.names]
+    keep = [c for c in (*PLAIN, "openai_moderation", "detoxify_moderation") if c in pf.schema_arrow.names]
     row = 0
     for batch in pf.iter_batches(batch_size=batch_size, columns=keep):
         chunk = flatten(_normalize(pl.from_arrow(batch), row), lambda r: f"row {r}")
@@ -150,8 +214,6 @@ def normalize_json_row(value: object) -> dict:
         ts = _parse_time(value.get("timestamp"))
     except (ValueError, TypeError, OverflowError):
         raise ValueError("unparseable timestamp") from None
-    moderation = {k: None if value.get(k) is None else json.dumps(value[k], ensure_ascii=False)
-                  for k in ("openai_moderation", "detoxify_moderation")}
     return {
         "conversation_hash": value["conversation_hash"],
         "model": _check(value.get("model"), str, "model"),
@@ -162,8 +224,33 @@ def normalize_json_row(value: object) -> dict:
         "country": _check(value.get("country"), str, "country"),
         "hashed_ip": _check(value.get("hashed_ip"), str, "hashed_ip"),
         "conversation": messages,
-        **moderation,
+        **_json_moderation(value, len(messages)),
     }
+
+
+def _pairs(d) -> list[dict] | None:
+    if not isinstance(d, dict):
+        return None
+    return [{"key": k, "value": float(v)} for k, v in d.items() if isinstance(v, (int, float))]
+
+
+def _json_moderation(value: dict, n: int) -> dict:
+    """Per-message moderation lists, or None where the source's lists are missing or misaligned.
+
+    Moderation is optional context, so a malformed one is left out rather
+    than costing the conversation.
+    """
+    out = dict.fromkeys(MODERATION)
+    openai, detox = value.get("openai_moderation"), value.get("detoxify_moderation")
+    if isinstance(openai, list) and len(openai) == n and all(isinstance(m, dict) for m in openai):
+        out["moderation_flagged"] = [m.get("flagged") if isinstance(m.get("flagged"), bool) else None for m in openai]
+        out["moderation_categories"] = [
+            [k for k, v in m["categories"].items() if v is True] if isinstance(m.get("categories"), dict) else None
+            for m in openai]
+        out["moderation_scores"] = [_pairs(m.get("category_scores")) for m in openai]
+    if isinstance(detox, list) and len(detox) == n:
+        out["detoxify_scores"] = [_pairs(m) for m in detox]
+    return out
 
 
 def rows_frame(rows: list[dict]) -> pl.DataFrame:
@@ -188,8 +275,8 @@ def flatten(df: pl.DataFrame, locate) -> Chunk:
     bad = df.filter(pl.col("problem").is_not_null())
     good = df.filter(pl.col("problem").is_null())
     quarantined = [
-        Quarantined(locate(r["source_row"]), r["problem"], cap(json.dumps(r, default=str, ensure_ascii=False)))
-        for r in bad.drop("problem").to_dicts()
+        Quarantined(locate(r.pop("source_row")), r.pop("problem"), cap(json.dumps(r, default=str, ensure_ascii=False)))
+        for r in bad.select("source_row", "problem", *PLAIN).to_dicts()
     ]
     conversations = good.select(
         pl.col("conversation_hash").alias("conversation_id"),
@@ -200,7 +287,7 @@ def flatten(df: pl.DataFrame, locate) -> Chunk:
         pl.col("conversation").list.len().cast(pl.Int64).alias("n_messages"),
         "toxic", "redacted",
         pl.col("hashed_ip").alias("user_hash"),
-        "country", "openai_moderation", "detoxify_moderation", "source_row",
+        "country", "source_row",
     )
     messages = (
         good.filter(pl.col("conversation").list.len() > 0)
@@ -214,4 +301,14 @@ def flatten(df: pl.DataFrame, locate) -> Chunk:
         .select("conversation_id", "message_index", "role", "content", "language",
                 pl.col("timestamp").alias("created_at"), "toxic", "redacted", "source_row")
     )
-    return Chunk(conversations=conversations.to_arrow(), messages=messages.to_arrow(), quarantined=quarantined)
+    # Per-message lists (JSON rows: final values; Parquet: the source's structs) join on position.
+    for name in [c for c in (*MODERATION, "openai_moderation", "detoxify_moderation") if c in good.columns]:
+        per_message = (
+            good.filter(pl.col(name).is_not_null())
+            .select("source_row", pl.int_ranges(0, pl.col(name).list.len(), dtype=pl.Int64).alias("message_index"),
+                    name)
+            .explode(["message_index", name])
+        )
+        messages = messages.join(per_message, on=["source_row", "message_index"], how="left")
+    return Chunk(conversations=conversations.to_arrow(), messages=_moderation_columns(messages.to_arrow()),
+                 quarantined=quarantined)

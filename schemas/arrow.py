@@ -23,6 +23,9 @@ def _arrow_type(annotation) -> tuple[pa.DataType, bool]:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         (inner,) = args
         return _arrow_type(inner)[0], True
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return pa.map_(_arrow_type(key)[0], _arrow_type(value)[0]), False
     if origin is list:
         (item,) = typing.get_args(annotation)
         return pa.list_(_arrow_type(item)[0]), False

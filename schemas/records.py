@@ -39,8 +39,6 @@ class SourceConversation(_Record):
     redacted: bool | None = None
     user_hash: str | None = None
     country: str | None = None
-    openai_moderation: str | None = Field(None, description="JSON text, as the source had it")
-    detoxify_moderation: str | None = Field(None, description="JSON text, as the source had it")
     source_row: int = Field(description="0-based: Parquet row, JSON array element or JSONL line")
 
 
@@ -62,6 +60,10 @@ class Message(_Record):
     created_at: datetime | None = None
     toxic: bool | None = None
     redacted: bool | None = None
+    moderation_flagged: bool | None = Field(None, description="OpenAI moderation verdict")
+    moderation_categories: list[str] | None = Field(None, description="OpenAI categories flagged true")
+    moderation_scores: dict[str, float] | None = Field(None, description="OpenAI category scores")
+    detoxify_scores: dict[str, float] | None = Field(None, description="Detoxify scores")
 
 
 class ChatMessage(_Record):

@@ -6,6 +6,7 @@ import duckdb
 
 from warehouse.ddl import ensure_schema
 from warehouse.home import db_path
+from warehouse.recovery import dead_ingests, recover
 
 # DuckDB spills past this instead of growing; keeps ingest memory flat.
 MEMORY_LIMIT = os.environ.get("RMCURATE_MEMORY_LIMIT", "2GB")
@@ -16,13 +17,15 @@ class WarehouseError(RuntimeError):
 
 
 def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a write connection first undoes any interrupted ingest."""
     path = db_path(home)
     if read_only and not path.exists():
         connect(home).close()  # a fresh home answers queries on empty tables
     if not read_only:
         home.mkdir(parents=True, exist_ok=True)
         (home / "tmp").mkdir(exist_ok=True)
-    config = {"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False}
+    # Ingest commits every chunk; checkpoint once per file, not every 16 MB of WAL.
+    config = {"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False, "checkpoint_threshold": "1GB"}
     if not read_only:
         config["temp_directory"] = str(home / "tmp")
     try:
@@ -32,6 +35,11 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
     if not read_only:
         ensure_schema(con)
+        recover(con)
+    elif dead_ingests(con):  # a crashed ingest left rows behind: clean up before anyone reads
+        con.close()
+        connect(home).close()
+        return connect(home, read_only=True)
     return con
 
 

@@ -18,6 +18,8 @@ def duck_type(t: pa.DataType) -> str:
         return "BOOLEAN"
     if pa.types.is_timestamp(t):
         return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_map(t):
+        return f"MAP({duck_type(t.key_type)}, {duck_type(t.item_type)})"
     if pa.types.is_list(t):
         return duck_type(t.value_type) + "[]"
     if pa.types.is_struct(t):

@@ -1,8 +1,13 @@
 """Load one input file into the warehouse, all of it or none of it.
 
-Each file is one transaction: a crash or an error leaves the warehouse as
-it was. A file whose content hash was ingested before is skipped; a
-conversation or event id already stored counts as a duplicate.
+A file's ingest row is written first with status 'running'; each chunk then
+commits on its own (one huge transaction would hold the whole file in
+memory), and the last step flips the status to 'loaded'. If the process
+dies in between, `recover` (run by every `connect`) deletes the rows of
+that ingest, so readers see either all of a file or none of it.
+
+A file whose content hash was ingested before is skipped; a conversation
+or event id already stored counts as a duplicate.
 """
 import hashlib
 from collections.abc import Callable
@@ -10,11 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from extractors import Chunk, Format, read
 from warehouse.db import scalar
 from warehouse.ddl import columns
+from warehouse.recovery import recover
 
 
 @dataclass
@@ -108,22 +115,27 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
     if prior:
         result.status, result.skipped_as = "skipped", prior
         return result
-    started = datetime.now(timezone.utc)
-    con.begin()
+    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+    _insert(con, "ingests", dict(
+        ingest_id=result.ingest_id, path=source_file, size=path.stat().st_size, content_hash=digest,
+        format=fmt.name, n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0,
+        started_at=datetime.now(timezone.utc), finished_at=None, status="running"))
     try:
-        result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
         for chunk in read(path, fmt, batch_size):
+            con.begin()
             if chunk.events is not None:
                 loaded = _load_events(con, chunk, result.ingest_id)
             else:
                 loaded = _load_conversations(con, chunk, result.ingest_id, source_file)
             _quarantine(con, chunk, result.ingest_id, source_file)
+            con.commit()
             result.n_read += chunk.n_read
             result.n_loaded += loaded
             result.n_duplicate += chunk.n_good - loaded
             result.n_quarantined += len(chunk.quarantined)
             if on_chunk:
                 on_chunk(chunk)
+        con.begin()
         if fmt.kind in ("wildchat", "sharegpt"):
             # Events that arrived before their conversation are no longer orphans.
             con.execute("""
@@ -132,32 +144,18 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                   AND conversation_id IN (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""",
                         [result.ingest_id])
         result.status = "empty" if result.n_read == 0 else "loaded"
-        _insert(con, "ingests", dict(
-            ingest_id=result.ingest_id, path=source_file, size=path.stat().st_size, content_hash=digest,
-            format=fmt.name, n_read=result.n_read, n_loaded=result.n_loaded, n_duplicate=result.n_duplicate,
-            n_quarantined=result.n_quarantined, started_at=started, finished_at=datetime.now(timezone.utc),
-            status=result.status))
+        con.execute("""
+            UPDATE ingests SET n_read = ?, n_loaded = ?, n_duplicate = ?, n_quarantined = ?, finished_at = ?,
+                               status = ?
+            WHERE ingest_id = ?""", [result.n_read, result.n_loaded, result.n_duplicate, result.n_quarantined,
+                                     datetime.now(timezone.utc), result.status, result.ingest_id])
         con.commit()
     except BaseException:
-        con.rollback()
+        try:
+            con.rollback()
+        except duckdb.TransactionException:
+            pass  # failed between chunks, nothing open
+        recover(con)
         raise
-    return result
-
-
-def reject_file(con, path: Path, reason: str) -> IngestResult:
-    """Record a file that could not be read at all (unknown format), once per content."""
-    digest = content_hash(path)
-    result = IngestResult(path=str(path.resolve()), format="unknown", status="rejected")
-    if scalar(con, "SELECT count(*) FROM ingests WHERE content_hash = ? AND status = 'rejected'", [digest]):
-        return result
-    now = datetime.now(timezone.utc)
-    con.begin()
-    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
-    _insert(con, "quarantine", dict(ingest_id=result.ingest_id, source_file=result.path, location="whole file",
-                                    reason=reason, raw=None))
-    _insert(con, "ingests", dict(
-        ingest_id=result.ingest_id, path=result.path, size=path.stat().st_size, content_hash=digest,
-        format="unknown", n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0, started_at=now,
-        finished_at=now, status="rejected"))
-    con.commit()
+    con.execute("CHECKPOINT")
     return result

@@ -1,0 +1,87 @@
+"""Ingest speed and memory, as ratios against DuckDB's own bare load of the same file.
+
+    python -m benchmarks.ingest [--sizes 100000 400000]
+
+For each size: a WildChat-schema Parquet file is generated (cached under
+bench-data/), then loaded twice in fresh processes: once by a bare DuckDB
+`CREATE TABLE AS SELECT * FROM read_parquet(...)` (the baseline) and once by
+`rmcurate`'s ingest. Target: ingest time <= 2.0x the baseline; peak RSS of
+the ingest flat in the input size.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.wildchat_gen import generate
+
+DATA = Path(os.environ.get("RMCURATE_BENCH_DATA", "bench-data"))
+
+
+def worker(mode: str, parquet: Path, home: Path) -> None:
+    start = time.perf_counter()
+    if mode == "baseline":
+        import duckdb
+
+        con = duckdb.connect(str(home / "baseline.duckdb"))
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
+        con.close()
+    else:
+        from extractors import detect
+        from warehouse import connect, ingest_file
+
+        con = connect(home)
+        result = ingest_file(con, parquet, detect(parquet))
+        con.close()
+        assert result.n_loaded == result.n_read, result
+    print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def measure(mode: str, parquet: Path) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one run in a fresh process."""
+    home = Path(tempfile.mkdtemp(prefix=f"rmcurate-bench-{mode}-"))
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ingest", "--worker", mode, str(parquet), str(home)],
+                                stdout=subprocess.PIPE)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            raise SystemExit(f"{mode} run failed with status {status}")
+        return json.loads(out)["seconds"], usage.ru_maxrss / 1024
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
+    ap.add_argument("--worker", nargs=3, metavar=("MODE", "PARQUET", "HOME"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        mode, parquet, home = args.worker
+        return worker(mode, Path(parquet), Path(home))
+    rows = []
+    for n in args.sizes:
+        path = DATA / f"wildchat-{n}.parquet"
+        if not path.exists():
+            print(f"generating {path} ...", flush=True)
+            generate(path, n)
+        base_s, base_rss = measure("baseline", path)
+        ours_s, ours_rss = measure("ingest", path)
+        rows.append((n, path.stat().st_size / 2**20, base_s, ours_s, ours_rss, base_rss))
+        print(f"{n:>8,} conversations ({rows[-1][1]:.0f} MiB): baseline {base_s:.1f}s, ingest {ours_s:.1f}s, "
+              f"ratio {ours_s / base_s:.2f} (target <= 2.0); peak RSS ingest {ours_rss:.0f} MiB, "
+              f"baseline {base_rss:.0f} MiB", flush=True)
+    if len(rows) > 1:
+        (n0, *_, rss0, _), (n1, *_, rss1, _) = rows[0], rows[-1]
+        print(f"peak RSS growth from {n0:,} to {n1:,} conversations: {rss1 / rss0:.2f}x "
+              f"for {n1 / n0:.0f}x the input (target: flat, ~1.0x)")
+
+
+if __name__ == "__main__":
+    main()

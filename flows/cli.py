@@ -18,7 +18,8 @@ from warehouse.status import last_ingests, quarantine_by_reason, table_counts
 
 app = typer.Typer(help="Curate reward-model training data from what chat users do.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-out = Console()
+# Piped output gets wide lines: a summary is read by people and by grep, never folded.
+out = Console(width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True)
 PROGRESS_MIN_BYTES = 20 << 20  # show a progress bar for files above 20 MiB
 

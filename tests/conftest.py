@@ -4,6 +4,8 @@ import tempfile
 # Prefect keeps its state in PREFECT_HOME: give the test session its own, before prefect is imported.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rmcurate-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# Prefect logs "stopping temporary server" at exit, after pytest closed the captured streams.
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -159,3 +159,22 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         raise
     con.execute("CHECKPOINT")
     return result
+
+
+def reject_file(con, path: Path, reason: str) -> IngestResult:
+    """Record a file that could not be read at all (unknown format), once per content."""
+    digest = content_hash(path)
+    result = IngestResult(path=str(path.resolve()), format="unknown", status="rejected")
+    if scalar(con, "SELECT count(*) FROM ingests WHERE content_hash = ? AND status = 'rejected'", [digest]):
+        return result
+    now = datetime.now(timezone.utc)
+    con.begin()
+    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+    _insert(con, "quarantine", dict(ingest_id=result.ingest_id, source_file=result.path, location="whole file",
+                                    reason=reason, raw=None))
+    _insert(con, "ingests", dict(
+        ingest_id=result.ingest_id, path=result.path, size=path.stat().st_size, content_hash=digest,
+        format="unknown", n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0, started_at=now,
+        finished_at=now, status="rejected"))
+    con.commit()
+    return result

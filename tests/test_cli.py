@@ -1,0 +1,67 @@
+"""The `rmcurate` command as a user runs it: a real process, a real warehouse."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import write_json, write_jsonl
+
+RMCURATE = str(Path(sys.executable).parent / "rmcurate")
+
+
+def run(home, *args):
+    env = {**os.environ, "RMCURATE_HOME": str(home)}
+    return subprocess.run([RMCURATE, *args], capture_output=True, text=True, env=env)
+
+
+def test_ingest_prints_a_summary_and_sql_answers_in_every_format(home, tmp_path, wildchat_parquet):
+    events = write_jsonl(tmp_path / "clicks.jsonl", [
+        {"event_id": "e1", "ts": "2024-01-01T00:00:00Z", "conversation_id": "x", "event": "click"},
+        {"event_id": "e2", "ts": "2024-01-01T00:00:00Z", "conversation_id": "x", "event": "wink"},
+    ])
+    r = run(home, "ingest", str(wildchat_parquet), str(events))
+    assert r.returncode == 0, r.stderr
+    assert "wildchat-parquet" in r.stdout and "events-jsonl" in r.stdout and "total" in r.stdout
+    assert (home / "warehouse.duckdb").exists()
+
+    r = run(home, "sql", "select count(*) as n from conversations", "--format", "csv")
+    assert r.returncode == 0 and r.stdout == "n\n200\n"
+    r = run(home, "sql", "select count(*) from turns")
+    assert r.returncode == 0 and "count_star()" in r.stdout
+    r = run(home, "sql", "select event_id, event from events order by 1", "--format", "json")
+    assert json.loads(r.stdout) == [{"event_id": "e1", "event": "click"}]
+    r = run(home, "sql", "select reason from quarantine", "--format", "csv")
+    assert list(csv.reader(io.StringIO(r.stdout))) == [["reason"], ["unknown event kind 'wink'"]]
+
+    r = run(home, "status")
+    assert r.returncode == 0
+    assert "conversations" in r.stdout and "200" in r.stdout and "unknown event kind 'wink'" in r.stdout
+
+
+def test_the_warehouse_is_read_only_for_sql(home, tmp_path):
+    run(home, "ingest", str(write_json(tmp_path / "s.json", [{"id": "a", "conversations": []}])))
+    r = run(home, "sql", "delete from conversations")
+    assert r.returncode == 1 and r.stderr.startswith("rmcurate: error:") and r.stderr.count("\n") == 1
+    assert run(home, "sql", "select count(*) from conversations", "--format", "csv").stdout == "count_star()\n1\n"
+
+
+def test_missing_paths_and_unknown_formats_are_one_line_errors_with_status_2(home, tmp_path):
+    r = run(home, "ingest", str(tmp_path / "nope.json"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such file" in r.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just words")
+    r = run(home, "ingest", str(notes))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unrecognized format" in r.stderr
+    assert not (home / "warehouse.duckdb").exists()  # nothing was touched
+
+
+def test_home_option_overrides_the_environment(tmp_path):
+    other = tmp_path / "other"
+    src = write_json(tmp_path / "s.json", [{"id": "a", "conversations": []}])
+    r = subprocess.run([RMCURATE, "--home", str(other), "ingest", str(src)], capture_output=True, text=True,
+                       env={**os.environ, "RMCURATE_HOME": str(tmp_path / "unused")})
+    assert r.returncode == 0, r.stderr
+    assert (other / "warehouse.duckdb").exists() and not (tmp_path / "unused").exists()

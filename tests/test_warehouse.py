@@ -1,0 +1,125 @@
+"""The warehouse on a real DuckDB file: idempotent, incremental, all-or-nothing."""
+import subprocess
+import sys
+import textwrap
+
+from conftest import rows, write_json, write_jsonl
+from extractors import detect
+from warehouse import connect, ingest_file
+
+
+def ingest(con, path, kind=None):
+    return ingest_file(con, path, detect(path, kind))
+
+
+def counts(con):
+    return {t: rows(con, f"SELECT count(*) FROM {t}")[0][0]
+            for t in ("conversations", "messages", "turns", "events", "quarantine", "ingests")}
+
+
+def conv(i, *msgs):
+    return {"id": f"c{i}", "conversations": [{"from": f, "value": v} for f, v in msgs]}
+
+
+def test_ingesting_the_same_file_twice_adds_no_rows(con, wildchat_parquet):
+    first = ingest(con, wildchat_parquet)
+    before = counts(con)
+    second = ingest(con, wildchat_parquet)
+    assert first.n_loaded == 200 and first.n_read == 200
+    assert second.status == "skipped" and second.skipped_as == first.ingest_id
+    assert counts(con) == before
+
+
+def test_overlapping_shards_do_not_duplicate_conversations(con, tmp_path):
+    a = write_json(tmp_path / "a.json", [conv(1, ("human", "q"), ("gpt", "a")), conv(2, ("human", "q2"))])
+    b = write_json(tmp_path / "b.json", [conv(2, ("human", "q2")), conv(3, ("human", "q3")), conv(3, ("human", "q3"))])
+    ingest(con, a)
+    r = ingest(con, b)
+    assert (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined) == (3, 1, 2, 0)
+    assert counts(con)["conversations"] == 3
+    assert rows(con, "SELECT count(*) FROM messages") == [(4,)]
+
+
+def test_every_record_is_loaded_duplicate_or_quarantined(con, tmp_path):
+    path = write_jsonl(tmp_path / "mixed.jsonl", [conv(1, ("human", "q")), b"nope", conv(1, ("human", "q")),
+                                                 conv(2, ("alien", "?"))])
+    r = ingest(con, path)
+    assert (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined) == (4, 1, 1, 2)
+    assert rows(con, "SELECT n_read, n_loaded + n_duplicate + n_quarantined, status FROM ingests") == \
+        [(4, 4, "loaded")]
+    assert rows(con, "SELECT reason FROM quarantine ORDER BY location") == \
+        [("not JSON: Expecting value",), ("unknown speaker 'alien' in conversations.0",)]
+
+
+def test_turns_pair_each_reply_with_the_next_user_message(con, tmp_path):
+    path = write_json(tmp_path / "t.json", [
+        conv(1, ("system", "be nice"), ("human", "q1"), ("gpt", "a1"), ("human", "thanks!"), ("gpt", "a2"),
+             ("human", "  "), ("gpt", "a3"), ("human", "ok")),
+        conv(2, ("gpt", "hello first"), ("human", "hi")),
+    ])
+    ingest(con, path)
+    got = rows(con, """SELECT turn_index, history, prompt, response, feedback FROM turns
+                       ORDER BY conversation_id, turn_index""")
+    by_response = {r[3]: r for r in got}
+    assert set(by_response) == {"a1", "a3", "hello first"}  # a2 is followed by a blank message
+    assert by_response["a1"] == (0, [{"role": "system", "content": "be nice"}], "q1", "a1", "thanks!")
+    assert by_response["a3"][0] == 1 and by_response["a3"][2] == "  " and len(by_response["a3"][1]) == 5
+    assert by_response["hello first"] == (0, [], None, "hello first", "hi")
+    item_ids = {r[0] for r in rows(con, "SELECT item_id FROM turns")}
+    cid = rows(con, "SELECT conversation_id FROM conversations WHERE source_id = 'c1'")[0][0]
+    assert f"{cid}:2" in item_ids
+
+
+def test_events_for_unknown_conversations_are_kept_and_flagged_until_it_arrives(con, tmp_path):
+    convs = write_jsonl(tmp_path / "w.jsonl", [{"conversation_hash": "h1", "conversation": [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}])
+    events = write_jsonl(tmp_path / "e.jsonl", [
+        {"event_id": "e1", "ts": "2024-01-01T00:00:00Z", "conversation_id": "h1", "message_index": 1, "event": "copy"},
+        {"event_id": "e1", "ts": "2024-01-01T00:00:00Z", "conversation_id": "h1", "message_index": 1, "event": "copy"},
+        {"event_id": "e2", "ts": "2024-01-01T00:00:01Z", "conversation_id": "h1", "event": "thumbs_up"},
+    ])
+    r = ingest(con, events)
+    assert (r.n_loaded, r.n_duplicate) == (2, 1)
+    assert rows(con, "SELECT count(*) FROM events WHERE NOT conversation_known") == [(2,)]
+    ingest(con, convs)
+    assert rows(con, "SELECT count(*) FROM events WHERE conversation_known") == [(2,)]
+
+
+def test_an_empty_file_is_recorded_not_lost(con, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    r = ingest(con, empty)
+    assert r.status == "empty"
+    assert rows(con, "SELECT status, n_read FROM ingests") == [("empty", 0)]
+
+
+def test_a_killed_ingest_leaves_nothing_behind_and_can_be_redone(home, tmp_path):
+    good = write_json(tmp_path / "first.json", [conv(0, ("human", "keep me"))])
+    big = write_json(tmp_path / "big.json", [conv(i, ("human", f"q{i}"), ("gpt", f"a{i}")) for i in range(1, 301)])
+    con = connect(home)
+    ingest(con, good)
+    con.close()
+    # Die by SIGKILL after two chunks of `big` are committed: no Python cleanup runs.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from extractors import detect
+        from warehouse import connect, ingest_file
+        seen = []
+        def die(chunk):
+            seen.append(chunk)
+            if len(seen) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        con = connect(Path({str(home)!r}))
+        ingest_file(con, Path({str(big)!r}), detect(Path({str(big)!r})), batch_size=100, on_chunk=die)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    con = connect(home, read_only=True)  # a reader first: it must not see half a file
+    assert rows(con, "SELECT count(*) FROM conversations") == [(1,)]
+    assert rows(con, "SELECT status FROM ingests ORDER BY ingest_id") == [("loaded",), ("failed",)]
+    con.close()
+    con = connect(home)
+    r = ingest(con, big)
+    assert r.n_loaded == 300 and counts(con)["conversations"] == 301
+    con.close()

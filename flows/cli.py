@@ -99,6 +99,8 @@ def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL que
             rows = [dict(zip(names, r)) for r in cur.fetchall()]
             json.dump(rows, sys.stdout, default=str, ensure_ascii=False)
             sys.stdout.write("\n")
+    except BrokenPipeError:  # `rmcurate sql ... | head`: the reader has all it wanted
+        sys.stderr.close()
     except Exception as e:  # noqa: BLE001 - DuckDB errors become one line
         fail(str(e).splitlines()[0], code=1)
     finally:

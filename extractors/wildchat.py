@@ -156,10 +156,11 @@ def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
     check_parquet_schema(path)
     pf = pq.ParquetFile(path)
     keep = [c for c in (*PLAIN, "openai_moderation", "detoxify_moderation") if c in pf.schema_arrow.names]
-    row = 0
+    row, size, total = 0, path.stat().st_size, max(pf.metadata.num_rows, 1)
     for batch in pf.iter_batches(batch_size=batch_size, columns=keep):
         chunk = flatten(_normalize(pl.from_arrow(batch), row), lambda r: f"row {r}")
         row += batch.num_rows
+        chunk.bytes_read = size * row // total  # for progress bars: rows done, scaled to bytes
         yield chunk
 
 

@@ -10,6 +10,10 @@ class FormatError(ValueError):
     """The file as a whole cannot be read as the format asked for."""
 
 
+class BadRecord(ValueError):
+    """One record that cannot be loaded; the message is the quarantine reason."""
+
+
 @dataclass
 class Quarantined:
     location: str  # "line 7 (byte 812)", "record 12", "row 3"
@@ -50,11 +54,3 @@ def cap(text: str | bytes | None) -> str | None:
         text = text[: RAW_CAP * 4].decode("utf-8", errors="replace")
     return text if len(text) <= RAW_CAP else text[:RAW_CAP] + f"... [{len(text) - RAW_CAP} more chars]"
 
-
-def reason_from_validation(err) -> str:
-    """One short line from a pydantic ValidationError."""
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    if first["type"] == "missing":
-        return f"missing field: {where}"
-    return f"bad value for {where}: {first['msg']}"

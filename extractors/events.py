@@ -4,7 +4,7 @@ from datetime import timezone
 
 from pydantic import ValidationError
 
-from extractors.sharegpt import BadRecord
+from extractors.chunk import BadRecord
 from schemas import SourceEvent
 
 FIELDS = tuple(SourceEvent.model_fields)

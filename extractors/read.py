@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from extractors.chunk import Chunk, Quarantined, cap
+from extractors.chunk import BadRecord, Chunk, Quarantined, cap
 from extractors.detect import Format
 from extractors.events import parse_event
 from extractors.records import iter_records
-from extractors.sharegpt import BadRecord, parse_sharegpt
+from extractors.sharegpt import parse_sharegpt
 from extractors.wildchat import flatten, normalize_json_row, read_wildchat_parquet, rows_frame
 from schemas import Message, SourceConversation, SourceEvent, arrow_schema
 

@@ -2,6 +2,7 @@
 import hashlib
 import json
 
+from extractors.chunk import BadRecord
 from extractors.textio import BAD_BYTES_MARK
 
 # Speaker names seen in real ShareGPT dumps, mapped to our roles.
@@ -11,10 +12,6 @@ SPEAKERS = {
     "assistant": "assistant", "model": "assistant",
     "system": "system",
 }
-
-
-class BadRecord(ValueError):
-    """A record that cannot be loaded; the message is the quarantine reason."""
 
 
 def conversation_id(source: str, source_id: str | None, messages: list[tuple[str, str]]) -> str:

@@ -30,8 +30,7 @@ MODERATION = {  # per-message lists, aligned with `conversation` (null when they
     "moderation_flagged": pl.List(pl.Boolean), "moderation_categories": pl.List(pl.List(pl.String)),
     "moderation_scores": pl.List(SCORES), "detoxify_scores": pl.List(SCORES),
 }
-MESSAGE_TYPES = arrow_schema(Message)
-MESSAGE_TYPES = {name: MESSAGE_TYPES.field(name).type for name in MODERATION}
+MODERATION_TYPES = {name: arrow_schema(Message).field(name).type for name in MODERATION}  # Arrow, for null columns
 RAW = {  # the WildChat columns we keep, normalized
     "conversation_hash": pl.String, "model": pl.String, "timestamp": UTC_US,
     "language": pl.String, "toxic": pl.Boolean, "redacted": pl.Boolean,
@@ -65,7 +64,7 @@ def _true_names(struct: pa.StructArray) -> pa.ListArray:
     names = pa.array([f.name for f in struct.type], pa.string())
     flags = np.column_stack([pc.fill_null(struct.field(i), False).to_numpy(zero_copy_only=False)
                              for i in range(struct.type.num_fields)]).astype(bool)
-    rows, cols = np.nonzero(flags)
+    _, cols = np.nonzero(flags)  # row-major, so names come out row by row
     offsets = np.concatenate([[0], np.cumsum(flags.sum(axis=1))]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(cols)), mask=struct.is_null())
 
@@ -99,7 +98,7 @@ def _moderation_columns(table: pa.Table) -> pa.Table:
                                                 mask=col.is_null())
     for name in MODERATION:  # every column present, in contract order
         if name not in out:
-            out[name] = table.column(name) if name in table.column_names else pa.nulls(table.num_rows, MESSAGE_TYPES[name])
+            out[name] = table.column(name) if name in table.column_names else pa.nulls(table.num_rows, MODERATION_TYPES[name])
         if name in table.column_names:
             table = table.drop_columns(name)
         table = table.append_column(name, out[name])

@@ -53,6 +53,17 @@ def _insert(con, table: str, row: dict) -> None:
     con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
+def _new_ingest(con, path: Path, digest: str, format: str, status: str) -> int:
+    """Allocate an ingest id and write its row with zero counts; a finished status also stamps finished_at."""
+    ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+    now = datetime.now(timezone.utc)
+    _insert(con, "ingests", dict(
+        ingest_id=ingest_id, path=str(path.resolve()), size=path.stat().st_size, content_hash=digest,
+        format=format, n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0, started_at=now,
+        finished_at=None if status == "running" else now, status=status))
+    return ingest_id
+
+
 def _load_conversations(con, chunk: Chunk, ingest_id: int, source_file: str) -> int:
     """Insert the chunk's new conversations and their messages; returns how many."""
     con.register("chunk_conversations", chunk.conversations)
@@ -115,11 +126,7 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
     if prior:
         result.status, result.skipped_as = "skipped", prior
         return result
-    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
-    _insert(con, "ingests", dict(
-        ingest_id=result.ingest_id, path=source_file, size=path.stat().st_size, content_hash=digest,
-        format=fmt.name, n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0,
-        started_at=datetime.now(timezone.utc), finished_at=None, status="running"))
+    result.ingest_id = _new_ingest(con, path, digest, fmt.name, "running")
     try:
         for chunk in read(path, fmt, batch_size):
             con.begin()
@@ -167,14 +174,9 @@ def reject_file(con, path: Path, reason: str) -> IngestResult:
     result = IngestResult(path=str(path.resolve()), format="unknown", status="rejected")
     if scalar(con, "SELECT count(*) FROM ingests WHERE content_hash = ? AND status = 'rejected'", [digest]):
         return result
-    now = datetime.now(timezone.utc)
     con.begin()
-    result.ingest_id = scalar(con, "SELECT nextval('ingest_ids')")
+    result.ingest_id = _new_ingest(con, path, digest, "unknown", "rejected")
     _insert(con, "quarantine", dict(ingest_id=result.ingest_id, source_file=result.path, location="whole file",
                                     reason=reason, raw=None))
-    _insert(con, "ingests", dict(
-        ingest_id=result.ingest_id, path=result.path, size=path.stat().st_size, content_hash=digest,
-        format="unknown", n_read=0, n_loaded=0, n_duplicate=0, n_quarantined=0, started_at=now,
-        finished_at=now, status="rejected"))
     con.commit()
     return result

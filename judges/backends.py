@@ -1,0 +1,24 @@
+"""Choosing the judge backend from settings."""
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from judges.embedded import SERVED_MODEL, EmbeddedServer
+from judges.vllm_http import HttpJudge
+from judges.settings import JudgeSettings
+
+
+def http_judge(urls: list[str], settings: JudgeSettings, model: str | None = None) -> HttpJudge:
+    return HttpJudge(urls, model or settings.model, max_in_flight=settings.max_in_flight,
+                     timeout_s=settings.timeout_s, retries=settings.retries, api_key=settings.api_key)
+
+
+@contextmanager
+def judge_backend(home: Path, settings: JudgeSettings | None = None) -> Iterator[HttpJudge]:
+    """The configured servers, or the embedded CPU server for as long as the block runs."""
+    settings = settings or JudgeSettings()
+    if settings.url_list:
+        yield http_judge(settings.url_list, settings)
+        return
+    with EmbeddedServer(home, settings) as server:
+        yield http_judge([server.url], settings, model=SERVED_MODEL)

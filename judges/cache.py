@@ -1,0 +1,77 @@
+"""Ask a judge through the call cache: an answered request is never sent again.
+
+The store (warehouse/judge_calls.py) keeps one row per request key. Every
+result is written the moment it arrives, so a run killed mid-way loses at
+most the calls that were in flight. Failed calls are stored too, with their
+error, and are sent again by the next run.
+"""
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from judges.request import JudgeRequest, JudgeResult
+
+
+class Backend(Protocol):
+    model: str
+
+    def run(self, requests: Sequence[JudgeRequest], keys: Sequence[str],
+            on_result: Callable[[int, JudgeResult], None]) -> list[JudgeResult]: ...
+
+
+class CallStore(Protocol):
+    def answered(self, keys: Sequence[str]) -> dict[str, JudgeResult]:
+        """The stored ok results among these keys."""
+
+    def save(self, model: str, request: JudgeRequest, result: JudgeResult) -> None:
+        """Store one result, replacing an earlier failed row of the same key."""
+
+    def count_hits(self, keys: Sequence[str]) -> None:
+        """Record that these keys were answered from the store."""
+
+
+@dataclass
+class CallCounts:
+    requests: int = 0
+    cached: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+class CachedJudge:
+    """A backend behind the call cache. `run` returns one result per request, in order."""
+
+    def __init__(self, backend: Backend, store: CallStore):
+        self.backend = backend
+        self.store = store
+        self.counts = CallCounts()
+
+    @property
+    def model(self) -> str:
+        return self.backend.model
+
+    def run(self, requests: Sequence[JudgeRequest]) -> list[JudgeResult]:
+        model = self.model
+        keys = [r.key(model) for r in requests]
+        stored = self.store.answered(keys)
+        for r in stored.values():
+            r.cached = True
+        todo: dict[str, JudgeRequest] = {}  # equal requests in one batch are sent once
+        for key, request in zip(keys, requests):
+            if key not in stored:
+                todo.setdefault(key, request)
+        todo_keys = list(todo)
+        todo_requests = list(todo.values())
+
+        def save(i: int, result: JudgeResult):
+            self.store.save(model, todo_requests[i], result)
+
+        fresh = dict(zip(todo_keys, self.backend.run(todo_requests, todo_keys, save)))
+        if stored:
+            self.store.count_hits(list(stored))
+        c = self.counts
+        c.requests += len(requests)
+        c.cached += sum(k in stored for k in keys)
+        c.sent += len(todo)
+        c.failed += sum(not r.ok for r in fresh.values())
+        return [stored.get(k) or fresh[k] for k in keys]

@@ -15,6 +15,7 @@ setup: $(VENV)/.installed $(JUDGE_VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -42,6 +43,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.judge
+	$(BIN)/python -m benchmarks.label
 
 clean:
 	rm -rf $(VENV) $(JUDGE_VENV) data bench-data

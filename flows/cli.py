@@ -152,7 +152,47 @@ def run(ctx: typer.Context,
         t.add_row(Path(r["path"]).name, r["format"], *map(str, (r["n_read"], r["n_loaded"], r["n_duplicate"],
                                                                   r["n_quarantined"])), r["status"])
     out.print(t)
+    print_labels(result["labels"])
     out.print(f"snapshot: {result['snapshot']}")
+
+
+def print_labels(result: dict) -> None:
+    t = Table("step", "in", "dropped", "labelled here", "out", title=f"feedback funnel, run {result['run_id']}")
+    for f in result["funnel"]:
+        t.add_row(f.step, *map(str, (f.n_in, f.n_dropped, f.n_changed, f.n_out)))
+    out.print(t)
+    out.print(f"labelled {result['n_labelled']} turns, kept {result['n_kept']}, "
+              f"{result['n_pending']} waiting on a failed judge call; report: {result['report']}", soft_wrap=True)
+
+
+@app.command()
+def label(ctx: typer.Context):
+    """Label the feedback of every turn not labelled yet (WildReward), then write the report."""
+    from datetime import UTC, datetime
+
+    from flows.label import label_with_judge
+    from judges.embedded import EmbeddedServerError
+    from judges.vllm_http import JudgeUnavailable
+
+    try:
+        result = label_with_judge(ctx.obj, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    except (EmbeddedServerError, JudgeUnavailable, WarehouseError) as e:
+        fail(str(e), code=1)
+    print_labels(result)
+
+
+@app.command()
+def report(ctx: typer.Context, run: Annotated[str | None, typer.Option(help="Labelling run id (default: the last).")] = None):
+    """Write the feedback report (funnel and label histogram) as HTML and print its path."""
+    from warehouse.report import write_feedback_report
+
+    try:
+        con = connect(ctx.obj, read_only=True)
+        path = write_feedback_report(con, ctx.obj, run)
+    except (WarehouseError, ValueError) as e:
+        fail(str(e), code=1)
+    con.close()
+    out.print(str(path), soft_wrap=True)
 
 
 judge = typer.Typer(help="The LLM judge: serve the embedded one, or check the configured ones.",

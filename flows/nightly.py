@@ -1,6 +1,6 @@
-"""The nightly refresh: ingest what is new, then snapshot the warehouse.
+"""The nightly refresh: ingest what is new, label feedback, report, snapshot.
 
-Later stages (labels, pairs, exports, training) are added here as tasks.
+Later stages (pairs, exports, training) are added here as tasks.
 """
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from extractors import FormatError, detect
+from flows.label import label_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
 from warehouse import connect, ingest_file, resolve_home
 from warehouse.ingest import reject_file
@@ -40,6 +41,23 @@ def snapshot_task(home: Path, run_id: str) -> str:
         con.close()
 
 
+@task(name="label_feedback")
+def label_task(home: Path, run_id: str) -> dict:
+    """WildReward labels for new turns; starts the embedded judge if no judge URL is set."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    result = label_with_judge(home, run_id)
+    funnel = [{"step": f.step, "in": f.n_in, "dropped": f.n_dropped, "labelled here": f.n_changed,
+               "out": f.n_out} for f in result["funnel"]]
+    create_table_artifact(key="feedback-funnel", table=funnel, description=f"Feedback funnel, run {run_id}")
+    create_table_artifact(key="feedback-labels", table=result["histogram"],
+                          description="Kept ordinal labels, all runs")
+    create_markdown_artifact(key="feedback-report", markdown=f"Report: `{result['report']}`")
+    get_run_logger().info("labelled %s turns (%s kept, %s pending a failed judge call); report: %s",
+                          result["n_labelled"], result["n_kept"], result["n_pending"], result["report"])
+    return result
+
+
 @flow(name="nightly")
 def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
     """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
@@ -49,5 +67,6 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     # One writer at a time: DuckDB allows a single writing process.
     ingests = [ingest_task(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    labels = label_task(root, run_id)
     snapshot = snapshot_task(root, run_id)
-    return {"home": str(root), "run_id": run_id, "ingests": ingests, "snapshot": snapshot}
+    return {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "snapshot": snapshot}

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.judging import JudgeCall
 from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, TurnItem
 
@@ -16,6 +17,9 @@ class Tables:
     quarantine: str = "quarantine"
     ingests: str = "ingests"
     judge_calls: str = "judge_calls"
+    feedback_judgements: str = "feedback_judgements"
+    feedback_labels: str = "feedback_labels"
+    feedback_funnel: str = "feedback_funnel"
 
 
 TABLES = Tables()
@@ -28,5 +32,8 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.quarantine: QuarantineRecord,
     TABLES.ingests: Ingest,
     TABLES.judge_calls: JudgeCall,
+    TABLES.feedback_judgements: FeedbackJudgement,
+    TABLES.feedback_labels: FeedbackLabel,
+    TABLES.feedback_funnel: FunnelStep,
 }
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}

@@ -1,4 +1,8 @@
 """The nightly flow end to end, through Prefect's local ephemeral API."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from flows.nightly import nightly
@@ -6,18 +10,30 @@ from warehouse import connect
 
 
 @pytest.mark.slow
-def test_nightly_ingests_sample_and_inbox_once(home):
+def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
+    monkeypatch.setenv("RMCURATE_JUDGE_URLS", judge_url)  # the session's server, not a second one
     (home / "inbox").mkdir(parents=True)
     (home / "inbox" / "broken.txt").write_text("not a dataset")
     first = nightly(home=str(home), sample_size=50)
     assert [(r["format"], r["n_loaded"], r["status"]) for r in first["ingests"]] == \
         [("sharegpt-json", 50, "loaded"), ("unknown", 0, "rejected")]
-    assert (home / "snapshots" / first["run_id"] / "turns.parquet").exists()
+    assert (home / "snapshots" / first["run_id"] / "feedback_labels.parquet").exists()
+    labels = first["labels"]
+    assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
+    assert labels["funnel"][0].n_in == labels["n_labelled"]
+    report = Path(labels["report"]).read_text()
+    assert "<svg" in report and "Funnel" in report and "neutral" in report
 
     second = nightly(home=str(home), sample_size=50)
     assert [r["status"] for r in second["ingests"]] == ["skipped", "rejected"]
+    assert second["labels"]["n_labelled"] == 0
     con = connect(home, read_only=True)
     assert con.execute("SELECT count(*) FROM conversations").fetchall() == [(50,)]
     assert con.execute("SELECT count(*) FROM quarantine WHERE location = 'whole file'").fetchall() == [(1,)]
-    assert con.execute("SELECT count(*) FROM turns").fetchall()[0][0] > 0
+    n_turns = con.execute("SELECT count(*) FROM turns").fetchall()[0][0]
+    assert con.execute("SELECT count(*) FROM feedback_labels").fetchall() == [(n_turns,)]
     con.close()
+    out = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "sql",
+                          "select label, count(*) from feedback_labels where kept group by 1 order by 1",
+                          "--format", "csv"], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "label,count_star()" and len(out.splitlines()) > 1

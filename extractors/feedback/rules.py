@@ -1,0 +1,55 @@
+"""Deterministic checks on a turn. Each returns a drop reason, or None to keep.
+
+The reasons are stored with every dropped item, so they read as sentences.
+"""
+import re
+
+# Feedback about things the assistant could not have shown in text: the reply is not what is judged.
+TOPICS = {
+    "image generation": re.compile(r"\b(draw|generate|create|make)\b.{0,30}\b(image|picture|photo|drawing|logo)s?\b"
+                                   r"|\b(image|picture|photo)s?\b.{0,20}\b(generat|render)", re.I),
+    "web search or URL": re.compile(r"https?://|www\.|\b(search|browse|google)\b.{0,20}\b(web|internet|online)\b"
+                                    r"|\b(web|internet|online) search\b", re.I),
+    "the model's identity": re.compile(r"\b(who|what) (are|r) (you|u)\b|\bwhat (model|version|gpt)\b"
+                                       r"|\bare you (gpt|chatgpt|an? ai|human|a bot)\b|\byour (name|creator)\b", re.I),
+    "files or screenshots": re.compile(r"\b(attach(ed|ment)?|upload(ed)?|screenshot|screen shot|pdf|docx?|xlsx?|csv)\b"
+                                       r"|\b(this|the|my) file\b", re.I),
+}
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)")
+
+
+def topic(feedback: str) -> str | None:
+    for name, pattern in TOPICS.items():
+        if pattern.search(feedback):
+            return f"feedback about {name}"
+    return None
+
+
+def pii(feedback: str) -> str | None:
+    if EMAIL.search(feedback):
+        return "feedback contains an email address"
+    if PHONE.search(feedback):
+        return "feedback contains a phone number"
+    return None
+
+
+def words(text: str | None) -> int:
+    return len(text.split()) if text else 0
+
+
+def long_history(n_history: int, limit: int = 20) -> str | None:
+    return f"history over {limit} messages" if n_history > limit else None
+
+
+def short_reply(response: str, min_words: int = 10) -> str | None:
+    return f"reply under {min_words} words" if words(response) < min_words else None
+
+
+def short_feedback(feedback: str, min_chars: int = 5) -> str | None:
+    return f"feedback under {min_chars} characters" if len(feedback.strip()) < min_chars else None
+
+
+def over_budget(history_words: int, response: str, max_words: int = 4096) -> str | None:
+    """Too long to train on: history plus reply over the budget (words, as WildReward counts)."""
+    return f"history plus reply over {max_words} words" if history_words + words(response) > max_words else None

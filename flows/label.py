@@ -1,0 +1,279 @@
+"""The WildReward stage: from each reply's next user message to an ordinal label.
+
+Steps, in order (each drop is stored with its step and reason):
+  language -> history length -> reply length -> feedback length -> token budget
+  -> PII -> topic -> prefilter -> judge -> refusal check -> mining -> neutral -> ordinal
+The cheap deterministic filters run before the judge, so dropped turns cost no
+call (WildReward runs them after; the one difference is that a dropped turn
+cannot lend its label to an earlier neutral one in mining).
+
+Incremental: only turns without a label for PIPELINE_VERSION are read, a
+batch of whole conversations at a time, each batch committed on its own.
+A turn whose judge call failed gets no label, so the next run retries it.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from extractors.feedback import language, rules
+from extractors.feedback.labels import NEUTRAL, ordinal, parse_category
+from extractors.feedback.mining import mine
+from extractors.feedback.prefilter import obviously_neutral
+from extractors.feedback.refusal import VERDICTS, looks_like_refusal
+from judges.cache import CachedJudge
+from judges.templates import load
+from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
+from schemas.tables import TABLES
+from warehouse.feedback import insert_models, pending_conversations, turns_of, write_batch
+
+# Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
+PIPELINE_VERSION = "wildreward-1"
+EMBEDDED_FIELD_MAX_CHARS = 500
+
+
+class LabelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RMCURATE_LABEL_")
+
+    languages: str = "en,zh"  # comma-separated ISO codes to keep
+    template: str = "feedback_choice"  # or feedback_reasoning: reasons first, then [[n]]
+    prefilter: bool = True
+    refusal_check: bool = True
+    mining_threshold: float = 0.5
+    lookahead: int = 2
+    max_history: int = 20
+    min_reply_words: int = 10
+    min_feedback_chars: int = 5
+    max_words: int = 4096  # history plus reply
+    field_max_chars: int = 2500  # each text shown to the judge is cut to this (keeps the middle out)
+    batch_conversations: int = 500
+
+
+def cut(text: str | None, limit: int) -> str:
+    if not text or len(text) <= limit:
+        return text or ""
+    half = limit // 2
+    return f"{text[:half]}\n[...]\n{text[-half:]}"
+
+
+@dataclass
+class Funnel:
+    steps: list[str]
+    n_in: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, step: str, n_in: int = 0, dropped: int = 0, changed: int = 0):
+        self.n_in[step] = self.n_in.get(step, 0) + n_in
+        self.dropped[step] = self.dropped.get(step, 0) + dropped
+        self.changed[step] = self.changed.get(step, 0) + changed
+
+    def rows(self, run_id: str) -> list[FunnelStep]:
+        return [FunnelStep(run_id=run_id, step_index=i, step=s, n_in=self.n_in.get(s, 0),
+                           n_dropped=self.dropped.get(s, 0), n_changed=self.changed.get(s, 0),
+                           n_out=self.n_in.get(s, 0) - self.dropped.get(s, 0)) for i, s in enumerate(self.steps)]
+
+
+FILTERS: list[tuple[str, Callable[[dict, LabelSettings], str | None]]] = [
+    ("history length", lambda t, s: rules.long_history(t["n_history"], s.max_history)),
+    ("reply length", lambda t, s: rules.short_reply(t["response"], s.min_reply_words)),
+    ("feedback length", lambda t, s: rules.short_feedback(t["feedback"], s.min_feedback_chars)),
+    ("token budget", lambda t, s: rules.over_budget(t["history_words"], t["response"], s.max_words)),
+    ("PII", lambda t, s: rules.pii(t["feedback"])),
+    ("topic", lambda t, s: rules.topic(t["feedback"])),
+]
+STEPS = ["language", *[name for name, _ in FILTERS], "prefilter", "judge", "refusal check", "mining", "neutral",
+         "ordinal"]
+
+
+@dataclass
+class LabelResult:
+    run_id: str
+    funnel: list[FunnelStep]
+    n_labelled: int = 0
+    n_kept: int = 0
+    n_pending: int = 0  # judge failed: no label yet, retried next run
+
+
+class Labeller:
+    """Runs the steps over one batch of turns; `judge` answers, `embed` serves mining."""
+
+    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str):
+        self.judge, self.embed, self.s, self.run_id = judge, embed, settings, run_id
+        self.keep_languages = {x.strip() for x in settings.languages.split(",") if x.strip()}
+        self.template = load(settings.template)
+        self.refusal_template = load("refusal_check")
+        self.funnel = Funnel(STEPS)
+
+    def _label(self, t: dict, **kw) -> FeedbackLabel:
+        base = dict(item_id=t["item_id"], conversation_id=t["conversation_id"], language=t.get("lang"),
+                    pipeline_version=PIPELINE_VERSION, run_id=self.run_id, labeled_at=datetime.now(UTC))
+        return FeedbackLabel(**{**base, **kw})
+
+    def _drop(self, out: list, t: dict, step: str, reason: str, method: str = "filtered", **kw):
+        out.append(self._label(t, kept=False, drop_step=step, drop_reason=reason, method=method, **kw))
+
+    def _ask(self, template, turns: list[dict], kind: str, judgements: list) -> list:
+        """Judge each turn; returns (parsed answer, probs, confidence) or None where the call failed."""
+        n = self.s.field_max_chars
+        requests = [template.render(**{f: cut(t.get(f), n) for f in template.fields}) for t in turns]
+        results = self.judge.run(requests)
+        answers = []
+        for t, req, r in zip(turns, requests, results):
+            if not r.ok:
+                answers.append(None)
+                continue
+            parsed = parse_category(r.text, template.choices or ("1", "2", "3", "4", "5"))
+            if kind == "refusal":
+                parsed = int(r.text.strip()) if r.text and r.text.strip() in ("0", "1", "2") else None
+            probs = r.choice_probs(template.choices) if template.choices else None
+            conf = probs.get(str(parsed)) if probs and parsed is not None else None
+            judgements.append(FeedbackJudgement(
+                item_id=t["item_id"], kind=kind, judge_model=self.judge.model, template=template.name,
+                template_version=template.version, call_key=r.key, raw_category=parsed, category_probs=probs,
+                confidence=conf, from_cache=r.cached, run_id=self.run_id, judged_at=datetime.now(UTC)))
+            answers.append((parsed, conf))
+        return answers
+
+    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], int]:
+        labels: list[FeedbackLabel] = []
+        judgements: list[FeedbackJudgement] = []
+        f = self.funnel
+
+        alive = []
+        for t in turns:
+            t["lang"] = language.from_source(t["language"]) or language.detect(f"{t['prompt'] or ''}\n{t['feedback']}")
+            if t["lang"] in self.keep_languages:
+                alive.append(t)
+            else:
+                self._drop(labels, t, "language", f"language {t['lang'] or 'unknown'} not kept")
+        f.add("language", len(turns), len(turns) - len(alive))
+
+        for step, check in FILTERS:
+            survivors = []
+            for t in alive:
+                if reason := check(t, self.s):
+                    self._drop(labels, t, step, reason)
+                else:
+                    survivors.append(t)
+            f.add(step, len(alive), len(alive) - len(survivors))
+            alive = survivors
+
+        to_judge = []
+        for t in alive:
+            rule = obviously_neutral(t["feedback"]) if self.s.prefilter else None
+            if rule:
+                t.update(category=NEUTRAL, method="prefiltered", confidence=None)
+            else:
+                to_judge.append(t)
+        f.add("prefilter", len(alive), 0, len(alive) - len(to_judge))
+
+        pending = set()
+        for t, answer in zip(to_judge, self._ask(self.template, to_judge, "feedback", judgements)):
+            if answer is None:
+                pending.add(t["item_id"])
+            elif answer[0] is None:
+                t["category"] = None
+            else:
+                t.update(category=answer[0], method="judged", confidence=answer[1])
+        judged = [t for t in alive if t["item_id"] not in pending]
+        for t in [t for t in judged if t.get("category") is None]:
+            self._drop(labels, t, "judge", "unparseable judge answer", method="judged")
+        judged = [t for t in judged if t.get("category") is not None]
+        f.add("judge", len(alive), len(alive) - len(judged))  # pending ones count as dropped for this run
+        alive = judged
+
+        checks = [t for t in alive if self.s.refusal_check and looks_like_refusal(t["response"])]
+        changed = 0
+        for t, answer in zip(checks, self._ask(self.refusal_template, checks, "refusal", judgements)):
+            if answer is None:
+                pending.add(t["item_id"])
+            elif answer[0] is not None and VERDICTS[str(answer[0])] is not None:
+                t.update(category=VERDICTS[str(answer[0])], method="refusal_checked", confidence=answer[1])
+                changed += 1
+        n_in = len(alive)
+        alive = [t for t in alive if t["item_id"] not in pending]
+        f.add("refusal check", n_in, n_in - len(alive), changed)
+
+        by_conv: dict[str, list[dict]] = {}
+        for t in alive:
+            by_conv.setdefault(t["conversation_id"], []).append(t)
+        index = {t["item_id"]: t for t in alive}
+        mined = mine([[(t["item_id"], t["category"], t["feedback"]) for t in conv] for conv in by_conv.values()],
+                     self.embed, self.s.lookahead, self.s.mining_threshold)
+        for m in mined:
+            t = index[m.item_id]
+            t.update(category=m.category, method="mined", mined_from=m.source_item_id,
+                     confidence=index[m.source_item_id].get("confidence"))
+        f.add("mining", len(alive), 0, len(mined))
+
+        kept = []
+        for t in alive:
+            if t["category"] == NEUTRAL:
+                self._drop(labels, t, "neutral", "neutral feedback", method=t["method"], category=NEUTRAL,
+                           mined_from=t.get("mined_from"), confidence=t.get("confidence"))
+            else:
+                kept.append(t)
+        f.add("neutral", len(alive), len(alive) - len(kept))
+        for t in kept:
+            labels.append(self._label(t, category=t["category"], label=ordinal(t["category"]), kept=True,
+                                      method=t["method"], mined_from=t.get("mined_from"),
+                                      confidence=t.get("confidence")))
+        f.add("ordinal", len(kept))
+        return judgements, labels, len(pending)
+
+
+def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings | None = None,
+                   embed=None) -> LabelResult:
+    """Label every turn that has no label for PIPELINE_VERSION yet."""
+    settings = settings or LabelSettings()
+    if embed is None:
+        from extractors.feedback.embed import Embedder
+        embed = Embedder()
+    labeller = Labeller(judge, embed, settings, run_id)
+    result = LabelResult(run_id=run_id, funnel=[])
+    conversations = pending_conversations(con, PIPELINE_VERSION)
+    step = settings.batch_conversations
+    for start in range(0, len(conversations), step):
+        turns = turns_of(con, conversations[start:start + step], PIPELINE_VERSION)
+        judgements, labels, n_pending = labeller.run_batch(turns)
+        write_batch(con, judgements, labels)
+        result.n_labelled += len(labels)
+        result.n_kept += sum(lab.kept for lab in labels)
+        result.n_pending += n_pending
+    result.funnel = labeller.funnel.rows(run_id)
+    insert_models(con, TABLES.feedback_funnel, result.funnel)
+    return result
+
+
+def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None) -> dict:
+    """Open the warehouse and the configured judge (or the embedded one), label, and write the report."""
+    import os
+
+    from judges.backends import judge_backend
+    from judges.settings import JudgeSettings
+    from warehouse import connect
+    from warehouse.feedback import label_histogram
+    from warehouse.judge_calls import DuckCallStore
+    from warehouse.report import write_feedback_report
+
+    settings = settings or LabelSettings()
+    judge_settings = judge_settings or JudgeSettings()
+    if not judge_settings.url_list and "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
+        # The embedded 135M model on CPU: short texts keep a run in minutes. It is for trying the flow.
+        settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
+    con = connect(home)
+    try:
+        if not pending_conversations(con, PIPELINE_VERSION):  # nothing new: no judge to start
+            result = LabelResult(run_id=run_id, funnel=Funnel(STEPS).rows(run_id))
+            insert_models(con, TABLES.feedback_funnel, result.funnel)
+        else:
+            with judge_backend(home, judge_settings) as backend:
+                result = label_feedback(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
+        report = write_feedback_report(con, home, run_id)
+        histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]
+    finally:
+        con.close()
+    return {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
+            "n_pending": result.n_pending, "histogram": histogram, "report": str(report)}

@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.judge
 	$(BIN)/python -m benchmarks.label
+	$(BIN)/python -m benchmarks.pairs
 
 clean:
 	rm -rf $(VENV) $(JUDGE_VENV) data bench-data

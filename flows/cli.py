@@ -153,7 +153,33 @@ def run(ctx: typer.Context,
                                                                   r["n_quarantined"])), r["status"])
     out.print(t)
     print_labels(result["labels"])
+    print_pairs(result["pairs"])
     out.print(f"snapshot: {result['snapshot']}")
+
+
+def print_pairs(r: dict) -> None:
+    out.print(f"pairs: {r['n_seeds']} seeds, {r['n_kept']} RMBoost pairs kept, {r['n_natural']} natural pairs, "
+              f"{r['n_pending']} waiting on a failed call", soft_wrap=True)
+    for reason, n in sorted(r["drops"].items(), key=lambda x: -x[1]):
+        out.print(f"  dropped {n}: {reason}", soft_wrap=True)
+    if r["verification"]:
+        out.print("  verification: " + ", ".join(f"{k} {v}" for k, v in sorted(r["verification"].items())))
+
+
+@app.command()
+def pairs(ctx: typer.Context):
+    """Build RMBoost pairs from labelled turns not yet used as seeds, and natural pairs."""
+    from datetime import UTC, datetime
+
+    from flows.pairs import pairs_with_judge
+    from judges.embedded import EmbeddedServerError
+    from judges.vllm_http import JudgeUnavailable
+
+    try:
+        result = pairs_with_judge(ctx.obj, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    except (EmbeddedServerError, JudgeUnavailable, WarehouseError) as e:
+        fail(str(e), code=1)
+    print_pairs(result)
 
 
 def print_labels(result: dict) -> None:

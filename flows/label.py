@@ -252,6 +252,7 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
     import os
 
     from judges.backends import judge_backend
+    from judges.embedded import SERVED_MODEL
     from judges.settings import JudgeSettings
     from warehouse import connect
     from warehouse.feedback import label_histogram
@@ -260,9 +261,6 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
 
     settings = settings or LabelSettings()
     judge_settings = judge_settings or JudgeSettings()
-    if not judge_settings.url_list and "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
-        # The embedded 135M model on CPU: short texts keep a run in minutes. It is for trying the flow.
-        settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
     con = connect(home)
     try:
         if not pending_conversations(con, PIPELINE_VERSION):  # nothing new: no judge to start
@@ -270,6 +268,9 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
             insert_models(con, TABLES.feedback_funnel, result.funnel)
         else:
             with judge_backend(home, judge_settings) as backend:
+                if backend.model == SERVED_MODEL and "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
+                    # The embedded 135M model on CPU: short texts keep a run in minutes; it is for trying the flow.
+                    settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
                 result = label_feedback(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
         report = write_feedback_report(con, home, run_id)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]

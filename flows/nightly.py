@@ -1,6 +1,6 @@
-"""The nightly refresh: ingest what is new, label feedback, report, snapshot.
+"""The nightly refresh: ingest what is new, label feedback, build pairs, snapshot.
 
-Later stages (pairs, exports, training) are added here as tasks.
+Later stages (exports, training) are added here as tasks.
 """
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 
 from extractors import FormatError, detect
 from flows.label import label_with_judge
+from flows.pairs import pairs_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
 from warehouse import connect, ingest_file, resolve_home
 from warehouse.ingest import reject_file
@@ -58,6 +59,24 @@ def label_task(home: Path, run_id: str) -> dict:
     return result
 
 
+@task(name="synthesize_pairs")
+def pairs_task(home: Path, run_id: str) -> dict:
+    """RMBoost pairs from newly labelled turns, plus natural pairs."""
+    from prefect.artifacts import create_table_artifact
+
+    result = pairs_with_judge(home, run_id)
+    drops = [{"reason": r, "attempts": n} for r, n in sorted(result["drops"].items(), key=lambda x: -x[1])]
+    create_table_artifact(key="pairs", table=[{"seeds": result["n_seeds"], "rmboost pairs": result["n_kept"],
+                                               "natural pairs": result["n_natural"],
+                                               "pending": result["n_pending"]}],
+                          description=f"Pairs, run {run_id}")
+    if drops:
+        create_table_artifact(key="pair-drops", table=drops, description=f"Dropped generations, run {run_id}")
+    get_run_logger().info("pairs: %s seeds, %s rmboost pairs kept, %s natural, %s pending",
+                          result["n_seeds"], result["n_kept"], result["n_natural"], result["n_pending"])
+    return result
+
+
 @flow(name="nightly")
 def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
     """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
@@ -68,5 +87,7 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     ingests = [ingest_task(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     labels = label_task(root, run_id)
+    pairs = pairs_task(root, run_id)
     snapshot = snapshot_task(root, run_id)
-    return {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "snapshot": snapshot}
+    return {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "pairs": pairs,
+            "snapshot": snapshot}

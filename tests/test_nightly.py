@@ -27,13 +27,20 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     second = nightly(home=str(home), sample_size=50)
     assert [r["status"] for r in second["ingests"]] == ["skipped", "rejected"]
     assert second["labels"]["n_labelled"] == 0
+    assert first["pairs"]["n_seeds"] > 0 and first["pairs"]["n_pending"] == 0
+    assert second["pairs"]["n_seeds"] == 0
     con = connect(home, read_only=True)
     assert con.execute("SELECT count(*) FROM conversations").fetchall() == [(50,)]
     assert con.execute("SELECT count(*) FROM quarantine WHERE location = 'whole file'").fetchall() == [(1,)]
     n_turns = con.execute("SELECT count(*) FROM turns").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM feedback_labels").fetchall() == [(n_turns,)]
+    assert con.execute("SELECT count(*) FROM pair_attempts").fetchall() == [(first["pairs"]["n_seeds"],)]
     con.close()
     out = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "sql",
                           "select label, count(*) from feedback_labels where kept group by 1 order by 1",
                           "--format", "csv"], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == "label,count_star()" and len(out.splitlines()) > 1
+    out = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "sql",
+                          "select origin, count(*) from pairs group by 1", "--format", "csv"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "origin,count_star()"

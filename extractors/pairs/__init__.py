@@ -1,0 +1,1 @@
+"""Pair building: RMBoost conditions, strict parsing of generations, validation."""

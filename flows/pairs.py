@@ -1,0 +1,203 @@
+"""The RMBoost stage: preference pairs built on purpose, plus natural ones.
+
+For each seed turn (a labelled reply y1 to a prompt): draw the preference
+label (y2 better or worse than y1) and k quality aspects from a seeded RNG,
+ask the LLM to rewrite y1 accordingly, validate y2, and store the pair with
+chosen/rejected known by construction. Every attempt is stored, kept or
+dropped with its reason, in `pair_attempts`; a failed generation call leaves
+no attempt, so the next run retries it.
+"""
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from extractors.pairs.rmboost import ASPECTS, BETTER, condition, pair_id, parse_response, validate
+from flows.label import PIPELINE_VERSION as LABEL_VERSION
+from flows.label import cut
+from judges.cache import CachedJudge
+from judges.request import JudgeRequest, Structured
+from judges.templates import load
+from schemas.pairs import Pair, PairAttempt
+from schemas.records import ChatMessage
+from warehouse.pairs import existing_pair_ids, natural_candidates, seeds, write_pairs
+
+PAIRS_VERSION = "rmboost-1"
+# With the embedded judge: short seeds and short rewrites keep a CPU run in minutes.
+EMBEDDED = {"field_max_chars": 500, "max_y2_chars": 600, "seed_filter": "l.kept AND length(t.response) <= 1200"}
+
+
+class PairSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RMCURATE_PAIRS_")
+
+    seed: int = 0
+    k_aspects: int = 2
+    aspects: str = ",".join(ASPECTS)
+    seed_filter: str = "l.kept"  # SQL over turns t and feedback_labels l
+    max_seeds: int = 200  # per run; the rest wait for the next run
+    generate_y1: bool = False  # write y1 with the LLM instead of using the logged reply
+    verify: bool = False  # ask the pair judge in both orders
+    field_max_chars: int = 2500
+    max_y2_chars: int = 6000  # y2's block is bounded to min(3x y1, this)
+    batch: int = 64
+
+
+def render_conversation(prompt: list[dict], limit: int) -> str:
+    return "\n\n".join(f"{m['role'].upper()}: {cut(m['content'], limit)}" for m in prompt)
+
+
+def prompt_messages(seed: dict) -> list[dict]:
+    msgs = [{"role": m["role"], "content": m["content"]} for m in seed["history"]]
+    if seed["prompt"] is not None:
+        msgs.append({"role": "user", "content": seed["prompt"]})
+    return msgs
+
+
+@dataclass
+class PairResult:
+    run_id: str
+    n_seeds: int = 0
+    n_kept: int = 0
+    n_natural: int = 0
+    n_pending: int = 0
+    drops: dict[str, int] = field(default_factory=dict)
+    verification: dict[str, int] = field(default_factory=dict)
+
+
+def bounded(request: JudgeRequest, y1_chars: int, max_chars: int) -> JudgeRequest:
+    """The rewrite request with its <response> block capped at 3x y1 (the length rule's limit)."""
+    limit = max(1, min(3 * y1_chars, max_chars))
+    max_tokens = min(request.sampling.max_tokens, limit // 2 + 32)  # ~2+ chars per token
+    return request.model_copy(update={
+        # One character class under the count: xgrammar decodes it fast; an alternation such as
+        # ([^<]|<[^/]){1,600} made each request take minutes on CPU.
+        "structured": Structured(regex=f"<response>[\\s\\S]{{1,{limit}}}</response>"),
+        "sampling": request.sampling.model_copy(update={"max_tokens": max_tokens})})
+
+
+def verify(judge: CachedJudge, pairs: list[Pair], limit: int) -> list[str]:
+    """agree / disagree / split / failed: the pair judge in both orders against the intended order."""
+    t = load("pair_compare")
+    requests = []
+    for p in pairs:
+        conv = render_conversation([m.model_dump() for m in p.prompt], limit)
+        requests += [t.render(conversation=conv, response_a=cut(p.chosen, limit), response_b=cut(p.rejected, limit)),
+                     t.render(conversation=conv, response_a=cut(p.rejected, limit), response_b=cut(p.chosen, limit))]
+    results = judge.run(requests)
+    verdicts = []
+    for first, second in zip(results[::2], results[1::2]):
+        if not (first.ok and second.ok):
+            verdicts.append("failed")
+            continue
+        votes = (first.text.strip() == "A") + (second.text.strip() == "B")  # each order's vote for chosen
+        verdicts.append({2: "agree", 0: "disagree"}.get(votes, "split"))
+    return verdicts
+
+
+def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSettings | None = None) -> PairResult:
+    s = settings or PairSettings()
+    result = PairResult(run_id=run_id)
+    aspects = [a.strip() for a in s.aspects.split(",") if a.strip()]
+    rewrite, answer = load("rmboost_rewrite"), load("answer")
+    todo = seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, s.max_seeds)
+    result.n_seeds = len(todo)
+    for start in range(0, len(todo), s.batch):
+        batch = todo[start:start + s.batch]
+        now = datetime.now(UTC)
+        prompts = [prompt_messages(x) for x in batch]
+        convs = [render_conversation(p, s.field_max_chars) for p in prompts]
+        if s.generate_y1:
+            y1s = [r.text.strip() if r.ok and r.text else None
+                   for r in judge.run([answer.render(conversation=c) for c in convs])]
+        else:
+            y1s = [x["response"] for x in batch]
+        conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
+        asks = [(i, bounded(rewrite.render(conversation=convs[i], response=cut(y1s[i], s.field_max_chars),
+                                           direction=conds[i][0].upper(), aspects=", ".join(conds[i][1])),
+                            len(y1s[i]), s.max_y2_chars))
+                for i in range(len(batch)) if y1s[i]]
+        answers = dict(zip([i for i, _ in asks], judge.run([r for _, r in asks])))
+        pairs, attempts = [], []
+        for i, x in enumerate(batch):
+            r = answers.get(i)
+            if r is None or not r.ok:  # no y1 or the call failed: retried next run
+                result.n_pending += 1
+                continue
+            direction, chosen_aspects = conds[i]
+            y1, y2 = y1s[i], parse_response(r.text)
+            reason = validate(y1, y2)
+            pid = None
+            if reason is None:
+                chosen, rejected = (y2, y1) if direction == BETTER else (y1, y2)
+                pid = pair_id("rmboost", prompts[i], chosen, rejected)
+                pairs.append(Pair(pair_id=pid, prompt=[ChatMessage(**m) for m in prompts[i]], chosen=chosen,
+                                  rejected=rejected, origin="rmboost", intended_label=direction,
+                                  aspects=chosen_aspects, generator_model=judge.model, template=rewrite.name,
+                                  template_version=rewrite.version, seed=s.seed, source_item_id=x["item_id"],
+                                  pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+            else:
+                result.drops[reason] = result.drops.get(reason, 0) + 1
+            attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=direction,
+                                        aspects=chosen_aspects, call_key=r.key, kept=reason is None,
+                                        drop_reason=reason, pair_id=pid, pipeline_version=PAIRS_VERSION,
+                                        run_id=run_id, created_at=now))
+        known = existing_pair_ids(con, [p.pair_id for p in pairs])
+        pairs = [p for p in pairs if p.pair_id not in known]
+        if s.verify and pairs:
+            for p, v in zip(pairs, verify(judge, pairs, s.field_max_chars)):
+                p.verification = v
+                result.verification[v] = result.verification.get(v, 0) + 1
+        write_pairs(con, pairs, attempts)
+        result.n_kept += len(pairs)
+    result.n_natural = add_natural_pairs(con, run_id)
+    return result
+
+
+def add_natural_pairs(con, run_id: str) -> int:
+    """Replies to the same context with different kept labels (e.g. after a regeneration)."""
+    now = datetime.now(UTC)
+    pairs = []
+    for c in natural_candidates(con, LABEL_VERSION):
+        prompt = prompt_messages(c)
+        pairs.append(Pair(pair_id=pair_id("natural", prompt, c["chosen"], c["rejected"]),
+                          prompt=[ChatMessage(**m) for m in prompt], chosen=c["chosen"], rejected=c["rejected"],
+                          origin="natural", source_item_id=c["item_id"], other_item_id=c["other_item_id"],
+                          pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+    known = existing_pair_ids(con, [p.pair_id for p in pairs])
+    pairs = [p for p in pairs if p.pair_id not in known]
+    write_pairs(con, pairs, [])
+    return len(pairs)
+
+
+def has_seeds(con, s: PairSettings) -> bool:
+    return bool(seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, 1))
+
+
+def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, judge_settings=None) -> dict:
+    """Open the warehouse and the judge (embedded when no URL is set) and run the stage."""
+    import os
+
+    from contextlib import nullcontext
+
+    from judges.backends import judge_backend
+    from judges.embedded import SERVED_MODEL
+    from judges.settings import JudgeSettings
+    from warehouse import connect
+    from warehouse.judge_calls import DuckCallStore
+
+    settings = settings or PairSettings()
+    judge_settings = judge_settings or JudgeSettings()
+    con = connect(home)
+    try:
+        with judge_backend(home, judge_settings) if has_seeds(con, settings) else nullcontext() as backend:
+            if backend is None:  # nothing to generate: no judge to start
+                result = PairResult(run_id=run_id, n_natural=add_natural_pairs(con, run_id))
+            else:
+                if backend.model == SERVED_MODEL:  # the embedded 135M model on CPU: for trying the flow
+                    for name, value in EMBEDDED.items():
+                        if f"RMCURATE_PAIRS_{name.upper()}" not in os.environ:
+                            setattr(settings, name, value)
+                result = synthesize_pairs(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
+    finally:
+        con.close()
+    return result.__dict__

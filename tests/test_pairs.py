@@ -1,0 +1,109 @@
+"""RMBoost pairs: seeded conditions, strict parsing, each validation rule, and the stage
+with the real embedded vLLM judge; natural pairs from labels on a real warehouse."""
+from datetime import UTC, datetime
+
+import pytest
+
+from conftest import rows, write_json
+from extractors import detect
+from extractors.pairs.rmboost import ASPECTS, condition, parse_response, validate
+from flows.label import PIPELINE_VERSION as LABEL_VERSION
+from flows.label import LabelSettings, label_feedback
+from flows.pairs import PairSettings, add_natural_pairs, synthesize_pairs
+from flows.sources import sample_file
+from judges.cache import CachedJudge
+from judges.vllm_http import HttpJudge
+from schemas.feedback import FeedbackLabel
+from warehouse import connect, ingest_file
+from warehouse.feedback import insert_models
+from warehouse.judge_calls import DuckCallStore
+
+Y1 = "To reverse a list in Python, call xs.reverse() to change it in place, or use xs[::-1] for a new list."
+
+
+def test_same_seed_same_conditions_and_balanced_labels():
+    items = [f"c{i}:1" for i in range(400)]
+    first = [condition(i, seed=7, k=2) for i in items]
+    assert first == [condition(i, seed=7, k=2) for i in items]
+    assert first != [condition(i, seed=8, k=2) for i in items]
+    better = sum(label == "better" for label, _ in first)
+    assert 160 < better < 240
+    assert all(len(a) == 2 and set(a) <= set(ASPECTS) for _, a in first)
+    assert len(condition("x", seed=1, k=3)[1]) == 3
+
+
+def test_parsing_is_strict():
+    assert parse_response("<response>\nA better answer.\n</response>") == "A better answer."
+    for bad in ["A better answer.", "Sure! <response>x</response>", "<response>a</response><response>b</response>",
+                "<response>  </response>", "<response>cut off by max_tokens", None]:
+        assert parse_response(bad) is None, bad
+
+
+@pytest.mark.parametrize("y2, reason", [
+    ("To reverse a Python list, use reversed(xs) for an iterator, or xs[::-1] for a copy; xs.reverse() "
+     "works in place.", None),
+    (None, "empty or unparseable output"),
+    (Y1, "identical to y1"),
+    (Y1.replace("Python", "Python 3"), "near-identical"),
+    ("Use xs[::-1].", "length"),
+    (" ".join([Y1] * 4), "length"),
+    ("Pour inverser une liste en Python, appelez xs.reverse() pour la modifier sur place, ou xs[::-1].", "language"),
+    ("I'm sorry, but I cannot help with reversing lists in Python today, as an AI.", "refusal where y1 answered"),
+])
+def test_each_validation_rule(y2, reason):
+    got = validate(Y1, y2)
+    assert (got is None) if reason is None else (got is not None and reason in got), got
+
+
+def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
+    con = connect(home)
+    sample = sample_file(home, 12)
+    ingest_file(con, sample, detect(sample))
+    judge = CachedJudge(HttpJudge([judge_url], max_in_flight=32), DuckCallStore(con))
+    label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500))
+    settings = PairSettings(max_seeds=100, field_max_chars=500, max_y2_chars=600,
+                            seed_filter="l.kept AND length(t.response) <= 1200")
+    result = synthesize_pairs(con, judge, "run-1", settings)
+    n = result.n_seeds
+    assert n >= 5 and result.n_pending == 0
+    assert result.n_kept >= 1, result
+    assert result.n_kept + sum(result.drops.values()) == n
+    assert rows(con, "SELECT count(*) FROM pairs WHERE chosen = rejected") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM pair_attempts") == [(n,)]
+    # each stored condition is the seeded draw, and the pair's order follows it
+    for item_id, label, aspects, chosen, rejected, response in rows(con, """
+            SELECT p.source_item_id, p.intended_label, p.aspects, p.chosen, p.rejected, t.response
+            FROM pairs p JOIN turns t ON t.item_id = p.source_item_id WHERE origin = 'rmboost'"""):
+        assert (label, aspects) == condition(item_id, 0, 2)
+        assert (rejected if label == "better" else chosen) == response
+    sent = judge.counts.sent
+    again = synthesize_pairs(con, judge, "run-2", settings)
+    assert again.n_seeds == 0 and judge.counts.sent == sent  # every seed tried: nothing to ask
+    con.execute("DELETE FROM pair_attempts; DELETE FROM pairs")
+    redo = synthesize_pairs(con, judge, "run-3", settings)
+    assert judge.counts.sent == sent  # the same seeded requests: all answered by the cache
+    assert (redo.n_kept, redo.drops) == (result.n_kept, result.drops)
+    con.close()
+
+
+def test_natural_pairs_from_two_labelled_replies_to_one_prompt(home, tmp_path):
+    ask = {"from": "human", "value": "How do I reverse a list in Python?"}
+    convs = [{"id": f"branch-{i}", "conversations": [ask, {"from": "gpt", "value": reply},
+                                                     {"from": "human", "value": feedback}]}
+             for i, (reply, feedback) in enumerate([(Y1, "thanks, perfect"), ("Lists cannot be reversed.", "wrong")])]
+    con = connect(home)
+    path = write_json(tmp_path / "branches.json", convs)
+    ingest_file(con, path, detect(path))
+    now = datetime.now(UTC)
+    labels = [FeedbackLabel(item_id=item, conversation_id=conv, category=cat, label=lab, method="judged", kept=True,
+                            pipeline_version=LABEL_VERSION, run_id="r", labeled_at=now)
+              for (item, conv, resp), (cat, lab) in zip(
+                  rows(con, "SELECT item_id, conversation_id, response FROM turns ORDER BY response DESC"),
+                  [(5, 4), (1, 1)])]
+    insert_models(con, "feedback_labels", labels)
+    assert add_natural_pairs(con, "r") == 1
+    assert add_natural_pairs(con, "r") == 0  # never twice
+    (chosen, rejected, prompt), = rows(con, "SELECT chosen, rejected, prompt FROM pairs WHERE origin = 'natural'")
+    assert (chosen, rejected) == (Y1, "Lists cannot be reversed.")
+    assert prompt == [{"role": "user", "content": ask["value"]}]
+    con.close()

@@ -80,3 +80,12 @@ def load(name: str, version: int | None = None) -> Template:
 
 def file_digests() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(TEMPLATE_DIR.glob("*.toml"))}
+
+
+def write_lock() -> None:
+    """Pin every template file's digest: run `python -m judges.templates` after adding a version."""
+    (TEMPLATE_DIR / "LOCK").write_text("".join(f"{digest} {name}\n" for name, digest in file_digests().items()))
+
+
+if __name__ == "__main__":
+    write_lock()

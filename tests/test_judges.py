@@ -179,7 +179,7 @@ def test_a_killed_run_resends_only_what_had_not_completed(home, judge_url):
 
 def test_released_templates_are_never_edited_in_place():
     lock = dict(line.split()[::-1] for line in (TEMPLATE_DIR / "LOCK").read_text().splitlines() if line.strip())
-    assert file_digests() == lock, "a released template changed: add a new version file and lock it instead"
+    assert file_digests() == lock, "a released template changed: add a new version instead (and python -m judges.templates)"
     assert available()["feedback_choice"] == [1]
 
 

@@ -221,6 +221,86 @@ def report(ctx: typer.Context, run: Annotated[str | None, typer.Option(help="Lab
     out.print(str(path), soft_wrap=True)
 
 
+@app.command()
+def snapshot(ctx: typer.Context):
+    """Copy every table to Parquet under snapshots/<run id>/: what exports read."""
+    from datetime import UTC, datetime
+
+    from warehouse.snapshot import write_snapshot
+
+    try:
+        con = connect(ctx.obj)
+    except WarehouseError as e:
+        fail(str(e))
+    path = write_snapshot(con, ctx.obj, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    con.close()
+    out.print(str(path), soft_wrap=True)
+
+
+@app.command()
+def export(ctx: typer.Context,
+           format: Annotated[str, typer.Option("--format", help="trl, openrlhf, ordinal, implicit, or all.")],
+           out_dir: Annotated[Path, typer.Option("--out", help="Output folder (all: one subfolder per format).")],
+           snapshot: Annotated[str | None, typer.Option(help="Snapshot run id (default: the newest).")] = None,
+           seed: Annotated[int, typer.Option(help="Seed of the train/test split.")] = 0,
+           test_fraction: Annotated[float, typer.Option(help="Share of conversations in the test split.")] = 0.1,
+           shard_rows: Annotated[int, typer.Option(help="Rows per shard.")] = 50_000,
+           jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines shards instead of Parquet.")] = False):
+    """Write a training set from a warehouse snapshot: shards, manifest.json and a dataset card."""
+    from schemas.exports import FORMATS
+    from warehouse.exports import ExportError
+    from warehouse.exports import export as write_export
+
+    formats = list(FORMATS) if format == "all" else [format]
+    try:
+        con = connect(ctx.obj)
+    except WarehouseError as e:
+        fail(str(e))
+    t = Table("format", "folder", "rows", "train", "test", "dropped", title="exports")
+    try:
+        for fmt in formats:
+            r = write_export(con, ctx.obj, fmt, out_dir / fmt if format == "all" else out_dir, snapshot=snapshot,
+                             seed=seed, test_fraction=test_fraction, shard_rows=shard_rows, jsonl=jsonl)
+            t.add_row(fmt, r.out_dir, *map(str, (r.n_rows, r.n_train, r.n_test, r.n_dropped)))
+    except ExportError as e:
+        fail(str(e))
+    finally:
+        con.close()
+    out.print(t)
+
+
+@app.command()
+def train(data: Annotated[Path, typer.Option(help="An export folder (with manifest.json).")],
+          objective: Annotated[str, typer.Option(help="pairwise (trl, openrlhf), ordinal, or implicit.")],
+          model: Annotated[str | None, typer.Option(help="Local Hugging Face checkpoint (default: all-MiniLM-L6-v2).")] = None,
+          out_dir: Annotated[Path | None, typer.Option("--out", help="Where the checkpoint and metrics go.")] = None,
+          max_steps: Annotated[int, typer.Option(help="Upper bound on optimizer steps.")] = 200,
+          epochs: Annotated[float, typer.Option(help="Passes over the train split (max-steps still bounds).")] = 1.0,
+          batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 16,
+          lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
+          eps: Annotated[float, typer.Option(help="Pairwise label smoothing.")] = 0.1,
+          margin: Annotated[float, typer.Option(help="Pairwise margin.")] = 0.0,
+          max_length: Annotated[int, typer.Option(help="Tokens per text; older history is cut first.")] = 256,
+          seed: int = 0):
+    """Train a reward model on an export; writes a checkpoint, metrics.json and loss.svg."""
+    from trainer.data import DataError
+    from trainer.train import TrainConfig
+    from trainer.train import train as run_training
+
+    if not (data / "manifest.json").exists():
+        fail(f"{data} holds no manifest.json: pass a folder written by `rmcurate export`")
+    cfg = TrainConfig(objective=objective, model=model, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
+                      lr=lr, eps=eps, margin=margin, max_length=max_length, seed=seed)
+    target = out_dir or data.parent / f"{data.name}-{objective}-model"
+    try:
+        m = run_training(data, target, cfg, log=lambda msg: err.print(msg, highlight=False))
+    except (DataError, NotImplementedError, ValueError) as e:
+        fail(str(e).splitlines()[0])
+    out.print(json.dumps({"test": m["test"], "test_before": m["test_before"], "length_baseline": m["length_baseline"],
+                          "samples_per_s": round(m["samples_per_s"], 2)}, indent=2))
+    out.print(f"checkpoint, metrics.json and loss.svg in {target}", soft_wrap=True)
+
+
 judge = typer.Typer(help="The LLM judge: serve the embedded one, or check the configured ones.",
                     no_args_is_help=True)
 app.add_typer(judge, name="judge")

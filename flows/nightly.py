@@ -1,7 +1,5 @@
-"""The nightly refresh: ingest what is new, label feedback, build pairs, snapshot.
-
-Later stages (exports, training) are added here as tasks.
-"""
+"""The nightly refresh: ingest what is new, label feedback, build pairs, snapshot,
+export training sets, and prove them with a short training run."""
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +10,7 @@ from extractors import FormatError, detect
 from flows.label import label_with_judge
 from flows.pairs import pairs_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
+from flows.train import TrainSettings, export_all, report_rows, train_exports
 from warehouse import connect, ingest_file, resolve_home
 from warehouse.ingest import reject_file
 from warehouse.snapshot import write_snapshot
@@ -77,6 +76,44 @@ def pairs_task(home: Path, run_id: str) -> dict:
     return result
 
 
+@task(name="export")
+def export_task(home: Path, run_id: str) -> dict:
+    """Every format from this run's snapshot, under exports/<run_id>/."""
+    exports = export_all(home, run_id)
+    for fmt, e in exports.items():
+        get_run_logger().info("export %s: %s rows (%s train, %s test, %s dropped) in %s", fmt, e["n_rows"],
+                              e["n_train"], e["n_test"], e["n_dropped"], e["out_dir"])
+    return exports
+
+
+@task(name="train")
+def train_task(home: Path, run_id: str, exports: dict) -> dict:
+    """A bounded training run per objective; its metrics go into the run's report."""
+    from prefect.artifacts import create_table_artifact
+
+    from warehouse.report import write_feedback_report
+
+    settings = TrainSettings()
+    results = train_exports(home, run_id, settings) if settings.enabled else {}
+    tables = report_rows(exports, results)
+    for title, rows in tables.items():
+        if rows:
+            create_table_artifact(key="trainer-metrics" if "Trainer" in title else "exports", table=rows,
+                                  description=title)
+    con = connect(home)
+    try:
+        report = write_feedback_report(con, home, run_id, extra=tables)
+    finally:
+        con.close()
+    for objective, m in results.items():
+        if "skipped" in m:
+            get_run_logger().warning("train %s skipped: %s", objective, m["skipped"])
+        else:
+            get_run_logger().info("train %s: test %s (before %s, length baseline %s)", objective, m["test"],
+                                  m["test_before"], m["length_baseline"])
+    return {"results": results, "report": str(report)}
+
+
 @flow(name="nightly")
 def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
     """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
@@ -89,5 +126,7 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     labels = label_task(root, run_id)
     pairs = pairs_task(root, run_id)
     snapshot = snapshot_task(root, run_id)
+    exports = export_task(root, run_id)
+    trained = train_task(root, run_id, exports)
     return {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "pairs": pairs,
-            "snapshot": snapshot}
+            "snapshot": snapshot, "exports": exports, "train": trained}

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.exports import Export
 from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.judging import JudgeCall
 from schemas.pairs import Pair, PairAttempt
@@ -23,6 +24,7 @@ class Tables:
     feedback_funnel: str = "feedback_funnel"
     pairs: str = "pairs"
     pair_attempts: str = "pair_attempts"
+    exports: str = "exports"
 
 
 TABLES = Tables()
@@ -40,5 +42,6 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.feedback_funnel: FunnelStep,
     TABLES.pairs: Pair,
     TABLES.pair_attempts: PairAttempt,
+    TABLES.exports: Export,
 }
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}

@@ -6,6 +6,9 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rmcurate-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 # Prefect logs "stopping temporary server" at exit, after pytest closed the captured streams.
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+# Hugging Face `datasets` caches what it loads: a shared cache would answer for an earlier session's files.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="rmcurate-hf-datasets-")
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

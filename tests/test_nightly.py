@@ -12,6 +12,7 @@ from warehouse import connect
 @pytest.mark.slow
 def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     monkeypatch.setenv("RMCURATE_JUDGE_URLS", judge_url)  # the session's server, not a second one
+    monkeypatch.setenv("RMCURATE_TRAIN_MAX_STEPS", "4")  # the proof run's length is not under test here
     (home / "inbox").mkdir(parents=True)
     (home / "inbox" / "broken.txt").write_text("not a dataset")
     first = nightly(home=str(home), sample_size=50)
@@ -23,6 +24,15 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     assert labels["funnel"][0].n_in == labels["n_labelled"]
     report = Path(labels["report"]).read_text()
     assert "<svg" in report and "Funnel" in report and "neutral" in report
+    assert "Exports (this run)" in report and "Trainer: does the data teach anything?" in report
+    for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
+        folder = home / "exports" / first["run_id"] / fmt
+        assert (folder / "manifest.json").exists() and (folder / "README.md").exists(), fmt
+        assert first["exports"][fmt]["snapshot"] == first["run_id"]
+    for objective in ("pairwise", "ordinal"):
+        m = first["train"]["results"][objective]
+        assert 1 <= m["steps"] <= 4 and m["n_train"] > 0, m
+        assert (home / "models" / first["run_id"] / objective / "metrics.json").exists()
 
     second = nightly(home=str(home), sample_size=50)
     assert [r["status"] for r in second["ingests"]] == ["skipped", "rejected"]

@@ -48,7 +48,8 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         _table(["step", "reason", "turns"], reasons),
     ]
     for title, rows in (extra or {}).items():
-        sections += [f"<h2>{escape(title)}</h2>", _table(list(rows[0]), [tuple(r.values()) for r in rows])]
+        if rows:
+            sections += [f"<h2>{escape(title)}</h2>", _table(list(rows[0]), [tuple(r.values()) for r in rows])]
     out = home / "reports" / f"feedback-{run_id}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     style = ("body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse;"

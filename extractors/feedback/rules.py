@@ -4,6 +4,8 @@ The reasons are stored with every dropped item, so they read as sentences.
 """
 import re
 
+from extractors.pii import EMAIL, PHONE
+
 # Feedback about things the assistant could not have shown in text: the reply is not what is judged.
 TOPICS = {
     "image generation": re.compile(r"\b(draw|generate|create|make)\b.{0,30}\b(image|picture|photo|drawing|logo)s?\b"
@@ -15,8 +17,6 @@ TOPICS = {
     "files or screenshots": re.compile(r"\b(attach(ed|ment)?|upload(ed)?|screenshot|screen shot|pdf|docx?|xlsx?|csv)\b"
                                        r"|\b(this|the|my) file\b", re.I),
 }
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)")
 
 
 def topic(feedback: str) -> str | None:

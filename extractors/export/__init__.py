@@ -1,0 +1,1 @@
+"""Pure steps of an export: near-duplicate removal and the train/test split."""

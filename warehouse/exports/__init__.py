@@ -1,0 +1,119 @@
+"""Exports: training sets read from a warehouse snapshot, written as shards with a manifest.
+
+    read rows (snapshot) -> scrub PII -> drop duplicates -> split by conversation -> shards
+"""
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from extractors.export.dedup import duplicates
+from extractors.export.split import assign
+from extractors.pii import scrub_value
+from schemas.exports import FORMATS, SPLITS, Export, render
+from schemas.tables import TABLES
+from warehouse.exports.rows import read_rows
+from warehouse.exports.shards import sha256, write_card, write_shards
+from warehouse.feedback import insert_models
+from warehouse.home import snapshots
+
+
+class ExportError(ValueError):
+    """A problem the user can act on: no snapshot, unknown format, an output folder in the way."""
+
+
+def latest_snapshot(home: Path) -> str | None:
+    root = snapshots(home)
+    done = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial")) \
+        if root.exists() else []
+    return done[-1] if done else None
+
+
+def code_version() -> str:
+    version = metadata.version("rmcurate")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def dedup_text(fmt: str, row: dict) -> str:
+    """What makes a row distinct: the last user message and the replies, not the shared history.
+
+    Later turns of one conversation repeat all earlier ones as history; comparing whole
+    texts would call them near-duplicates of each other.
+    """
+    if fmt == "trl":
+        return render(row["prompt"][-1:] + row["chosen"] + row["rejected"])
+    if fmt == "openrlhf":
+        return render(row["chosen"][-2:] + row["rejected"][-1:])
+    if fmt == "ordinal":
+        return f"{row['prompt'] or ''}\n\n{row['response']}\n\n{row['feedback']}"
+    return render(row["prompt"][-1:] + [{"role": "assistant", "content": row["response"]}])
+
+
+def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, seed: int = 0,
+           test_fraction: float = 0.1, shard_rows: int = 50_000, jsonl: bool = False) -> Export:
+    """Write one export and record it in `exports`. `con` is a write connection to the warehouse."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if not 0 <= test_fraction < 1:
+        raise ExportError(f"test fraction must be in [0, 1), got {test_fraction}")
+    snapshot = snapshot or latest_snapshot(home)
+    snapshot_dir = snapshots(home) / (snapshot or "")
+    if snapshot is None:
+        raise ExportError(f"no snapshot under {snapshots(home)}: run `rmcurate snapshot` or `rmcurate run` first")
+    if not (snapshot_dir / "manifest.json").exists():
+        raise ExportError(f"no snapshot {snapshot!r} under {snapshots(home)}")
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
+
+    items, filters = read_rows(snapshot_dir, fmt)
+    rows = [scrub_value(it["row"]) for it in items]
+    reasons = duplicates([dedup_text(fmt, r) for r in rows])
+    splits = assign([it["conversations"] for it in items], seed, test_fraction)
+    for i, split in enumerate(splits):
+        if split is None and reasons[i] is None:
+            reasons[i] = "conversations on both sides of the split"
+    kept = [i for i, why in enumerate(reasons) if why is None]
+    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    labels: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    for i in kept:
+        split = splits[i]
+        by_split[split].append(rows[i])
+        key = str(items[i]["label"])
+        labels[split][key] = labels[split].get(key, 0) + 1
+    dropped: dict[str, int] = {}
+    for why in reasons:
+        if why:
+            dropped[why] = dropped.get(why, 0) + 1
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shards = write_shards(tmp, fmt, by_split, shard_rows, jsonl)
+    manifest = {
+        "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
+        "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped,
+        "splits": {s: {"rows": len(by_split[s]), "labels": dict(sorted(labels[s].items()))} for s in SPLITS},
+        "shards": shards, "filters": filters, "pii_scrubbed": ["email", "phone", "ip"],
+        "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_card(tmp, manifest)
+    if out.exists():
+        shutil.rmtree(out)  # an earlier export in the same place: replaced whole, never mixed
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+
+    now = datetime.now(UTC)
+    record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt, out_dir=str(out.resolve()), snapshot=snapshot,
+                    seed=seed, n_rows=len(kept), n_train=len(by_split["train"]), n_test=len(by_split["test"]),
+                    n_dropped=len(items) - len(kept), manifest_sha256=sha256(out / "manifest.json"),
+                    created_at=now)
+    insert_models(con, TABLES.exports, [record])
+    return record

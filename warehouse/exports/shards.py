@@ -1,0 +1,91 @@
+"""Writing an export: Parquet (or JSONL) shards, manifest.json and a dataset card."""
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas import arrow_schema
+from schemas.exports import ROW_MODELS, SPLITS
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_shards(out: Path, fmt: str, split_rows: dict[str, list[dict]], shard_rows: int, jsonl: bool) -> list[dict]:
+    """data/<split>-NNNNN-of-NNNNN.<ext>, at least one per split so loaders see both splits."""
+    schema = arrow_schema(ROW_MODELS[fmt])
+    (out / "data").mkdir(parents=True)
+    shards = []
+    for split in SPLITS:
+        rows = split_rows[split]
+        n = max(1, -(-len(rows) // shard_rows))
+        for i in range(n):
+            part = rows[i * shard_rows:(i + 1) * shard_rows]
+            name = f"data/{split}-{i:05d}-of-{n:05d}.{'jsonl' if jsonl else 'parquet'}"
+            if jsonl:
+                (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+            else:  # no timestamps in the file, so the same rows give the same bytes
+                pq.write_table(pa.Table.from_pylist(part, schema=schema), out / name, compression="zstd")
+            shards.append({"name": name, "split": split, "rows": len(part), "sha256": sha256(out / name)})
+    return shards
+
+
+def _loading(fmt: str, ext: str) -> str:
+    use = {
+        "trl": "trl.RewardTrainer(model, train_dataset=ds['train'], ...)  # or DPOTrainer: conversational format",
+        "openrlhf": "# openrlhf.cli.train_rm --dataset DIR --chosen_key chosen --rejected_key rejected "
+                    "--apply_chat_template  (no --prompt_key: chosen and rejected hold the whole conversation)",
+        "ordinal": "rmcurate train --data DIR --objective ordinal",
+        "implicit": "rmcurate train --data DIR --objective implicit  # arrives with the ImplicitRM stage",
+    }[fmt]
+    builder = "json" if ext == "jsonl" else "parquet"
+    return (f"```python\nfrom datasets import load_dataset\nds = load_dataset('{builder}', data_files="
+            f"{{'train': 'DIR/data/train-*.{ext}', 'test': 'DIR/data/test-*.{ext}'}})\n{use}\n```")
+
+
+def write_card(out: Path, manifest: dict) -> None:
+    fmt, ext = manifest["format"], "jsonl" if manifest["jsonl"] else "parquet"
+    counts = "\n".join(f"| {split} | {c['rows']} | " + ", ".join(f"{k}: {v}" for k, v in c["labels"].items()) + " |"
+                       for split, c in manifest["splits"].items())
+    dropped = ", ".join(f"{k}: {v}" for k, v in manifest["dropped"].items()) or "none"
+    filters = "\n".join(f"- {k}: {v}" for k, v in manifest["filters"].items())
+    out.joinpath("README.md").write_text(f"""---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*.{ext}
+  - split: test
+    path: data/test-*.{ext}
+---
+# rmcurate export: {fmt}
+
+Reward-model training data curated by rmcurate from what chat users did, read from
+warehouse snapshot `{manifest['snapshot']}` (seed {manifest['seed']}, code {manifest['code_version']}).
+Row layout: `schemas/exports.py`, class `{ROW_MODELS[fmt].__name__}`.
+
+| split | rows | labels |
+|---|---|---|
+{counts}
+
+The split is by conversation: no conversation has rows in both splits.
+Removed before the split: {dropped}. Emails, phone numbers and IP addresses were
+replaced by [EMAIL], [PHONE] and [IP] in every text field.
+
+Filters:
+{filters}
+
+## Loading
+
+{_loading(fmt, ext)}
+
+Labels come from LLM judges and generators named in manifest.json; a small judge
+model gives noisy labels. Check `manifest.json` for shard checksums.
+""")

@@ -45,6 +45,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.judge
 	$(BIN)/python -m benchmarks.label
 	$(BIN)/python -m benchmarks.pairs
+	$(BIN)/python -m benchmarks.export
+	$(BIN)/python -m benchmarks.trainer
 
 clean:
 	rm -rf $(VENV) $(JUDGE_VENV) data bench-data

@@ -6,7 +6,8 @@ Both train the pairwise objective on the same `trl` export (synthetic pairs shor
 enough that neither trainer truncates or filters) with the same batch size, length
 limit and precision (fp32 on CPU; bf16 and gradient checkpointing on a GPU). TRL
 renders rows with a chat template equal to our `render`, so both see the same
-tokens. Printed: samples/s of each and the ratio ours / TRL (target >= 1.0).
+tokens. A short warm-up run goes first. Printed: samples/s of each and the ratio
+ours / TRL (target >= 1.0).
 """
 import argparse
 import tempfile
@@ -61,6 +62,8 @@ def main() -> None:
     model = args.model or default_model()
     cfg = TrainConfig(objective="pairwise", model=model, max_steps=args.steps, epochs=1000,
                       batch_size=args.batch_size, max_length=args.max_length, device=args.device)
+    # Warm-up (kernel selection, allocator, file cache) so neither side pays it alone.
+    train(home / "trl", home / "warm-up", TrainConfig(**{**cfg.__dict__, "max_steps": 3}), log=lambda _: None)
     ours = train(home / "trl", home / "ours", cfg, log=lambda _: None)["samples_per_s"]
     theirs = trl_samples_per_s(home / "trl", model, args, home / "trl-run")
     print(f"pairwise training, {args.steps} steps of {args.batch_size} pairs, max length {args.max_length}, "

@@ -5,6 +5,7 @@ exports scrub all three from every text field.
 """
 import ipaddress
 import re
+from functools import lru_cache
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
 PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)"
@@ -14,6 +15,9 @@ IP_CANDIDATE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d)"
                           r"|(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\w)")
 
 PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "ip": "[IP]"}
+# Cheap tests that rule a pattern out for most texts before the full one scans them.
+MAYBE_PHONE = re.compile(r"\d(?:[\s.()-]{0,2}\d){6}")
+MAYBE_IP = re.compile(r"\d\.\d{1,3}\.|:[0-9A-Fa-f]*:")
 
 
 def _ip(match: re.Match) -> str:
@@ -27,11 +31,16 @@ def _ip(match: re.Match) -> str:
     return PLACEHOLDERS["ip"]
 
 
+@lru_cache(maxsize=65536)  # histories repeat in every later turn of a conversation
 def scrub(text: str) -> str:
     """The text with every email, IP address and phone number replaced by a placeholder."""
-    text = EMAIL.sub(PLACEHOLDERS["email"], text)
-    text = IP_CANDIDATE.sub(_ip, text)  # before phones: "192.168.100.200" must not read as a phone number
-    return PHONE.sub(PLACEHOLDERS["phone"], text)
+    if "@" in text:
+        text = EMAIL.sub(PLACEHOLDERS["email"], text)
+    if MAYBE_IP.search(text):  # before phones: "192.168.100.200" must not read as a phone number
+        text = IP_CANDIDATE.sub(_ip, text)
+    if MAYBE_PHONE.search(text):
+        text = PHONE.sub(PLACEHOLDERS["phone"], text)
+    return text
 
 
 def scrub_value(value):

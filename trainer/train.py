@@ -38,6 +38,7 @@ class TrainConfig:
     max_length: int = 256
     seed: int = 0
     device: str | None = None  # default: cuda when there is one
+    dropout: bool = False  # off, as TRL's RewardTrainer has it: steadier rewards, faster steps
 
 
 class Pairwise:
@@ -191,6 +192,10 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected, not news
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels)
     model.config.pad_token_id = tokenizer.pad_token_id
+    if not cfg.dropout:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
     model.to(device)
     if device.type == "cuda":  # bf16 compute, recomputed activations: bigger batches on one GPU
         model.gradient_checkpointing_enable()
@@ -204,7 +209,8 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     enc_train = Encoder(tokenizer, train_texts, cfg.max_length)
     enc_test = Encoder(tokenizer, test_texts, cfg.max_length)
     steps = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * len(train_texts) / cfg.batch_size)))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    # The fused kernel is one pass over all parameters (CPU and CUDA alike): less time per step.
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, fused=True)
     warm = max(1, int(cfg.warmup * steps))
 
     def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero

@@ -2,7 +2,8 @@
 
 The first row in the given order is kept; later copies are dropped with a reason.
 Hashes are fixed functions of the text (no Python `hash`), so the same rows give
-the same result in every process.
+the same result in every process. Signatures are computed for many rows at once
+in numpy: per-row Python work is only the word split.
 """
 import hashlib
 import re
@@ -14,67 +15,73 @@ N_PERM = 128
 BANDS, ROWS = 16, 8  # candidates from about 0.7 Jaccard; the estimate below decides
 THRESHOLD = 0.8
 SHINGLE = 3  # words
+WORD_CHARS = 16  # longer words are hashed by their first 16 characters
+CHUNK = 256  # rows per numpy pass
 _P = np.uint64((1 << 31) - 1)
+_M = np.uint64(1_000_003)
 _rng = np.random.default_rng(20240601)
-_A = _rng.integers(1, (1 << 31) - 1, N_PERM, dtype=np.uint64)
-_B = _rng.integers(0, (1 << 31) - 1, N_PERM, dtype=np.uint64)
+# Multiply-shift hashing: (a*h + b) wraps mod 2**64, the top 32 bits are the value; no modulo to pay.
+_A = _rng.integers(0, 1 << 63, N_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _rng.integers(0, 1 << 63, N_PERM, dtype=np.uint64)
+_C = _rng.integers(1, 1 << 31, WORD_CHARS, dtype=np.uint64)
 _WORD = re.compile(r"\w+")
 
 
-def normalize(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower()) or [""]
 
 
-def _word_hashes(words: list[str], cache: dict[str, int]) -> np.ndarray:
-    out = np.empty(len(words), dtype=np.uint64)
-    for i, w in enumerate(words):
-        h = cache.get(w)
-        if h is None:
-            h = cache[w] = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little") % int(_P)
-        out[i] = h
+def _word_hashes(flat: list[str]) -> np.ndarray:
+    """A hash below 2**31 per word: code points (< 2**21) times fixed multipliers, summed."""
+    codes = np.array(flat, dtype=f"U{WORD_CHARS}").view(np.uint32).reshape(len(flat), WORD_CHARS)
+    return (codes.astype(np.uint64) * _C).sum(axis=1) % _P
+
+
+def signatures(word_lists: list[list[str]]) -> np.ndarray:
+    """MinHash signatures (rows x N_PERM) of word 3-grams; a row under 3 words is one shingle."""
+    out = np.empty((len(word_lists), N_PERM), dtype=np.uint64)
+    for lo in range(0, len(word_lists), CHUNK):
+        part = word_lists[lo:lo + CHUNK]
+        lens = np.array([len(ws) for ws in part])
+        wh = _word_hashes([w for ws in part for w in ws])
+        n_sh = np.maximum(1, lens - SHINGLE + 1)
+        first = np.cumsum(n_sh) - n_sh  # each row's first shingle
+        row_len = np.repeat(lens, n_sh)
+        start = np.repeat(np.cumsum(lens) - lens, n_sh) + np.arange(n_sh.sum()) - np.repeat(first, n_sh)
+        h = np.zeros(len(start), dtype=np.uint64)
+        for k in range(SHINGLE):  # polynomial of the shingle's word hashes; both factors < 2**31
+            take = k < row_len
+            h[take] = (h[take] * _M + wh[start[take] + k]) % _P
+        buf = np.empty_like(h)
+        for p in range(N_PERM):  # one permutation at a time: the arrays stay in cache
+            np.multiply(h, _A[p], out=buf)
+            buf += _B[p]
+            buf >>= np.uint64(32)
+            out[lo:lo + len(part), p] = np.minimum.reduceat(buf, first)
     return out
-
-
-def signature(text: str, cache: dict[str, int] | None = None) -> np.ndarray:
-    """MinHash of the text's word 3-grams; a shingle's hash is a polynomial of its words' hashes."""
-    w = _word_hashes(normalize(text).split() or [""], {} if cache is None else cache)
-    n = max(1, len(w) - SHINGLE + 1)
-    h = np.zeros(n, dtype=np.uint64)
-    for k in range(min(SHINGLE, len(w))):
-        h = (h * np.uint64(1_000_003) + w[k:k + n]) % _P  # stays below 2**63: both factors < 2**31
-    h = np.unique(h)
-    return ((np.outer(_A, h) + _B[:, None]) % _P).min(axis=1)
 
 
 def duplicates(texts: list[str], threshold: float = THRESHOLD) -> list[str | None]:
     """For each text: None to keep it, or why it is dropped."""
     reasons: list[str | None] = [None] * len(texts)
-    seen: dict[str, int] = {}
+    word_lists = [words(t) for t in texts]
+    seen: set[str] = set()
     kept: list[int] = []
-    for i, t in enumerate(texts):
-        key = hashlib.sha256(normalize(t).encode()).hexdigest()
+    for i, ws in enumerate(word_lists):
+        key = hashlib.sha256(" ".join(ws).encode()).hexdigest()
         if key in seen:
             reasons[i] = "exact duplicate"
         else:
-            seen[key] = i
+            seen.add(key)
             kept.append(i)
+    sigs = signatures([word_lists[i] for i in kept])
     buckets: dict[tuple, list[int]] = defaultdict(list)
-    sigs: dict[int, np.ndarray] = {}
-    cache: dict[str, int] = {}
-    for i in kept:
-        sig = sigs[i] = signature(texts[i], cache)
+    for pos, i in enumerate(kept):
+        sig = sigs[pos]
         bands = [(b, sig[b * ROWS:(b + 1) * ROWS].tobytes()) for b in range(BANDS)]
-        match = None
-        for band in bands:
-            for j in buckets.get(band, ()):
-                if float(np.mean(sigs[j] == sig)) >= threshold:
-                    match = j
-                    break
-            if match is not None:
-                break
-        if match is not None:
+        if any(float(np.mean(sigs[j] == sig)) >= threshold for band in bands for j in buckets.get(band, ())):
             reasons[i] = "near duplicate"
             continue  # a dropped row must not pull in later rows as its own duplicates
         for band in bands:
-            buckets[band].append(i)
+            buckets[band].append(pos)
     return reasons

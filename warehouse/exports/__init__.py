@@ -4,6 +4,7 @@
 """
 import json
 import shutil
+from collections import Counter
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -56,6 +57,24 @@ def dedup_text(fmt: str, row: dict) -> str:
     return render(row["prompt"][-1:] + [{"role": "assistant", "content": row["response"]}])
 
 
+def select(fmt: str, items: list[dict], seed: int, test_fraction: float):
+    """Scrub, drop duplicates, split: (rows per split, label counts per split, drops per reason)."""
+    rows = [scrub_value(it["row"]) for it in items]
+    reasons = duplicates([dedup_text(fmt, r) for r in rows])
+    splits = assign([it["conversations"] for it in items], seed, test_fraction)
+    for i, split in enumerate(splits):
+        if split is None and reasons[i] is None:
+            reasons[i] = "conversations on both sides of the split"
+    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    labels: dict[str, Counter] = {s: Counter() for s in SPLITS}
+    for i, (row, split, why) in enumerate(zip(rows, splits, reasons)):
+        if why is None:
+            by_split[split].append(row)
+            labels[split][str(items[i]["label"])] += 1
+    dropped = dict(Counter(why for why in reasons if why))
+    return by_split, {s: dict(sorted(c.items())) for s, c in labels.items()}, dropped
+
+
 def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, seed: int = 0,
            test_fraction: float = 0.1, shard_rows: int = 50_000, jsonl: bool = False) -> Export:
     """Write one export and record it in `exports`. `con` is a write connection to the warehouse."""
@@ -73,24 +92,8 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
     items, filters = read_rows(snapshot_dir, fmt)
-    rows = [scrub_value(it["row"]) for it in items]
-    reasons = duplicates([dedup_text(fmt, r) for r in rows])
-    splits = assign([it["conversations"] for it in items], seed, test_fraction)
-    for i, split in enumerate(splits):
-        if split is None and reasons[i] is None:
-            reasons[i] = "conversations on both sides of the split"
-    kept = [i for i, why in enumerate(reasons) if why is None]
-    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    labels: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
-    for i in kept:
-        split = splits[i]
-        by_split[split].append(rows[i])
-        key = str(items[i]["label"])
-        labels[split][key] = labels[split].get(key, 0) + 1
-    dropped: dict[str, int] = {}
-    for why in reasons:
-        if why:
-            dropped[why] = dropped.get(why, 0) + 1
+    by_split, labels, dropped = select(fmt, items, seed, test_fraction)
+    n_kept = sum(len(r) for r in by_split.values())
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -99,7 +102,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     manifest = {
         "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
         "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped,
-        "splits": {s: {"rows": len(by_split[s]), "labels": dict(sorted(labels[s].items()))} for s in SPLITS},
+        "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
         "shards": shards, "filters": filters, "pii_scrubbed": ["email", "phone", "ip"],
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
     }
@@ -111,9 +114,9 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     tmp.rename(out)
 
     now = datetime.now(UTC)
-    record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt, out_dir=str(out.resolve()), snapshot=snapshot,
-                    seed=seed, n_rows=len(kept), n_train=len(by_split["train"]), n_test=len(by_split["test"]),
-                    n_dropped=len(items) - len(kept), manifest_sha256=sha256(out / "manifest.json"),
-                    created_at=now)
+    record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt,
+                    out_dir=str(out.resolve()), snapshot=snapshot, seed=seed, n_rows=n_kept,
+                    n_train=len(by_split["train"]), n_test=len(by_split["test"]), n_dropped=len(items) - n_kept,
+                    manifest_sha256=sha256(out / "manifest.json"), created_at=now)
     insert_models(con, TABLES.exports, [record])
     return record

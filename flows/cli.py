@@ -155,6 +155,20 @@ def run(ctx: typer.Context,
     print_labels(result["labels"])
     print_pairs(result["pairs"])
     out.print(f"snapshot: {result['snapshot']}")
+    print_exports_and_training(result["exports"], result["train"])
+
+
+def print_exports_and_training(exports: dict, trained: dict) -> None:
+    """The same tables the run's report gets."""
+    from flows.train import report_rows
+
+    for title, rows in report_rows(exports, trained["results"]).items():
+        if rows:
+            t = Table(*rows[0], title=title)
+            for r in rows:
+                t.add_row(*map(str, r.values()))
+            out.print(t)
+    out.print(f"report: {trained['report']}", soft_wrap=True)
 
 
 def print_pairs(r: dict) -> None:

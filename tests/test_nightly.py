@@ -54,3 +54,10 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
                           "select origin, count(*) from pairs group by 1", "--format", "csv"],
                          capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == "origin,count_star()"
+    # The command users run prints the same summary the report gets.
+    run = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "run",
+                          "--sample-size", "50"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for words in ("nightly ingest", "feedback funnel", "pairs:", "Exports (this run)",
+                  "Trainer: does the data teach anything?", "report: "):
+        assert words in run.stdout, words

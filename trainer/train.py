@@ -190,7 +190,9 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected, not news
-    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels)
+    # ignore_mismatched_sizes: a reward model trained for another objective gets a fresh head, not an error.
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels,
+                                                               ignore_mismatched_sizes=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     if not cfg.dropout:
         for module in model.modules():

@@ -79,7 +79,7 @@ class Export(_Record):
     n_rows: int
     n_train: int
     n_test: int
-    n_dropped: int = Field(description="removed as duplicates or empty; reasons in manifest.json")
+    n_dropped: int = Field(description="removed as duplicates or for straddling the split; reasons in manifest.json")
     manifest_sha256: str
     created_at: datetime
 

@@ -4,9 +4,10 @@
 """
 import json
 import shutil
-from collections import Counter
 import subprocess
+from collections import Counter
 from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from extractors.pii import scrub_value
 from schemas.exports import FORMATS, SPLITS, Export, render
 from schemas.tables import TABLES
 from warehouse.exports.rows import read_rows
-from warehouse.exports.shards import sha256, write_card, write_shards
+from warehouse.exports.shards import write_card, write_shards
 from warehouse.feedback import insert_models
 from warehouse.home import snapshots
+from warehouse.ingest import content_hash
 
 
 class ExportError(ValueError):
@@ -32,6 +34,7 @@ def latest_snapshot(home: Path) -> str | None:
     return done[-1] if done else None
 
 
+@cache  # one git call per process, not one per export
 def code_version() -> str:
     version = metadata.version("rmcurate")
     try:
@@ -83,9 +86,9 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     if not 0 <= test_fraction < 1:
         raise ExportError(f"test fraction must be in [0, 1), got {test_fraction}")
     snapshot = snapshot or latest_snapshot(home)
-    snapshot_dir = snapshots(home) / (snapshot or "")
     if snapshot is None:
         raise ExportError(f"no snapshot under {snapshots(home)}: run `rmcurate snapshot` or `rmcurate run` first")
+    snapshot_dir = snapshots(home) / snapshot
     if not (snapshot_dir / "manifest.json").exists():
         raise ExportError(f"no snapshot {snapshot!r} under {snapshots(home)}")
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
@@ -117,6 +120,6 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt,
                     out_dir=str(out.resolve()), snapshot=snapshot, seed=seed, n_rows=n_kept,
                     n_train=len(by_split["train"]), n_test=len(by_split["test"]), n_dropped=len(items) - n_kept,
-                    manifest_sha256=sha256(out / "manifest.json"), created_at=now)
+                    manifest_sha256=content_hash(out / "manifest.json"), created_at=now)
     insert_models(con, TABLES.exports, [record])
     return record

@@ -1,5 +1,4 @@
 """Writing an export: Parquet (or JSONL) shards, manifest.json and a dataset card."""
-import hashlib
 import json
 from pathlib import Path
 
@@ -8,14 +7,7 @@ import pyarrow.parquet as pq
 
 from schemas import arrow_schema
 from schemas.exports import ROW_MODELS, SPLITS
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from warehouse.ingest import content_hash
 
 
 def write_shards(out: Path, fmt: str, split_rows: dict[str, list[dict]], shard_rows: int, jsonl: bool) -> list[dict]:
@@ -33,7 +25,7 @@ def write_shards(out: Path, fmt: str, split_rows: dict[str, list[dict]], shard_r
                 (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
             else:  # no timestamps in the file, so the same rows give the same bytes
                 pq.write_table(pa.Table.from_pylist(part, schema=schema), out / name, compression="zstd")
-            shards.append({"name": name, "split": split, "rows": len(part), "sha256": sha256(out / name)})
+            shards.append({"name": name, "split": split, "rows": len(part), "sha256": content_hash(out / name)})
     return shards
 
 

@@ -60,7 +60,7 @@ def _chunk(fmt: Format, good: list, extra: list, bad: list, pos: int) -> Chunk:
     if fmt.kind == "events":
         return Chunk(events=pa.Table.from_pylist(good, schema=EVENTS), quarantined=bad, bytes_read=pos)
     if fmt.kind == "wildchat":
-        chunk = flatten(rows_frame(good), lambda r: f"line {r + 1}" if fmt.container == "jsonl" else f"record {r}")
+        chunk = flatten(*rows_frame(good), lambda r: f"line {r + 1}" if fmt.container == "jsonl" else f"record {r}")
         chunk.quarantined = bad + chunk.quarantined
         chunk.bytes_read = pos
         return chunk

@@ -68,7 +68,7 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
 
 
 def iter_parquet(path: Path, batch_size: int = 10_000) -> Iterator[RawRecord]:
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering kept every batch read so far: RSS grew with the file
     row = 0
     for batch in pf.iter_batches(batch_size=batch_size):
         for value in batch.to_pylist():

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from extractors import moderation
 from extractors.chunk import Chunk, FormatError, Quarantined, cap
-from schemas import Message, arrow_schema
 
 ROLES = ["user", "assistant", "system"]
 UTC_US = pl.Datetime("us", "UTC")
@@ -25,17 +25,11 @@ MESSAGE = pl.Struct({
     "content": pl.String, "role": pl.String, "language": pl.String,
     "toxic": pl.Boolean, "redacted": pl.Boolean, "timestamp": UTC_US,
 })
-SCORES = pl.List(pl.Struct({"key": pl.String, "value": pl.Float64}))  # becomes a MAP
-MODERATION = {  # per-message lists, aligned with `conversation` (null when they are not)
-    "moderation_flagged": pl.List(pl.Boolean), "moderation_categories": pl.List(pl.List(pl.String)),
-    "moderation_scores": pl.List(SCORES), "detoxify_scores": pl.List(SCORES),
-}
-MODERATION_TYPES = {name: arrow_schema(Message).field(name).type for name in MODERATION}  # Arrow, for null columns
-RAW = {  # the WildChat columns we keep, normalized
+RAW = {  # the WildChat columns we keep, normalized (moderation travels beside, as Arrow)
     "conversation_hash": pl.String, "model": pl.String, "timestamp": UTC_US,
     "language": pl.String, "toxic": pl.Boolean, "redacted": pl.Boolean,
     "country": pl.String, "hashed_ip": pl.String, "conversation": pl.List(MESSAGE),
-    **MODERATION, "source_row": pl.Int64, "problem": pl.String,
+    "source_row": pl.Int64, "problem": pl.String,
 }
 REQUIRED = ("conversation_hash", "conversation")
 PLAIN = ("conversation_hash", "model", "timestamp", "language", "toxic", "redacted", "country", "hashed_ip",
@@ -43,67 +37,6 @@ PLAIN = ("conversation_hash", "model", "timestamp", "language", "toxic", "redact
 
 
 # ---------------------------------------------------------------- Parquet
-
-def _float_matrix(struct: pa.StructArray) -> np.ndarray:
-    return np.column_stack([pc.cast(struct.field(i), pa.float64()).to_numpy(zero_copy_only=False)
-                            for i in range(struct.type.num_fields)])
-
-
-def _scores_map(struct: pa.StructArray) -> pa.MapArray:
-    """A struct of scores per row -> a MAP name -> score, built column-wise."""
-    names = pa.array([f.name for f in struct.type], pa.string())
-    k, n = len(names), len(struct)
-    keys = names.take(pa.array(np.tile(np.arange(k), n)))
-    values = pa.array(_float_matrix(struct).ravel(), from_pandas=True)  # NaN (a null score) -> null
-    return pa.MapArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), keys, values,
-                                   mask=struct.is_null())
-
-
-def _true_names(struct: pa.StructArray) -> pa.ListArray:
-    """A struct of booleans per row -> the list of field names that are true."""
-    names = pa.array([f.name for f in struct.type], pa.string())
-    flags = np.column_stack([pc.fill_null(struct.field(i), False).to_numpy(zero_copy_only=False)
-                             for i in range(struct.type.num_fields)]).astype(bool)
-    _, cols = np.nonzero(flags)  # row-major, so names come out row by row
-    offsets = np.concatenate([[0], np.cumsum(flags.sum(axis=1))]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(cols)), mask=struct.is_null())
-
-
-def _field(struct: pa.StructArray, name: str):
-    return struct.field(name) if struct.type.get_field_index(name) >= 0 else None
-
-
-def _moderation_columns(table: pa.Table) -> pa.Table:
-    """Raw per-message moderation structs (Parquet) or entry lists (JSON) -> the MODERATION columns."""
-    out = {}
-    if "openai_moderation" in table.column_names:
-        om = table.column("openai_moderation").combine_chunks()
-        if (flagged := _field(om, "flagged")) is not None:
-            out["moderation_flagged"] = pc.cast(flagged, pa.bool_())
-        if isinstance((cats := _field(om, "categories")), pa.StructArray):
-            out["moderation_categories"] = _true_names(cats)
-        if isinstance((scores := _field(om, "category_scores")), pa.StructArray):
-            out["moderation_scores"] = _scores_map(scores)
-        table = table.drop_columns("openai_moderation")
-    if "detoxify_moderation" in table.column_names:
-        detox = table.column("detoxify_moderation").combine_chunks()
-        if isinstance(detox, pa.StructArray):
-            out["detoxify_scores"] = _scores_map(detox)
-        table = table.drop_columns("detoxify_moderation")
-    for name in ("moderation_scores", "detoxify_scores"):
-        if name in table.column_names:  # JSON rows: list<struct<key, value>>
-            col = table.column(name).combine_chunks()
-            entries = col.values
-            out[name] = pa.MapArray.from_arrays(col.offsets, entries.field("key"), entries.field("value"),
-                                                mask=col.is_null())
-    for name in MODERATION:  # every column present, in contract order
-        if name not in out:
-            out[name] = table.column(name) if name in table.column_names else pa.nulls(table.num_rows, MODERATION_TYPES[name])
-        if name in table.column_names:
-            table = table.drop_columns(name)
-        table = table.append_column(name, out[name])
-    return table
-
 
 def _as_utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
@@ -135,10 +68,6 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
             cols.append(pl.col(name).list.eval(pl.struct(**parts)).alias(name))
         else:
             cols.append(pl.col(name).cast(dtype, strict=False).alias(name))
-    n = pl.col("conversation").list.len()
-    for name in ("openai_moderation", "detoxify_moderation"):  # kept only where aligned with the messages
-        if name in schema and isinstance(schema[name], pl.List):
-            cols.append(pl.when(pl.col(name).list.len() == n).then(pl.col(name)).alias(name))
     return df.select(*cols,
                      pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias("source_row"),
                      problem.alias("problem"))
@@ -153,11 +82,14 @@ def check_parquet_schema(path: Path) -> None:
 
 def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
     check_parquet_schema(path)
-    pf = pq.ParquetFile(path)
-    keep = [c for c in (*PLAIN, "openai_moderation", "detoxify_moderation") if c in pf.schema_arrow.names]
+    pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering kept every batch read so far: RSS grew with the file
+    names = pf.schema_arrow.names
+    plain = [c for c in PLAIN if c in names]
+    lists = [c for c in moderation.SOURCE_COLUMNS if c in names and pa.types.is_list(pf.schema_arrow.field(c).type)]
     row, size, total = 0, path.stat().st_size, max(pf.metadata.num_rows, 1)
-    for batch in pf.iter_batches(batch_size=batch_size, columns=keep):
-        chunk = flatten(_normalize(pl.from_arrow(batch), row), lambda r: f"row {r}")
+    for batch in pf.iter_batches(batch_size=batch_size, columns=plain + lists):
+        df = _normalize(pl.from_arrow(batch.select(plain)), row)
+        chunk = flatten(df, {c: batch.column(c) for c in lists}, lambda r: f"row {r}")
         row += batch.num_rows
         chunk.bytes_read = size * row // total  # for progress bars: rows done, scaled to bytes
         yield chunk
@@ -224,43 +156,20 @@ def normalize_json_row(value: object) -> dict:
         "country": _check(value.get("country"), str, "country"),
         "hashed_ip": _check(value.get("hashed_ip"), str, "hashed_ip"),
         "conversation": messages,
-        **_json_moderation(value, len(messages)),
+        **moderation.clean_json(value, len(messages)),
     }
 
 
-def _pairs(d) -> list[dict] | None:
-    if not isinstance(d, dict):
-        return None
-    return [{"key": k, "value": float(v)} for k, v in d.items() if isinstance(v, (int, float))]
-
-
-def _json_moderation(value: dict, n: int) -> dict:
-    """Per-message moderation lists, or None where the source's lists are missing or misaligned.
-
-    Moderation is optional context, so a malformed one is left out rather
-    than costing the conversation.
-    """
-    out = dict.fromkeys(MODERATION)
-    openai, detox = value.get("openai_moderation"), value.get("detoxify_moderation")
-    if isinstance(openai, list) and len(openai) == n and all(isinstance(m, dict) for m in openai):
-        out["moderation_flagged"] = [m.get("flagged") if isinstance(m.get("flagged"), bool) else None for m in openai]
-        out["moderation_categories"] = [
-            [k for k, v in m["categories"].items() if v is True] if isinstance(m.get("categories"), dict) else None
-            for m in openai]
-        out["moderation_scores"] = [_pairs(m.get("category_scores")) for m in openai]
-    if isinstance(detox, list) and len(detox) == n:
-        out["detoxify_scores"] = [_pairs(m) for m in detox]
-    return out
-
-
-def rows_frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=RAW)
+def rows_frame(rows: list[dict]) -> tuple[pl.DataFrame, dict[str, pa.Array]]:
+    """normalize_json_row results -> the RAW frame and the moderation lists beside it."""
+    lists = {name: pa.array([r.pop(name) for r in rows]) for name in moderation.SOURCE_COLUMNS}
+    return pl.DataFrame(rows, schema=RAW), lists
 
 
 # ---------------------------------------------------------------- both
 
-def flatten(df: pl.DataFrame, locate) -> Chunk:
-    """RAW rows -> a Chunk of conversations + messages; bad rows quarantined."""
+def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate) -> Chunk:
+    """RAW rows and their moderation lists -> a Chunk of conversations + messages; bad rows quarantined."""
     roles = pl.col("conversation").list.eval(
         pl.element().struct.field("role").fill_null("<missing>").filter(~pl.element().struct.field("role").is_in(ROLES)))
     null_content = pl.col("conversation").list.eval(pl.element().struct.field("content").is_null()).list.any()
@@ -301,14 +210,10 @@ def flatten(df: pl.DataFrame, locate) -> Chunk:
         .select("conversation_id", "message_index", "role", "content", "language",
                 pl.col("timestamp").alias("created_at"), "toxic", "redacted", "source_row")
     )
-    # Per-message lists (JSON rows: final values; Parquet: the source's structs) join on position.
-    for name in [c for c in (*MODERATION, "openai_moderation", "detoxify_moderation") if c in good.columns]:
-        per_message = (
-            good.filter(pl.col(name).is_not_null())
-            .select("source_row", pl.int_ranges(0, pl.col(name).list.len(), dtype=pl.Int64).alias("message_index"),
-                    name)
-            .explode(["message_index", name])
-        )
-        messages = messages.join(per_message, on=["source_row", "message_index"], how="left")
-    return Chunk(conversations=conversations.to_arrow(), messages=_moderation_columns(messages.to_arrow()),
-                 quarantined=quarantined)
+    lengths = good["conversation"].list.len().to_numpy().astype(np.int64)
+    keep = df["problem"].is_null().to_arrow()
+    per_message = moderation.columns({name: pc.filter(col, keep) for name, col in lists.items()}, lengths)
+    messages = messages.to_arrow()
+    for name in moderation.COLUMNS:
+        messages = messages.add_column(messages.num_columns - 1, name, per_message[name])  # before source_row
+    return Chunk(conversations=conversations.to_arrow(), messages=messages, quarantined=quarantined)

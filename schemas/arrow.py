@@ -40,5 +40,5 @@ def arrow_schema(model: type[BaseModel]) -> pa.Schema:
     fields = []
     for name, info in model.model_fields.items():
         typ, nullable = _arrow_type(info.annotation)
-        fields.append(pa.field(name, typ, nullable=nullable))
+        fields.append(pa.field(info.alias or name, typ, nullable=nullable))
     return pa.schema(fields)

@@ -1,6 +1,7 @@
 """Readers turn real and broken files into records or quarantine rows, never crash."""
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -87,9 +88,44 @@ def test_wildchat_parquet_keeps_messages_and_moderation(wildchat_parquet):
                  and m["message_index"] == 1)
     want = source[0]["openai_moderation"][1]
     assert first["content"] == source[0]["conversation"][1]["content"]
-    assert dict(first["moderation_scores"]) == pytest.approx(want["category_scores"])
+    scores = first["moderation_scores"]
+    assert {k: v for k, v in scores.items() if k in want["category_scores"]} == pytest.approx(want["category_scores"])
+    assert scores["illicit"] is None  # a listed name this file does not have
     assert first["moderation_categories"] == [k for k, v in want["categories"].items() if v]
-    assert dict(first["detoxify_scores"]) == pytest.approx(source[0]["detoxify_moderation"][1])
+    assert first["detoxify_scores"] == pytest.approx(source[0]["detoxify_moderation"][1])
+    assert first["other_scores"] is None
+
+
+@pytest.mark.parametrize("container", ["jsonl", "parquet"])
+def test_wildchat_moderation_keeps_every_score_and_skips_what_does_not_fit(tmp_path, container):
+    msg = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    scores = {"hate": 0.9, "violence": 1.0, "brand-new": 0.5}
+    if container == "jsonl":
+        scores["sexual"] = "high"  # JSON can carry a string where a score belongs; Parquet cannot
+    openai = [{"flagged": True, "categories": {"hate": True, "violence": False}, "category_scores": scores},
+              {"flagged": False, "categories": {"hate": False, "violence": False}, "category_scores": None}]
+    records = [
+        {"conversation_hash": "h1", "conversation": msg, "openai_moderation": openai,
+         "detoxify_moderation": [{"toxicity": 0.1, "identity_hate": 0.2}, None]},
+        {"conversation_hash": "h2", "conversation": msg, "openai_moderation": openai[:1],  # not aligned
+         "detoxify_moderation": None},
+    ]
+    if container == "jsonl":
+        path = write_jsonl(tmp_path / "w.jsonl", records)
+    else:
+        path = tmp_path / "w.parquet"
+        pq.write_table(pa.Table.from_pylist(records), path)
+    _, good, messages, bad = collect(path)
+    assert not bad and [c["conversation_id"] for c in good] == ["h1", "h2"]
+    first, second, other = messages[0], messages[1], messages[2]
+    assert first["moderation_flagged"] is True and first["moderation_categories"] == ["hate"]
+    assert first["moderation_scores"]["hate"] == 0.9 and first["moderation_scores"]["violence"] == 1.0
+    assert first["moderation_scores"]["sexual"] is None
+    assert first["detoxify_scores"]["toxicity"] == 0.1
+    assert dict(first["other_scores"]) == {"openai:brand-new": 0.5, "detoxify:identity_hate": 0.2}
+    assert second["moderation_flagged"] is False and second["moderation_scores"] is None
+    assert second["detoxify_scores"] is None and second["other_scores"] is None
+    assert other["moderation_flagged"] is None and other["moderation_scores"] is None
 
 
 def test_wildchat_rows_missing_required_fields_or_with_bad_timestamps_are_quarantined(tmp_path):

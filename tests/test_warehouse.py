@@ -123,3 +123,52 @@ def test_a_killed_ingest_leaves_nothing_behind_and_can_be_redone(home, tmp_path)
     r = ingest(con, big)
     assert r.n_loaded == 300 and counts(con)["conversations"] == 301
     con.close()
+
+
+OLD_MESSAGES = """CREATE TABLE messages (conversation_id VARCHAR NOT NULL, message_index BIGINT NOT NULL,
+    role VARCHAR NOT NULL, content VARCHAR NOT NULL, language VARCHAR, created_at TIMESTAMPTZ, toxic BOOLEAN,
+    redacted BOOLEAN, moderation_flagged BOOLEAN, moderation_categories VARCHAR[],
+    moderation_scores MAP(VARCHAR, DOUBLE), detoxify_scores MAP(VARCHAR, DOUBLE))"""
+
+
+def test_a_warehouse_with_score_maps_is_migrated_without_losing_a_score(home):
+    import duckdb
+
+    from warehouse.home import db_path
+
+    connect(home).close()
+    old = duckdb.connect(str(db_path(home)))
+    old.execute("DROP TABLE messages")
+    old.execute(OLD_MESSAGES)
+    old.execute("""INSERT INTO messages VALUES
+        ('c', 0, 'user', 'hi', NULL, NULL, NULL, NULL, true, ['hate'],
+         MAP {'hate': 0.5, 'brand-new': 0.25}, MAP {'toxicity': 0.1, 'identity_hate': 0.2}),
+        ('c', 1, 'assistant', 'hello', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""")
+    old.close()
+    con = connect(home, read_only=True)  # a reader sees the migrated tables too
+    got = rows(con, """SELECT moderation_scores['hate'], moderation_scores['violence'], detoxify_scores.toxicity,
+                              other_scores, moderation_categories FROM messages ORDER BY message_index""")
+    assert got == [(0.5, None, 0.1, {"openai:brand-new": 0.25, "detoxify:identity_hate": 0.2}, ["hate"]),
+                   (None, None, None, None, None)]
+    con.close()
+
+
+def test_a_column_of_another_type_is_a_one_line_error_not_a_rewrite(home):
+    import duckdb
+    import pytest
+
+    from warehouse import WarehouseError
+    from warehouse.home import db_path
+
+    connect(home).close()
+    old = duckdb.connect(str(db_path(home)))
+    old.execute("DROP TABLE messages")
+    old.execute(OLD_MESSAGES.replace("toxic BOOLEAN", "toxic VARCHAR"))
+    old.execute("INSERT INTO messages (conversation_id, message_index, role, content, toxic) VALUES ('c', 0, 'user', 'hi', 'yes')")
+    old.close()
+    with pytest.raises(WarehouseError, match=r"messages\.toxic is VARCHAR, expected BOOLEAN") as e:
+        connect(home)
+    assert "\n" not in str(e.value)
+    check = duckdb.connect(str(db_path(home)), read_only=True)
+    assert check.execute("SELECT toxic FROM messages").fetchall() == [("yes",)]
+    check.close()

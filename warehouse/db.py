@@ -6,10 +6,14 @@ import duckdb
 
 from warehouse.ddl import ensure_schema
 from warehouse.home import db_path
+from warehouse.migrate import migrate, outdated
 from warehouse.recovery import dead_ingests, recover
 
-# DuckDB spills past this instead of growing; keeps ingest memory flat.
+# DuckDB spills past this instead of growing.
 MEMORY_LIMIT = os.environ.get("RMCURATE_MEMORY_LIMIT", "2GB")
+# While a file loads: its written blocks are never read back, and a bigger
+# cache only made peak RSS grow with the file.
+INGEST_MEMORY_LIMIT = os.environ.get("RMCURATE_INGEST_MEMORY_LIMIT", "512MB")
 
 
 class WarehouseError(RuntimeError):
@@ -35,8 +39,12 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
     if not read_only:
         ensure_schema(con)
+        if problems := migrate(con):
+            con.close()
+            raise WarehouseError(f"{path} was made by another rmcurate version: {'; '.join(problems)}; "
+                                 "ingest into a new --home")
         recover(con)
-    elif dead_ingests(con):  # a crashed ingest left rows behind: clean up before anyone reads
+    elif dead_ingests(con) or outdated(con):  # crashed ingest or older tables: mend before anyone reads
         con.close()
         connect(home).close()
         return connect(home, read_only=True)

@@ -10,7 +10,8 @@ A file whose content hash was ingested before is skipped; a conversation
 or event id already stored counts as a duplicate.
 """
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from extractors import Chunk, Format, read
-from warehouse.db import scalar
+from warehouse.db import INGEST_MEMORY_LIMIT, MEMORY_LIMIT, scalar
 from warehouse.ddl import columns
 from warehouse.recovery import recover
 
@@ -116,6 +117,19 @@ def _quarantine(con, chunk: Chunk, ingest_id: int, source_file: str) -> None:
             [(ingest_id, source_file, q.location, q.reason, q.raw) for q in chunk.quarantined])
 
 
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Yield chunks while a thread parses the next one.
+
+    Parsing (pyarrow, polars) and DuckDB's insert both release the GIL, so
+    the reader's time hides behind the insert; only one chunk waits.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="rmcurate-read") as pool:
+        pending = pool.submit(next, chunks, None)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(next, chunks, None)
+            yield chunk
+
+
 def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 on_chunk: Callable[[Chunk], None] | None = None) -> IngestResult:
     source_file = str(path.resolve())
@@ -127,8 +141,9 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         result.status, result.skipped_as = "skipped", prior
         return result
     result.ingest_id = _new_ingest(con, path, digest, fmt.name, "running")
+    con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     try:
-        for chunk in read(path, fmt, batch_size):
+        for chunk in _read_ahead(read(path, fmt, batch_size)):
             con.begin()
             if chunk.events is not None:
                 loaded = _load_events(con, chunk, result.ingest_id)
@@ -157,6 +172,7 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
             WHERE ingest_id = ?""", [result.n_read, result.n_loaded, result.n_duplicate, result.n_quarantined,
                                      datetime.now(timezone.utc), result.status, result.ingest_id])
         con.commit()
+        con.execute("CHECKPOINT")
     except BaseException:
         try:
             con.rollback()
@@ -164,7 +180,8 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
             pass  # failed between chunks, nothing open
         recover(con)
         raise
-    con.execute("CHECKPOINT")
+    finally:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return result
 
 

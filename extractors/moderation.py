@@ -72,9 +72,10 @@ def per_message(lists: pa.Array, lengths: np.ndarray) -> pa.Array:
 
 
 def _field(struct: pa.Array | None, name: str) -> pa.Array | None:
+    """A child, null where the struct is (StructArray.field ignores the parent's nulls)."""
     if not isinstance(struct, pa.StructArray) or struct.type.get_field_index(name) < 0:
         return None
-    return struct.field(name)
+    return pc.struct_field(struct, name)
 
 
 def _known(struct: pa.Array | None, names: tuple[str, ...], n: int) -> pa.Array:
@@ -108,7 +109,7 @@ def _others(parts: list[tuple[str, pa.Array | None, tuple[str, ...]]], n: int) -
             for i, f in enumerate(struct.type):
                 if f.name not in known:
                     keys.append(f"{prefix}:{f.name}")
-                    column = pc.if_else(struct.is_null(), None, pc.cast(struct.field(i), pa.float64()))
+                    column = pc.cast(_field(struct, f.name), pa.float64())
                     values.append(column.to_numpy(zero_copy_only=False))  # null -> NaN
     if not keys:
         return pa.nulls(n, TYPES["other_scores"])

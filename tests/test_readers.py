@@ -175,3 +175,14 @@ def test_detection_is_by_content_and_can_be_forced(tmp_path, wildchat_parquet):
         detect(text)
     (tmp_path / "empty").write_bytes(b"")
     assert detect(tmp_path / "empty").name == "empty"
+
+
+def test_a_null_moderation_entry_is_null_whatever_its_children_hold():
+    import numpy as np
+
+    from extractors import moderation
+
+    # Arrow lets a null struct keep child values; Parquet writers from other tools can leave such slots.
+    entry = pa.StructArray.from_arrays([pa.array([True, True])], names=["flagged"], mask=pa.array([False, True]))
+    lists = pa.ListArray.from_arrays(pa.array([0, 2], pa.int32()), entry)
+    assert moderation.columns({"openai_moderation": lists}, np.array([2]))["moderation_flagged"].to_pylist() == [True, None]

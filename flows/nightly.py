@@ -7,11 +7,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from extractors import FormatError, detect
-from flows.label import label_with_judge
-from flows.pairs import pairs_with_judge
+from flows.label import PIPELINE_VERSION, label_with_judge
+from flows.pairs import PairSettings, has_seeds, pairs_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
+from judges.backends import shared_judge
+from judges.settings import JudgeSettings
 from warehouse import connect, ingest_file, resolve_home
+from warehouse.feedback import pending_conversations
 from warehouse.ingest import reject_file
 from warehouse.snapshot import write_snapshot
 
@@ -41,12 +44,21 @@ def snapshot_task(home: Path, run_id: str) -> str:
         con.close()
 
 
+def judge_needed(home: Path) -> bool:
+    """Whether this run has turns to label or pair seeds waiting (so a judge must be up)."""
+    con = connect(home)
+    try:
+        return bool(pending_conversations(con, PIPELINE_VERSION)) or has_seeds(con, PairSettings())
+    finally:
+        con.close()
+
+
 @task(name="label_feedback")
-def label_task(home: Path, run_id: str) -> dict:
-    """WildReward labels for new turns; starts the embedded judge if no judge URL is set."""
+def label_task(home: Path, run_id: str, judge: JudgeSettings) -> dict:
+    """WildReward labels for new turns."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    result = label_with_judge(home, run_id)
+    result = label_with_judge(home, run_id, judge_settings=judge)
     funnel = [{"step": f.step, "in": f.n_in, "dropped": f.n_dropped, "labelled here": f.n_changed,
                "out": f.n_out} for f in result["funnel"]]
     create_table_artifact(key="feedback-funnel", table=funnel, description=f"Feedback funnel, run {run_id}")
@@ -59,11 +71,11 @@ def label_task(home: Path, run_id: str) -> dict:
 
 
 @task(name="synthesize_pairs")
-def pairs_task(home: Path, run_id: str) -> dict:
+def pairs_task(home: Path, run_id: str, judge: JudgeSettings) -> dict:
     """RMBoost pairs from newly labelled turns, plus natural pairs."""
     from prefect.artifacts import create_table_artifact
 
-    result = pairs_with_judge(home, run_id)
+    result = pairs_with_judge(home, run_id, judge_settings=judge)
     drops = [{"reason": r, "attempts": n} for r, n in sorted(result["drops"].items(), key=lambda x: -x[1])]
     create_table_artifact(key="pairs", table=[{"seeds": result["n_seeds"], "rmboost pairs": result["n_kept"],
                                                "natural pairs": result["n_natural"],
@@ -123,8 +135,10 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     # One writer at a time: DuckDB allows a single writing process.
     ingests = [ingest_task(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    labels = label_task(root, run_id)
-    pairs = pairs_task(root, run_id)
+    # Without a configured judge, label and pairs share one embedded server.
+    with shared_judge(root, judge_needed(root)) as judge:
+        labels = label_task(root, run_id, judge)
+        pairs = pairs_task(root, run_id, judge)
     snapshot = snapshot_task(root, run_id)
     exports = export_task(root, run_id)
     trained = train_task(root, run_id, exports)

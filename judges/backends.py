@@ -22,3 +22,18 @@ def judge_backend(home: Path, settings: JudgeSettings | None = None) -> Iterator
         return
     with EmbeddedServer(home, settings) as server:
         yield http_judge([server.url], settings, model=SERVED_MODEL)
+
+
+@contextmanager
+def shared_judge(home: Path, needed: bool, settings: JudgeSettings | None = None) -> Iterator[JudgeSettings]:
+    """Judge settings for a flow with several judge stages.
+
+    With no URL configured and work `needed`, one embedded server starts here
+    and every stage talks to it: a start costs 40-60 s on 2 cores.
+    """
+    settings = settings or JudgeSettings()
+    if settings.url_list or not needed:
+        yield settings
+        return
+    with EmbeddedServer(home, settings) as server:
+        yield settings.model_copy(update={"urls": server.url, "model": SERVED_MODEL})

@@ -32,15 +32,19 @@ def _unlisted(column: str, prefix: str, listed) -> str:
 def _scores_maps_to_structs(con) -> None:
     """Scores were first stored as MAPs; they are structs now, with unlisted names in other_scores."""
     con.begin()
-    con.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS other_scores MAP(VARCHAR, DOUBLE)")
-    con.execute(f"""UPDATE messages SET other_scores = nullif(map_from_entries(list_concat(
-                        {_unlisted('moderation_scores', 'openai', OPENAI_CATEGORIES)},
-                        {_unlisted('detoxify_scores', 'detoxify', DETOXIFY_HEADS)})), MAP {{}})""")
-    for column, listed in (("moderation_scores", OPENAI_CATEGORIES), ("detoxify_scores", DETOXIFY_HEADS)):
-        struct = duck_type(arrow_schema(STORED["messages"]).field(column).type)
-        fields = ", ".join(f'"{n}" := {column}[\'{n}\']' for n in listed)
-        con.execute(f"""ALTER TABLE messages ALTER {column} SET DATA TYPE {struct}
-                        USING CASE WHEN {column} IS NOT NULL THEN struct_pack({fields}) END""")
+    try:
+        con.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS other_scores MAP(VARCHAR, DOUBLE)")
+        con.execute(f"""UPDATE messages SET other_scores = nullif(map_from_entries(list_concat(
+                            {_unlisted('moderation_scores', 'openai', OPENAI_CATEGORIES)},
+                            {_unlisted('detoxify_scores', 'detoxify', DETOXIFY_HEADS)})), MAP {{}})""")
+        for column, listed in (("moderation_scores", OPENAI_CATEGORIES), ("detoxify_scores", DETOXIFY_HEADS)):
+            struct = duck_type(arrow_schema(STORED["messages"]).field(column).type)
+            fields = ", ".join(f'"{n}" := {column}[\'{n}\']' for n in listed)
+            con.execute(f"""ALTER TABLE messages ALTER {column} SET DATA TYPE {struct}
+                            USING CASE WHEN {column} IS NOT NULL THEN struct_pack({fields}) END""")
+    except BaseException:
+        con.rollback()  # all of it or none: the old columns stay as they were
+        raise
     con.commit()
 
 

@@ -78,13 +78,15 @@ def _field(struct: pa.Array | None, name: str) -> pa.Array | None:
     return pc.struct_field(struct, name)
 
 
-def _known(struct: pa.Array | None, names: tuple[str, ...], n: int) -> pa.Array:
-    """The listed score fields as a struct of doubles; null where the source had none."""
+def _known(struct: pa.Array | None, column: str, n: int) -> pa.Array:
+    """The score fields the contract lists for `column`, as doubles; null where the source had none."""
+    want = TYPES[column]
     if not isinstance(struct, pa.StructArray):
-        return pa.nulls(n, pa.struct([pa.field(name, pa.float64()) for name in names]))
+        return pa.nulls(n, want)
+    names = [f.name for f in want]
     fields = [pc.cast(struct.field(name), pa.float64()) if struct.type.get_field_index(name) >= 0
               else pa.nulls(n, pa.float64()) for name in names]
-    return pa.StructArray.from_arrays(fields, names=list(names), mask=struct.is_null())
+    return pa.StructArray.from_arrays(fields, names=names, mask=struct.is_null())
 
 
 def _true_names(struct: pa.Array | None, n: int) -> pa.Array:
@@ -132,7 +134,7 @@ def columns(sources: dict[str, pa.Array], lengths: np.ndarray) -> dict[str, pa.A
     return {
         "moderation_flagged": pa.nulls(n, pa.bool_()) if flagged is None else pc.cast(flagged, pa.bool_()),
         "moderation_categories": _true_names(_field(openai, "categories"), n),
-        "moderation_scores": _known(scores, OPENAI_CATEGORIES, n),
-        "detoxify_scores": _known(detox, DETOXIFY_HEADS, n),
+        "moderation_scores": _known(scores, "moderation_scores", n),
+        "detoxify_scores": _known(detox, "detoxify_scores", n),
         "other_scores": _others([("openai", scores, OPENAI_CATEGORIES), ("detoxify", detox, DETOXIFY_HEADS)], n),
     }

@@ -85,7 +85,7 @@ def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
     pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering kept every batch read so far: RSS grew with the file
     names = pf.schema_arrow.names
     plain = [c for c in PLAIN if c in names]
-    lists = [c for c in moderation.SOURCE_COLUMNS if c in names and pa.types.is_list(pf.schema_arrow.field(c).type)]
+    lists = [c for c in moderation.SOURCE_COLUMNS if c in names]  # moderation.columns skips non-lists
     row, size, total = 0, path.stat().st_size, max(pf.metadata.num_rows, 1)
     for batch in pf.iter_batches(batch_size=batch_size, columns=plain + lists):
         df = _normalize(pl.from_arrow(batch.select(plain)), row)

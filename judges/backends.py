@@ -16,12 +16,8 @@ def http_judge(urls: list[str], settings: JudgeSettings, model: str | None = Non
 @contextmanager
 def judge_backend(home: Path, settings: JudgeSettings | None = None) -> Iterator[HttpJudge]:
     """The configured servers, or the embedded CPU server for as long as the block runs."""
-    settings = settings or JudgeSettings()
-    if settings.url_list:
-        yield http_judge(settings.url_list, settings)
-        return
-    with EmbeddedServer(home, settings) as server:
-        yield http_judge([server.url], settings, model=SERVED_MODEL)
+    with shared_judge(home, True, settings) as s:
+        yield http_judge(s.url_list, s)
 
 
 @contextmanager

@@ -52,3 +52,21 @@ def scrub_value(value):
     if isinstance(value, dict):
         return {k: scrub_value(v) for k, v in value.items()}
     return value
+
+
+# Deciding that a text *holds* a phone number (the label stage drops such feedback) needs more
+# than PHONE's shape, which also fits "1000 2000 3000": a + prefix, an area code in brackets,
+# dash or dot separators, a Chinese mobile number, or the word phone/call/tel beside the digits.
+_PHONE_SHAPED = re.compile(r"(?<![\w+])\+\d[\d\s.-]{7,16}\d(?!\w)"
+                           r"|(?<!\w)\(\d{2,4}\)\s?\d{3,4}[\s.-]?\d{3,4}(?!\w)"
+                           r"|(?<![\w.-])\d{2,4}[.-]\d{3,4}[.-]\d{3,4}(?![\w.-])"
+                           r"|(?<!\d)1[3-9]\d{9}(?!\d)")
+_PHONE_WORD = re.compile(r"\b(phone|call|tel|mobile|cell|whatsapp|telephone|number is)\b|电话|手机", re.I)
+
+
+def phone_number(text: str) -> bool:
+    if not MAYBE_PHONE.search(text):
+        return False
+    if _PHONE_SHAPED.search(text):
+        return True
+    return bool(_PHONE_WORD.search(text) and PHONE.search(text))

@@ -47,6 +47,9 @@ def test_ordinal_heads_targets_and_read_outs():
     assert torch.allclose(ordinal_score(perfect), labels.float(), atol=1e-6)
     probs = ordinal_probs(torch.randn(50, 3).sort(dim=1, descending=True).values)
     assert torch.allclose(probs.sum(1), torch.ones(50), atol=1e-6) and (probs >= 0).all()
+    # independent heads can cross (P(y>2) > P(y>1)); the probabilities must still sum to one
+    crossed = ordinal_probs(torch.tensor([[-2.0, 2.0, -2.0], [3.0, -1.0, 2.0]]))
+    assert torch.allclose(crossed.sum(1), torch.ones(2), atol=1e-6) and (crossed >= 0).all()
 
 
 def test_metrics_against_known_values():

@@ -18,11 +18,15 @@ def ordinal_score(logits: torch.Tensor) -> torch.Tensor:
 
 
 def ordinal_probs(logits: torch.Tensor) -> torch.Tensor:
-    """P(y = k) for k = 1..4 from P(y > k); the heads are independent, so clip where they cross."""
-    above = torch.sigmoid(logits)
+    """P(y = k) for k = 1..4 from P(y > k).
+
+    The heads are independent, so P(y > 1) >= P(y > 2) >= P(y > 3) can fail; a running
+    minimum makes the cumulative curve monotone, so the four probabilities sum to one.
+    """
+    above = torch.cummin(torch.sigmoid(logits), dim=1).values
     ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
     cum = torch.cat([ones, above, zeros], dim=1)
-    return (cum[:, :-1] - cum[:, 1:]).clamp(min=0)
+    return cum[:, :-1] - cum[:, 1:]
 
 
 def pairwise_loss(chosen: torch.Tensor, rejected: torch.Tensor, eps: float = 0.1,

@@ -4,7 +4,7 @@ The reasons are stored with every dropped item, so they read as sentences.
 """
 import re
 
-from extractors.pii import EMAIL, PHONE
+from extractors.pii import EMAIL, phone_number
 
 # Feedback about things the assistant could not have shown in text: the reply is not what is judged.
 TOPICS = {
@@ -14,8 +14,13 @@ TOPICS = {
                                     r"|\b(web|internet|online) search\b", re.I),
     "the model's identity": re.compile(r"\b(who|what) (are|r) (you|u)\b|\bwhat (model|version|gpt)\b"
                                        r"|\bare you (gpt|chatgpt|an? ai|human|a bot)\b|\byour (name|creator)\b", re.I),
-    "files or screenshots": re.compile(r"\b(attach(ed|ment)?|upload(ed)?|screenshot|screen shot|pdf|docx?|xlsx?|csv)\b"
-                                       r"|\b(this|the|my) file\b", re.I),
+    # Talk about a file the user sent, not about files in general: "the csv output is wrong" or
+    # "fix the file path" judge the reply and stay.
+    "files or screenshots": re.compile(r"\b(attach(ed|ment)|upload(ed|ing)?|screenshots?|screen shots?)\b"
+                                       r"|\b(see|open|read|check|look at|review|summari[sz]e) (the|this|my|that) "
+                                       r"(file|pdf|document|docx?|image|picture|photo|spreadsheet)\b"
+                                       r"|\b(the|this|my) (file|pdf|document|image|picture|photo) (i|that i) "
+                                       r"(sent|shared|gave you|posted)\b", re.I),
 }
 
 
@@ -29,13 +34,24 @@ def topic(feedback: str) -> str | None:
 def pii(feedback: str) -> str | None:
     if EMAIL.search(feedback):
         return "feedback contains an email address"
-    if PHONE.search(feedback):
+    if phone_number(feedback):
         return "feedback contains a phone number"
     return None
 
 
+# A CJK character is a word of its own (Chinese and Japanese put no spaces between words);
+# any other run of non-space characters is one word, as WildReward's whitespace split counts.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+WORD_SQL = WORD.pattern  # the same pattern for DuckDB (RE2), which counts history words
+
+
 def words(text: str | None) -> int:
-    return len(text.split()) if text else 0
+    return len(WORD.findall(text)) if text else 0
+
+
+def short_conversation(n_messages: int, minimum: int = 4) -> str | None:
+    return f"conversation under {minimum} messages" if n_messages < minimum else None
 
 
 def long_history(n_history: int, limit: int = 20) -> str | None:
@@ -46,8 +62,8 @@ def short_reply(response: str, min_words: int = 10) -> str | None:
     return f"reply under {min_words} words" if words(response) < min_words else None
 
 
-def short_feedback(feedback: str, min_chars: int = 5) -> str | None:
-    return f"feedback under {min_chars} characters" if len(feedback.strip()) < min_chars else None
+def short_feedback(feedback: str, min_words: int = 5) -> str | None:
+    return f"feedback under {min_words} words" if words(feedback) < min_words else None
 
 
 def over_budget(history_words: int, response: str, max_words: int = 4096) -> str | None:

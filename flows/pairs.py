@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from extractors.pairs.rmboost import ASPECTS, BETTER, condition, pair_id, parse_response, validate
+from extractors.pairs.rmboost import (ASPECTS, BETTER, condition, pair_id, parse_response, template_markers,
+                                     validate)
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
 from flows.label import cut
 from judges.cache import CachedJudge
@@ -22,10 +23,10 @@ from schemas.pairs import Pair, PairAttempt
 from schemas.records import ChatMessage
 from warehouse.pairs import existing_pair_ids, natural_candidates, seeds, write_pairs
 
-PAIRS_VERSION = "rmboost-1"
+PAIRS_VERSION = "rmboost-2"
 # With the embedded judge: short seeds and short rewrites keep a CPU run in minutes.
 # The embedded 135M model on 2 CPU cores: short fields and 150 seeds keep `make run` under 10 minutes.
-EMBEDDED = {"field_max_chars": 500, "max_y2_chars": 600, "seed_filter": "l.kept AND length(t.response) <= 1200",
+EMBEDDED = {"field_max_chars": 500, "max_y2_chars": 600, "seed_filter": "l.kept AND length(t.response) <= 500",
             "max_seeds": 150}
 
 
@@ -38,7 +39,7 @@ class PairSettings(BaseSettings):
     seed_filter: str = "l.kept"  # SQL over turns t and feedback_labels l
     max_seeds: int = 200  # per run; the rest wait for the next run
     generate_y1: bool = False  # write y1 with the LLM instead of using the logged reply
-    verify: bool = False  # ask the pair judge in both orders
+    verify: bool = True  # ask the pair judge in both orders; the run reports its agreement
     field_max_chars: int = 2500
     max_y2_chars: int = 6000  # y2's block is bounded to min(3x y1, this)
     batch: int = 64
@@ -79,19 +80,28 @@ def bounded(request: JudgeRequest, y1_chars: int, max_chars: int) -> JudgeReques
 
 def verify(judge: CachedJudge, pairs: list[Pair], limit: int) -> list[str]:
     """agree / disagree / split / failed: the pair judge in both orders against the intended order."""
+    return compare(judge, [([m.model_dump() for m in p.prompt], p.chosen, p.rejected) for p in pairs], limit)
+
+
+def compare(judge: CachedJudge, items: list[tuple[list[dict], str, str]], limit: int) -> list[str]:
+    """For each (prompt messages, expected better, expected worse): the pair_compare judge in both orders.
+
+    agree: both orders prefer the expected better reply; disagree: both prefer the
+    other; split: the orders disagree (position bias); failed: a call failed.
+    """
     t = load("pair_compare")
     requests = []
-    for p in pairs:
-        conv = render_conversation([m.model_dump() for m in p.prompt], limit)
-        requests += [t.render(conversation=conv, response_a=cut(p.chosen, limit), response_b=cut(p.rejected, limit)),
-                     t.render(conversation=conv, response_a=cut(p.rejected, limit), response_b=cut(p.chosen, limit))]
+    for prompt, better, worse in items:
+        conv = render_conversation(prompt, limit)
+        requests += [t.render(conversation=conv, response_a=cut(better, limit), response_b=cut(worse, limit)),
+                     t.render(conversation=conv, response_a=cut(worse, limit), response_b=cut(better, limit))]
     results = judge.run(requests)
     verdicts = []
     for first, second in zip(results[::2], results[1::2]):
         if not (first.ok and second.ok):
             verdicts.append("failed")
             continue
-        votes = (first.text.strip() == "A") + (second.text.strip() == "B")  # each order's vote for chosen
+        votes = (first.text.strip() == "A") + (second.text.strip() == "B")  # each order's vote for `better`
         verdicts.append({2: "agree", 0: "disagree"}.get(votes, "split"))
     return verdicts
 
@@ -101,6 +111,7 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
     result = PairResult(run_id=run_id)
     aspects = [a.strip() for a in s.aspects.split(",") if a.strip()]
     rewrite, answer = load("rmboost_rewrite"), load("answer")
+    markers = template_markers(text for _, text in rewrite.messages)
     todo = seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, s.max_seeds)
     result.n_seeds = len(todo)
     for start in range(0, len(todo), s.batch):
@@ -114,20 +125,29 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
         else:
             y1s = [x["response"] for x in batch]
         conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
-        asks = [(i, bounded(rewrite.render(conversation=convs[i], response=cut(y1s[i], s.field_max_chars),
+        # The model must see all of y1: a pair built on a middle-cut y1 would pair y2 with text it never saw.
+        too_long = {i for i in range(len(batch)) if y1s[i] and len(y1s[i]) > s.field_max_chars}
+        asks = [(i, bounded(rewrite.render(conversation=convs[i], response=y1s[i],
                                            direction=conds[i][0].upper(), aspects=", ".join(conds[i][1])),
                             len(y1s[i]), s.max_y2_chars))
-                for i in range(len(batch)) if y1s[i]]
+                for i in range(len(batch)) if y1s[i] and i not in too_long]
         answers = dict(zip([i for i, _ in asks], judge.run([r for _, r in asks])))
         pairs, attempts = [], []
         for i, x in enumerate(batch):
+            if i in too_long:
+                reason = f"reply over {s.field_max_chars} characters, longer than the rewrite window"
+                result.drops[reason] = result.drops.get(reason, 0) + 1
+                attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=conds[i][0],
+                                            aspects=conds[i][1], kept=False, drop_reason=reason,
+                                            pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+                continue
             r = answers.get(i)
             if r is None or not r.ok:  # no y1 or the call failed: retried next run
                 result.n_pending += 1
                 continue
             direction, chosen_aspects = conds[i]
             y1, y2 = y1s[i], parse_response(r.text)
-            reason = validate(y1, y2)
+            reason = validate(y1, y2, markers=markers)
             pid = None
             if reason is None:
                 chosen, rejected = (y2, y1) if direction == BETTER else (y1, y2)

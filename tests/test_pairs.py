@@ -6,7 +6,8 @@ import pytest
 
 from conftest import rows, write_json
 from extractors import detect
-from extractors.pairs.rmboost import ASPECTS, condition, parse_response, validate
+from extractors.pairs.rmboost import ASPECTS, condition, parse_response, template_markers, validate
+from judges.templates import load
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
 from flows.label import LabelSettings, label_feedback
 from flows.pairs import PairSettings, add_natural_pairs, synthesize_pairs
@@ -18,6 +19,7 @@ from warehouse import connect, ingest_file
 from warehouse.feedback import insert_models
 from warehouse.judge_calls import DuckCallStore
 
+MARKERS = template_markers(text for _, text in load("rmboost_rewrite").messages)
 Y1 = "To reverse a list in Python, call xs.reverse() to change it in place, or use xs[::-1] for a new list."
 
 
@@ -49,9 +51,15 @@ def test_parsing_is_strict():
     (" ".join([Y1] * 4), "length"),
     ("Pour inverser une liste en Python, appelez xs.reverse() pour la modifier sur place, ou xs[::-1].", "language"),
     ("I'm sorry, but I cannot help with reversing lists in Python today, as an AI.", "refusal where y1 answered"),
+    ("Direction: WORSE\nTo reverse a list you could maybe try xs.reverse(), I think it sometimes works.",
+     "template text in output (Direction:)"),
+    ("Reverse it with xs[::-1], or xs.reverse() in place.\nAspects: correctness, helpfulness",
+     "template text in output (Aspects:)"),
+    ("[COMMENT] Use xs.reverse() to reverse a Python list in place, or slicing for a copy.",
+     "template text in output ([COMMENT])"),
 ])
 def test_each_validation_rule(y2, reason):
-    got = validate(Y1, y2)
+    got = validate(Y1, y2, markers=MARKERS)
     assert (got is None) if reason is None else (got is not None and reason in got), got
 
 
@@ -70,6 +78,15 @@ def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
     assert result.n_kept + sum(result.drops.values()) == n
     assert rows(con, "SELECT count(*) FROM pairs WHERE chosen = rejected") == [(0,)]
     assert rows(con, "SELECT count(*) FROM pair_attempts") == [(n,)]
+    # the model saw every y1 whole: a longer reply is a recorded drop, never a pair built on a cut y1
+    assert rows(con, """SELECT count(*) FROM pairs p JOIN turns t ON t.item_id = p.source_item_id
+                        WHERE origin = 'rmboost' AND length(t.response) > 500""") == [(0,)]
+    long = rows(con, """SELECT count(*), count(*) FILTER (NOT a.kept AND a.drop_reason LIKE '%rewrite window%')
+                        FROM pair_attempts a JOIN turns t ON t.item_id = a.source_item_id
+                        WHERE length(t.response) > 500""")[0]
+    assert long[0] >= 1 and long[0] == long[1]
+    # every kept pair was verified in both orders, so inverted pairs are visible
+    assert sum(result.verification.values()) == result.n_kept
     # each stored condition is the seeded draw, and the pair's order follows it
     for item_id, label, aspects, chosen, rejected, response in rows(con, """
             SELECT p.source_item_id, p.intended_label, p.aspects, p.chosen, p.rejected, t.response

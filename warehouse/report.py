@@ -27,6 +27,16 @@ def _table(header: list[str], rows: list[tuple]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def verification_summary(verdicts: dict[str, int]) -> str:
+    """One line: how often the pair judge agreed with the direction each pair was written in."""
+    decided = sum(verdicts.get(k, 0) for k in ("agree", "disagree", "split"))
+    if not decided:
+        return "no pair verified this run"
+    return (f"agreement {verdicts.get('agree', 0) / decided:.0%} of {decided} verified pairs; "
+            f"{verdicts.get('disagree', 0)} inverted (both orders prefer the rejected reply), "
+            f"{verdicts.get('split', 0)} split between the orders")
+
+
 def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dict | None = None) -> Path:
     """reports/feedback-<run>.html: the funnel of that run and the label histogram of all kept labels."""
     run_id = run_id or last_label_run(con)
@@ -36,6 +46,10 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
     hist = label_histogram(con)
     reasons = con.execute("""SELECT drop_step, drop_reason, count(*) FROM feedback_labels
                              WHERE NOT kept AND run_id = ? GROUP BY ALL ORDER BY 3 DESC""", [run_id]).fetchall()
+    verdicts = con.execute("""SELECT coalesce(verification, 'not run'), count(*) FROM pairs
+                              WHERE run_id = ? AND origin = 'rmboost' GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
+    pair_drops = con.execute("""SELECT drop_reason, count(*) FROM pair_attempts WHERE run_id = ? AND NOT kept
+                                GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
     sections = [
         f"<h1>Feedback labels: run {escape(run_id)}</h1>",
         f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.</p>",
@@ -46,6 +60,11 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         _bars([(f"label {label}", n) for label, n in hist], "#f58518"),
         "<h2>Drop reasons (this run)</h2>",
         _table(["step", "reason", "turns"], reasons),
+        "<h2>RMBoost pairs (this run): the pair judge, both orders, against the intended direction</h2>",
+        f"<p>{escape(verification_summary(dict(verdicts)))}</p>",
+        _table(["verification", "pairs"], verdicts),
+        "<h2>Dropped generations (this run)</h2>",
+        _table(["reason", "attempts"], pair_drops),
     ]
     for title, rows in (extra or {}).items():
         if rows:

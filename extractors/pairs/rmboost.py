@@ -32,14 +32,41 @@ def parse_response(text: str | None) -> str | None:
     return m[1].strip()
 
 
+_HEADER = re.compile(r"\[[A-Z][A-Z' _-]{2,}\]")  # [CONVERSATION], [ORIGINAL REPLY], [COMMENT] ...
+_LABEL = re.compile(r"^([A-Z][a-z]+( [a-z]+)?):", re.M)  # "Direction:", "Aspects:" at a line start
+
+
+def template_markers(texts) -> tuple[str, ...]:
+    """The delimiters and field labels of a prompt template's messages: text y2 must never echo."""
+    found = set()
+    for text in texts:
+        found.update(_HEADER.findall(text))
+        found.update(m[0] + ":" for m in _LABEL.findall(text))
+    return tuple(sorted(found))
+
+
+def leaked(y1: str, y2: str, markers=()) -> str | None:
+    """The first piece of prompt scaffolding in y2 that y1 did not already hold, or None."""
+    for marker in markers:
+        if marker in y2 and marker not in y1:
+            return marker
+    for header in _HEADER.findall(y2):  # any bracketed all-caps delimiter the model made up
+        if header not in y1:
+            return header
+    return None
+
+
 def similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def validate(y1: str, y2: str | None, near_identical: float = 0.95, max_length_ratio: float = 3.0) -> str | None:
-    """Why y2 cannot pair with y1, or None when it can."""
+def validate(y1: str, y2: str | None, near_identical: float = 0.95, max_length_ratio: float = 3.0,
+             markers=()) -> str | None:
+    """Why y2 cannot pair with y1, or None when it can. `markers`: the rewrite template's scaffolding."""
     if y2 is None:
         return "empty or unparseable output"
+    if marker := leaked(y1, y2, markers):
+        return f"template text in output ({marker})"
     if y2.strip() == y1.strip():
         return "identical to y1"
     if similarity(y1[:4000], y2[:4000]) >= near_identical:

@@ -12,12 +12,14 @@ batch of whole conversations at a time, each batch committed on its own.
 A turn whose judge call failed gets no label, so the next run retries it.
 """
 from collections.abc import Callable
+from typing import Literal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.feedback import language, rules
+from extractors.feedback.cues import cue
 from extractors.feedback.labels import NEUTRAL, ordinal, parse_category
 from extractors.feedback.mining import mine
 from extractors.feedback.prefilter import obviously_neutral
@@ -29,7 +31,7 @@ from schemas.tables import TABLES
 from warehouse.feedback import insert_models, pending_conversations, turns_of, write_batch
 
 # Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
-PIPELINE_VERSION = "wildreward-1"
+PIPELINE_VERSION = "wildreward-2"
 EMBEDDED_FIELD_MAX_CHARS = 500
 
 
@@ -39,15 +41,36 @@ class LabelSettings(BaseSettings):
     languages: str = "en,zh"  # comma-separated ISO codes to keep
     template: str = "feedback_choice"  # or feedback_reasoning: reasons first, then [[n]]
     prefilter: bool = True
+    cues: bool = True  # explicit thanks / praise / error / "that's wrong" settle a turn without a call
+    # What a turn that no cue or prefilter settles gets: the judge's answer, or neutral without a call
+    # (the embedded 135M judge scores below always-neutral on real follow-ups, see benchmarks/gold).
+    undecided: Literal["judge", "neutral"] = "judge"
     refusal_check: bool = True
     mining_threshold: float = 0.5
     lookahead: int = 2
     max_history: int = 20
     min_reply_words: int = 10
-    min_feedback_chars: int = 5
+    min_messages: int = 4  # WildReward drops conversations under 4 messages
+    min_feedback_words: int = 5  # CJK characters count one word each
     max_words: int = 4096  # history plus reply
     field_max_chars: int = 2500  # each text shown to the judge is cut to this (keeps the middle out)
     batch_conversations: int = 500
+
+
+def embedded_defaults(settings: LabelSettings) -> LabelSettings:
+    """Settings for the embedded 135M judge, where the environment does not set them.
+
+    Short texts keep a CPU run in minutes. Turns no cue settles count as neutral
+    without a call: on the judge dev set (benchmarks/gold) the 135M model answers
+    "clear rejection" for nearly everything (macro-F1 0.01), below always-neutral.
+    """
+    import os
+
+    if "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
+        settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
+    if "RMCURATE_LABEL_UNDECIDED" not in os.environ:
+        settings.undecided = "neutral"
+    return settings
 
 
 def cut(text: str | None, limit: int) -> str:
@@ -76,14 +99,15 @@ class Funnel:
 
 
 FILTERS: list[tuple[str, Callable[[dict, LabelSettings], str | None]]] = [
+    ("conversation length", lambda t, s: rules.short_conversation(t["n_messages"], s.min_messages)),
     ("history length", lambda t, s: rules.long_history(t["n_history"], s.max_history)),
     ("reply length", lambda t, s: rules.short_reply(t["response"], s.min_reply_words)),
-    ("feedback length", lambda t, s: rules.short_feedback(t["feedback"], s.min_feedback_chars)),
+    ("feedback length", lambda t, s: rules.short_feedback(t["feedback"], s.min_feedback_words)),
     ("token budget", lambda t, s: rules.over_budget(t["history_words"], t["response"], s.max_words)),
     ("PII", lambda t, s: rules.pii(t["feedback"])),
     ("topic", lambda t, s: rules.topic(t["feedback"])),
 ]
-STEPS = ["language", *[name for name, _ in FILTERS], "prefilter", "judge", "refusal check", "mining", "neutral",
+STEPS = ["language", *[name for name, _ in FILTERS], "prefilter", "judge", "mining", "refusal check", "neutral",
          "ordinal"]
 
 
@@ -133,8 +157,38 @@ class Labeller:
                 item_id=t["item_id"], kind=kind, judge_model=self.judge.model, template=template.name,
                 template_version=template.version, call_key=r.key, raw_category=parsed, category_probs=probs,
                 confidence=conf, from_cache=r.cached, run_id=self.run_id, judged_at=datetime.now(UTC)))
-            answers.append((parsed, conf))
+            answers.append((parsed, conf, probs))
         return answers
+
+    def categorise(self, turns: list[dict], judgements: list) -> set[str]:
+        """Set each turn's 1-5 `category` and `method`: cue, prefilter, judge, or neutral when undecided.
+
+        Returns the item ids whose judge call failed (no category yet). `rmcurate
+        judge eval` runs this same step on a gold file.
+        """
+        to_judge = []
+        for t in turns:
+            found = cue(t["feedback"]) if self.s.cues else None
+            rule = obviously_neutral(t["feedback"]) if self.s.prefilter and not found else None
+            if found:
+                t.update(category=found[0], method="cue", rule=found[1], confidence=None)
+            elif rule:
+                t.update(category=NEUTRAL, method="prefiltered", rule=rule, confidence=None)
+            elif self.s.undecided == "neutral":
+                t.update(category=NEUTRAL, method="undecided", rule=None, confidence=None)
+            else:
+                to_judge.append(t)
+        self.funnel.add("prefilter", len(turns), 0, len(turns) - len(to_judge))
+
+        pending = set()
+        for t, answer in zip(to_judge, self._ask(self.template, to_judge, "feedback", judgements)):
+            if answer is None:
+                pending.add(t["item_id"])
+            elif answer[0] is None:
+                t.update(category=None, method="judged")
+            else:
+                t.update(category=answer[0], method="judged", confidence=answer[1], probs=answer[2])
+        return pending
 
     def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], int]:
         labels: list[FeedbackLabel] = []
@@ -160,29 +214,26 @@ class Labeller:
             f.add(step, len(alive), len(alive) - len(survivors))
             alive = survivors
 
-        to_judge = []
-        for t in alive:
-            rule = obviously_neutral(t["feedback"]) if self.s.prefilter else None
-            if rule:
-                t.update(category=NEUTRAL, method="prefiltered", confidence=None)
-            else:
-                to_judge.append(t)
-        f.add("prefilter", len(alive), 0, len(alive) - len(to_judge))
-
-        pending = set()
-        for t, answer in zip(to_judge, self._ask(self.template, to_judge, "feedback", judgements)):
-            if answer is None:
-                pending.add(t["item_id"])
-            elif answer[0] is None:
-                t["category"] = None
-            else:
-                t.update(category=answer[0], method="judged", confidence=answer[1])
+        pending = self.categorise(alive, judgements)
         judged = [t for t in alive if t["item_id"] not in pending]
         for t in [t for t in judged if t.get("category") is None]:
             self._drop(labels, t, "judge", "unparseable judge answer", method="judged")
         judged = [t for t in judged if t.get("category") is not None]
         f.add("judge", len(alive), len(alive) - len(judged))  # pending ones count as dropped for this run
         alive = judged
+
+        by_conv: dict[str, list[dict]] = {}
+        for t in alive:
+            by_conv.setdefault(t["conversation_id"], []).append(t)
+        index = {t["item_id"]: t for t in alive}
+        # WildReward's order: mine neutral items first, then check refusals.
+        mined = mine([[(t["item_id"], t["category"], t["feedback"], t["turn_index"]) for t in conv]
+                      for conv in by_conv.values()], self.embed, self.s.lookahead, self.s.mining_threshold)
+        for m in mined:
+            t = index[m.item_id]
+            t.update(category=m.category, method="mined", mined_from=m.source_item_id,
+                     confidence=index[m.source_item_id].get("confidence"))
+        f.add("mining", len(alive), 0, len(mined))
 
         checks = [t for t in alive if self.s.refusal_check and looks_like_refusal(t["response"])]
         changed = 0
@@ -192,34 +243,27 @@ class Labeller:
             elif answer[0] is not None and VERDICTS[str(answer[0])] is not None:
                 t.update(category=VERDICTS[str(answer[0])], method="refusal_checked", confidence=answer[1])
                 changed += 1
+        # A neutral turn could still be mined from a later turn whose call failed: it waits with
+        # that turn for the next run (its own judge answer is cached, so waiting costs no call).
+        waiting = {t["conversation_id"] for t in turns if t["item_id"] in pending}
+        held = {t["item_id"] for t in alive if t["conversation_id"] in waiting and t["category"] == NEUTRAL}
+        pending |= held
         n_in = len(alive)
         alive = [t for t in alive if t["item_id"] not in pending]
         f.add("refusal check", n_in, n_in - len(alive), changed)
-
-        by_conv: dict[str, list[dict]] = {}
-        for t in alive:
-            by_conv.setdefault(t["conversation_id"], []).append(t)
-        index = {t["item_id"]: t for t in alive}
-        mined = mine([[(t["item_id"], t["category"], t["feedback"]) for t in conv] for conv in by_conv.values()],
-                     self.embed, self.s.lookahead, self.s.mining_threshold)
-        for m in mined:
-            t = index[m.item_id]
-            t.update(category=m.category, method="mined", mined_from=m.source_item_id,
-                     confidence=index[m.source_item_id].get("confidence"))
-        f.add("mining", len(alive), 0, len(mined))
 
         kept = []
         for t in alive:
             if t["category"] == NEUTRAL:
                 self._drop(labels, t, "neutral", "neutral feedback", method=t["method"], category=NEUTRAL,
-                           mined_from=t.get("mined_from"), confidence=t.get("confidence"))
+                           mined_from=t.get("mined_from"), confidence=t.get("confidence"), rule=t.get("rule"))
             else:
                 kept.append(t)
         f.add("neutral", len(alive), len(alive) - len(kept))
         for t in kept:
             labels.append(self._label(t, category=t["category"], label=ordinal(t["category"]), kept=True,
                                       method=t["method"], mined_from=t.get("mined_from"),
-                                      confidence=t.get("confidence")))
+                                      confidence=t.get("confidence"), rule=t.get("rule")))
         f.add("ordinal", len(kept))
         return judgements, labels, len(pending)
 
@@ -249,8 +293,6 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
 
 def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None) -> dict:
     """Open the warehouse and the configured judge (or the embedded one), label, and write the report."""
-    import os
-
     from judges.backends import judge_backend
     from judges.embedded import SERVED_MODEL
     from judges.settings import JudgeSettings
@@ -268,9 +310,8 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
             insert_models(con, TABLES.feedback_funnel, result.funnel)
         else:
             with judge_backend(home, judge_settings) as backend:
-                if backend.model == SERVED_MODEL and "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
-                    # The embedded 135M model on CPU: short texts keep a run in minutes; it is for trying the flow.
-                    settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
+                if backend.model == SERVED_MODEL:
+                    embedded_defaults(settings)
                 result = label_feedback(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
         report = write_feedback_report(con, home, run_id)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]

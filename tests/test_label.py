@@ -1,5 +1,7 @@
 """The WildReward stage: rules on crafted cases, mining with the real embedder, and the
 whole stage on real ShareGPT turns with the real (embedded) vLLM judge."""
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
@@ -20,31 +22,54 @@ from warehouse.judge_calls import DuckCallStore
 
 REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."
 
+ZH_PROMPT = "如何在Python中对一个列表进行排序？请给出例子。"
+ZH_REPLY = ("在Python中，可以使用内置函数sorted对列表排序，它会返回一个新的列表；也可以调用列表的sort方法，"
+            "它会直接修改原来的列表。两者都支持key参数和reverse参数，用来自定义排序规则和顺序。")
+ZH_THANKS = "谢谢，这个方法很好用，问题解决了"
+
 # (step, keep case, drop case): turns differ only where the filter looks.
 FILTER_CASES = [
+    ("conversation length", dict(), dict(closing=False)),
     ("history length", dict(history=18), dict(history=22)),
     ("reply length", dict(response=REPLY), dict(response="Sure, done.")),
-    ("feedback length", dict(feedback="thanks"), dict(feedback="ok")),
+    ("reply length", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback=ZH_THANKS),
+     dict(prompt=ZH_PROMPT, response="好的，已经完成。", feedback=ZH_THANKS)),
+    ("feedback length", dict(feedback="thanks a lot, it works"), dict(feedback="ok thanks")),
+    ("feedback length", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback="谢谢，问题解决了"),
+     dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback="谢谢")),
     ("token budget", dict(response=REPLY), dict(response="word " * 4100)),
+    ("token budget", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback=ZH_THANKS),
+     dict(prompt=ZH_PROMPT, response="排" * 4100, feedback=ZH_THANKS)),
     ("PII", dict(feedback="thanks, it works now"), dict(feedback="thanks! mail me at ann.lee@example.com")),
-    ("PII", dict(feedback="thanks, order 2 of 3 done"), dict(feedback="call me on +1 415-555-0132 please")),
+    ("PII", dict(feedback="use 1000 2000 3000 as the bin edges"), dict(feedback="call me on +1 415-555-0132 please")),
+    ("PII", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback=ZH_THANKS),
+     dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback="谢谢，我的手机号是13812345678，请联系我")),
     ("topic", dict(feedback="that is wrong, the loop never ends"),
      dict(feedback="now generate an image of a cat wearing a hat")),
-    ("topic", dict(feedback="great, that fixed it"), dict(feedback="see https://example.com/docs for the spec")),
-    ("topic", dict(feedback="thanks a lot"), dict(feedback="who are you? are you chatgpt?")),
-    ("topic", dict(feedback="no, use a dict instead"), dict(feedback="I attached a screenshot of the error")),
+    ("topic", dict(feedback="great, that fixed it for me"), dict(feedback="see https://example.com/docs for the spec")),
+    ("topic", dict(feedback="thanks a lot for this one"), dict(feedback="who are you? are you chatgpt?")),
+    ("topic", dict(feedback="the csv output is wrong, the header row is missing"),
+     dict(feedback="I attached a screenshot of the error")),
+    ("topic", dict(feedback="fix the file path, it should be relative to the script"),
+     dict(feedback="please read the pdf I sent and summarise it")),
     ("language", dict(feedback="thank you so much, this works perfectly"),
      dict(prompt="Comment trier une liste en Python ?", feedback="merci beaucoup, cela fonctionne très bien")),
 ]
+FILTER_STEPS = {"language", "conversation length", "history length", "reply length", "feedback length",
+                "token budget", "PII", "topic"}
 
 
-def conversation(i: int, history=0, prompt="How do I sort a list in Python?", response=REPLY, feedback="thanks"):
+def conversation(i: int, history=0, prompt="How do I sort a list in Python?", response=REPLY,
+                 feedback="thanks, that works for me", closing=True):
+    """History, then the crafted turn; `closing` adds the assistant's answer to the feedback (4+ messages)."""
     turns = []
     for k in range(history // 2):
         turns += [{"from": "human", "value": f"Earlier question {k} about sorting lists"},
                   {"from": "gpt", "value": f"Earlier answer {k}: use sorted(xs) to get a new sorted list in Python."}]
     turns += [{"from": "human", "value": prompt}, {"from": "gpt", "value": response},
               {"from": "human", "value": feedback}]
+    if closing:
+        turns.append({"from": "gpt", "value": "Glad to help."})
     return {"id": f"crafted-{i}", "conversations": turns}
 
 
@@ -81,7 +106,7 @@ def test_each_filter_drops_its_case_and_keeps_the_other(home, tmp_path, judge_fo
     assert len(by_source) == len(convs)
     for n, (step, _, _) in enumerate(FILTER_CASES):
         assert by_source[f"crafted-{2 * n + 1}"] == step, (step, "drop case")
-        assert by_source[f"crafted-{2 * n}"] != step, (step, "keep case")
+        assert by_source[f"crafted-{2 * n}"] not in FILTER_STEPS, (step, "keep case survives every filter")
     con.close()
 
 
@@ -123,7 +148,7 @@ def test_mining_respects_lookahead_threshold_and_labels_once(embedder):
         calls.append(list(texts))
         return embedder(texts)
 
-    conv = [
+    conv = [(item, cat, text, turn) for turn, (item, cat, text) in enumerate([
         ("a:1", 3, "thanks, that works perfectly"),       # neutral; a:2 is similar and positive
         ("a:2", 5, "thank you, it works perfectly now"),
         ("a:3", 3, "thanks, it works perfectly now!"),    # neutral: a:4 is dissimilar, a:5 similar
@@ -131,7 +156,7 @@ def test_mining_respects_lookahead_threshold_and_labels_once(embedder):
         ("a:5", 5, "thank you, it works perfectly"),
         ("a:6", 3, "thanks, this works perfectly"),       # similar positives only 3 ahead: out of reach
         ("a:7", 2, "no"), ("a:8", 2, "wrong"), ("a:9", 5, "thanks, this works perfectly"),
-    ]
+    ])]
     mined = mine([conv], embed, lookahead=2, threshold=0.5)
     got = {m.item_id: (m.category, m.source_item_id) for m in mined}
     assert got == {"a:1": (5, "a:2"), "a:3": (5, "a:5")}
@@ -143,9 +168,24 @@ def test_mining_respects_lookahead_threshold_and_labels_once(embedder):
 
 def test_mining_picks_the_nearest_match_once():
     vec = {"n": [1.0, 0.0], "p1": [0.8, 0.6], "p2": [1.0, 0.0]}
-    conv = [("x:1", 3, "n"), ("x:2", 4, "p1"), ("x:3", 5, "p2")]
+    conv = [("x:1", 3, "n", 0), ("x:2", 4, "p1", 1), ("x:3", 5, "p2", 2)]
     mined = mine([conv], lambda texts: np.array([vec[t] for t in texts]), lookahead=2, threshold=0.5)
     assert [(m.item_id, m.source_item_id, m.category) for m in mined] == [("x:1", "x:2", 4)]
+
+
+def test_mining_counts_distance_in_turns_not_in_surviving_items():
+    """Two filtered turns in between put the positive one 3 turns ahead: out of reach at lookahead 2."""
+    same = lambda texts: np.ones((len(texts), 2)) / np.sqrt(2)  # noqa: E731 - every pair is similar
+    assert mine([[("c:0", 3, "ok", 0), ("c:6", 5, "thanks", 3)]], same, lookahead=2) == []
+    assert [m.item_id for m in mine([[("c:0", 3, "ok", 0), ("c:4", 5, "thanks", 2)]], same, lookahead=2)] == ["c:0"]
+
+
+def test_words_count_cjk_characters():
+    assert rules.words("这是一个很长的中文回复") == 11 and len("这是一个很长的中文回复".split()) == 1
+    assert rules.words(ZH_REPLY) > 60  # str.split() saw 2 "words" here and dropped the reply as too short
+    assert rules.words("use sorted() 排序 now") == 5
+    assert rules.short_reply(ZH_REPLY) is None and rules.short_feedback("谢谢，问题解决了") is None
+    assert rules.short_feedback("ok thanks") == "feedback under 5 words"
 
 
 def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judge_for, embedder):
@@ -178,4 +218,123 @@ def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judg
     con.execute("DELETE FROM feedback_labels WHERE pipeline_version = ?", [PIPELINE_VERSION])
     relabel = label_feedback(con, judge, "run-3", LabelSettings(field_max_chars=500), embed=embedder)
     assert relabel.n_labelled == n_turns and judge.counts.sent == sent  # every answer from the cache
+    con.close()
+
+
+# --- stage order and held turns, on answers placed in the real call cache --------------------------------
+# The judge is a real HTTP client aimed at a closed port: a request whose answer sits in the cache is
+# answered from it; any other fails as a dead endpoint does, which is the fault these tests need.
+
+SEEDED_MODEL = "seeded-judge"
+REFUSAL = "I'm sorry, but I cannot help with writing that kind of script for you today."
+
+
+def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
+    """Store (template, fields, answer) in the cache exactly as the stage will ask, then a judge over it."""
+    from judges.embedded import free_port
+    from judges.request import JudgeResult
+    from judges.templates import load
+    from flows.label import cut
+
+    store = DuckCallStore(con)
+    for template, fields, text in answers:
+        t = load(template)
+        request = t.render(**{f: cut(fields.get(f), 500) for f in t.fields})
+        now = datetime.now(UTC)
+        store.save(SEEDED_MODEL, request, JudgeResult(key=request.key(SEEDED_MODEL), status="ok", text=text,
+                                                      started_at=now, finished_at=now))
+    dead = HttpJudge([f"http://127.0.0.1:{free_port()}"], SEEDED_MODEL, retries=0, timeout_s=5)
+    return CachedJudge(dead, store)
+
+
+def two_turns(tmp_path, second_reply=REPLY):
+    """A conversation of two turns whose follow-ups are alike (so mining can link them), and the two turns."""
+    users = ["How do I sort a list in Python?", "thank you, that works perfectly now, and one more thing",
+             "thank you, that works perfectly now"]
+    conv = {"id": "two-turns", "conversations": [
+        {"from": "human", "value": users[0]}, {"from": "gpt", "value": REPLY},
+        {"from": "human", "value": users[1]}, {"from": "gpt", "value": second_reply},
+        {"from": "human", "value": users[2]}, {"from": "gpt", "value": "Glad to help."}]}
+    turns = [dict(prompt=users[0], response=REPLY, feedback=users[1]),
+             dict(prompt=users[1], response=second_reply, feedback=users[2])]
+    return write_json(tmp_path / "two.json", [conv]), turns
+
+
+def labels_of(con):
+    return dict(rows(con, "SELECT turn_index, struct_pack(category, method, kept) FROM feedback_labels "
+                          "JOIN turns USING (item_id) ORDER BY turn_index"))
+
+
+def test_mining_runs_before_the_refusal_check(home, tmp_path, embedder):
+    """WildReward's order: the neutral turn borrows the later positive label, then the refusal check relabels
+    the later turn. Checking refusals first turned that positive into a rejection and nothing was mined."""
+    path, turns = two_turns(tmp_path, second_reply=REFUSAL)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    judge = seeded_judge(con, [("feedback_choice", turns[0], "3"), ("feedback_choice", turns[1], "5"),
+                               ("refusal_check", turns[1], "0")])
+    label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500, cues=False), embed=embedder)
+    got = labels_of(con)
+    assert got[0] == {"category": 5, "method": "mined", "kept": True}
+    assert got[1] == {"category": 1, "method": "refusal_checked", "kept": True}
+    con.close()
+
+
+def test_a_neutral_turn_waits_while_a_later_turn_of_its_conversation_is_pending(home, tmp_path, embedder):
+    path, turns = two_turns(tmp_path)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    settings = LabelSettings(field_max_chars=500, cues=False)
+    judge = seeded_judge(con, [("feedback_choice", turns[0], "3")])  # the second turn's call fails
+    first = label_feedback(con, judge, "run-1", settings, embed=embedder)
+    assert first.n_pending == 2 and labels_of(con) == {}  # the neutral turn is not finalised
+    judge = seeded_judge(con, [("feedback_choice", turns[1], "3")])
+    second = label_feedback(con, judge, "run-2", settings, embed=embedder)
+    assert second.n_pending == 0 and set(labels_of(con)) == {0, 1}
+    con.close()
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Thank you so much!", 5), ("thanks a million you are very considerate", 5), ("谢谢", 5),
+    ("Thanks! Can you also add a button that rewinds the video?", 4),
+    ("That is perfect! Can you put that in the markup for me?", 4),
+    ("I got an error: TypeError: store.on is not a function", 2),
+    ("still not working, same results as before", 2),
+    ("Great, but it still doesn't work on Windows", 2),
+    ("no, I meant the other table", 2),
+    ("This is useless, you ignored everything I said.", 1),
+    ("Now write the same function in Go.", None), ("What is the capital of Peru?", None),
+    ("that was not bad but the intros are too long", None),  # "not bad but": mixed, for the judge
+    ("Write a story about a good dog", None),  # praise words that do not open the message
+])
+def test_cues_settle_only_explicit_follow_ups(text, category):
+    from extractors.feedback.cues import cue
+    found = cue(text)
+    assert (found[0] if found else None) == category, found
+
+
+def test_gold_cue_precision_holds(tmp_path):
+    """The cue stage on the committed dev set: each cue right at least 80% of the time, and never silent."""
+    from pathlib import Path
+
+    from extractors.feedback.cues import cue
+    from flows.judge_eval import load_gold
+    items = load_gold(Path(__file__).parent.parent / "benchmarks" / "gold" / "followups.jsonl")
+    assert len(items) >= 300 and {x["label"] for x in items} == {1, 2, 3, 4, 5}
+    settled = [(cue(x["feedback"]), x["label"]) for x in items]
+    hits = [(c[0], label) for c, label in settled if c]
+    assert len(hits) > 50 and sum(c == label for c, label in hits) / len(hits) >= 0.8
+
+
+def test_undecided_neutral_asks_no_judge_and_cues_are_recorded(home, tmp_path, embedder):
+    path, _ = two_turns(tmp_path)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    judge = seeded_judge(con, [])  # any call would fail: none may be made
+    result = label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500, undecided="neutral"),
+                            embed=embedder)
+    assert judge.counts.requests == 0 and result.n_pending == 0
+    assert rows(con, "SELECT turn_index, category, method, rule FROM feedback_labels JOIN turns USING (item_id) "
+                     "ORDER BY 1") == [(0, 4, "cue", "thanks or praise, then a follow-up"),
+                                       (1, 5, "cue", "thanks or praise only")]
     con.close()

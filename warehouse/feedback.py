@@ -4,11 +4,12 @@ from collections.abc import Sequence
 import pyarrow as pa
 from pydantic import BaseModel
 
+from extractors.feedback.rules import WORD_SQL
 from schemas import arrow_schema
 from schemas.tables import TABLES
 
 TURN_COLUMNS = ("item_id", "conversation_id", "turn_index", "prompt", "response", "feedback", "language",
-                "n_history", "history_words")
+                "n_messages", "n_history", "history_words")
 
 
 def pending_conversations(con, pipeline_version: str) -> list[str]:
@@ -23,15 +24,15 @@ def pending_conversations(con, pipeline_version: str) -> list[str]:
 def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
     """The unlabelled turns of these conversations, in conversation and turn order."""
     rows = con.execute(f"""
-        SELECT item_id, conversation_id, turn_index, prompt, response, feedback, language,
-               len(history) AS n_history,
+        SELECT item_id, conversation_id, turn_index, prompt, response, feedback, t.language,
+               c.n_messages, len(history) AS n_history,
                coalesce(list_sum(list_transform(history,
-                   lambda h: len(string_split_regex(trim(h.content), '\\s+')))), 0) AS history_words
-        FROM {TABLES.turns} t
+                   lambda h: len(regexp_extract_all(h.content, ?)))), 0) AS history_words
+        FROM {TABLES.turns} t JOIN {TABLES.conversations} c USING (conversation_id)
         WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))
           AND NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
                           WHERE l.item_id = t.item_id AND l.pipeline_version = ?)
-        ORDER BY conversation_id, turn_index""", [list(conversation_ids), pipeline_version]).fetchall()
+        ORDER BY conversation_id, turn_index""", [WORD_SQL, list(conversation_ids), pipeline_version]).fetchall()
     return [dict(zip(TURN_COLUMNS, r)) for r in rows]
 
 

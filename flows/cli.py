@@ -177,7 +177,9 @@ def print_pairs(r: dict) -> None:
     for reason, n in sorted(r["drops"].items(), key=lambda x: -x[1]):
         out.print(f"  dropped {n}: {reason}", soft_wrap=True)
     if r["verification"]:
-        out.print("  verification: " + ", ".join(f"{k} {v}" for k, v in sorted(r["verification"].items())))
+        from warehouse.report import verification_summary
+        out.print("  verification: " + ", ".join(f"{k} {v}" for k, v in sorted(r["verification"].items()))
+                  + f" ({verification_summary(r['verification'])})")
 
 
 @app.command()
@@ -367,6 +369,78 @@ def judge_ping(url: Annotated[list[str] | None, typer.Option(
                   r["error"] or "")
     out.print(t)
     raise typer.Exit(0 if any(r["model"] for r in rows) else 1)
+
+
+@judge.command("eval")
+def judge_eval(ctx: typer.Context,
+               gold: Annotated[Path, typer.Option(help="Labelled follow-ups, JSON lines: prompt, response, feedback, "
+                                                       "label 1-5 (e.g. benchmarks/gold/followups.jsonl).")],
+               template: Annotated[str | None, typer.Option(help="Feedback template (default "
+                                                                 "$RMCURATE_LABEL_TEMPLATE or feedback_choice).")] = None,
+               cues: Annotated[bool | None, typer.Option("--cues/--no-cues", help="Settle explicit follow-ups by "
+                                                         "cue before the judge (default $RMCURATE_LABEL_CUES).")] = None,
+               undecided: Annotated[str | None, typer.Option(help="judge or neutral: what a turn no cue settles "
+                                                             "gets (default $RMCURATE_LABEL_UNDECIDED).")] = None,
+               pairs: Annotated[int, typer.Option(help="pair_compare checks (0: none).")] = 40,
+               as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False):
+    """Score the configured judge (or the embedded one) on a labelled file before trusting it."""
+    from flows.judge_eval import GoldError, evaluate_with_judge, load_gold
+    from flows.label import LabelSettings
+    from judges.embedded import EmbeddedServerError
+    from judges.templates import TemplateError, load
+    from judges.vllm_http import JudgeUnavailable
+
+    if undecided not in (None, "judge", "neutral"):
+        fail(f"--undecided must be judge or neutral, not {undecided!r}")
+    overrides = {k: v for k, v in (("template", template), ("cues", cues), ("undecided", undecided)) if v is not None}
+    settings = LabelSettings(**overrides)
+    try:
+        load(settings.template)
+        load_gold(gold)
+        r = evaluate_with_judge(ctx.obj, gold, settings, pairs)
+    except (GoldError, TemplateError, WarehouseError) as e:
+        fail(str(e))
+    except (EmbeddedServerError, JudgeUnavailable) as e:
+        fail(str(e), code=1)
+    if as_json:
+        out.print_json(json.dumps(r))
+        return
+    print_judge_eval(r)
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def print_judge_eval(r: dict) -> None:
+    o = r["overall"]
+    out.print(f"judge {r['model']}, template {r['template']}, cues {'on' if r['cues'] else 'off'}, "
+              f"undecided -> {r['undecided']}; settled by: "
+              + ", ".join(f"{m} {n}" for m, n in sorted(r["methods"].items())), soft_wrap=True)
+    t = Table("items", "accuracy", "macro-F1", "always-neutral acc", "always-neutral macro-F1", "ECE",
+              title="feedback categories against the gold labels")
+    for name, s in [("all", o), *r["strata"].items()]:
+        t.add_row(f"{name} ({s['n']})", _f(s["accuracy"]), _f(s["macro_f1"]), _f(s["always_neutral"]["accuracy"]),
+                  _f(s["always_neutral"]["macro_f1"]), _f(s["ece"]) + (f" on {s['n_with_probs']}" if s["ece"] else ""))
+    out.print(t)
+    t = Table("category", "precision", "recall", "F1", "gold", "predicted", title="per category (all items)")
+    for c, row in o["per_class"].items():
+        t.add_row(str(c), _f(row["precision"]), _f(row["recall"]), _f(row["f1"]), str(row["support"]),
+                  str(row["predicted"]))
+    out.print(t)
+    t = Table("gold \\ predicted", "1", "2", "3", "4", "5", "none", title="confusion matrix")
+    for c, row in zip(range(1, 6), o["confusion"]):
+        t.add_row(str(c), *map(str, row))
+    out.print(t)
+    if r["cue_precision"]:
+        t = Table("cue", "settled", "correct", "precision", title="the cue stage")
+        for rule, row in sorted(r["cue_precision"].items()):
+            t.add_row(rule, str(row["settled"]), str(row["correct"]), _f(row["precision"]))
+        out.print(t)
+    if pc := r.get("pair_compare"):
+        out.print(f"pair_compare: {pc['pairs']} pairs (gold reply against a reply of similar length from another "
+                  f"conversation), accuracy {_f(pc['accuracy'])} over both orders, the two orders agree on "
+                  f"{_f(pc['order_agreement'])}, {pc['failed']} failed", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.judge
 	$(BIN)/python -m benchmarks.label
+	$(BIN)/python -m benchmarks.judge_quality
 	$(BIN)/python -m benchmarks.pairs
 	$(BIN)/python -m benchmarks.export
 	$(BIN)/python -m benchmarks.trainer

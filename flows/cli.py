@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from extractors import KINDS, FormatError, detect
-from flows.sources import expand
+from flows.sources import SAMPLE_SIZE, expand
 from warehouse import WarehouseError, connect, ingest_file, resolve_home
 from warehouse.judge_calls import judge_stats
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
@@ -139,7 +139,7 @@ def status(ctx: typer.Context):
 @app.command()
 def run(ctx: typer.Context,
         sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
-        sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = 300):
+        sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = SAMPLE_SIZE):
     """Run the nightly flow once, locally (no Prefect server needed)."""
     # No telemetry from a machine that may have no network; it also races the local SQLite.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

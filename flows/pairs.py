@@ -25,9 +25,10 @@ from warehouse.pairs import existing_pair_ids, natural_candidates, seeds, write_
 
 PAIRS_VERSION = "rmboost-2"
 # With the embedded judge: short seeds and short rewrites keep a CPU run in minutes.
-# The embedded 135M model on 2 CPU cores: short fields and 150 seeds keep `make run` under 10 minutes.
+# The embedded 135M model on 2 CPU cores: short fields and 100 seeds keep `make run` under 10 minutes.
+# Seeds are replies the rewrite sees whole (no longer than field_max_chars).
 EMBEDDED = {"field_max_chars": 500, "max_y2_chars": 600, "seed_filter": "l.kept AND length(t.response) <= 500",
-            "max_seeds": 150}
+            "max_seeds": 100}
 
 
 class PairSettings(BaseSettings):

@@ -273,3 +273,16 @@ def test_dedup_keeps_the_first_and_names_the_reason():
     base = " ".join(f"word{i}" for i in range(60))
     texts = [base, base.upper(), base.replace("word30", "other"), "short and different", "word1 word2"]
     assert duplicates(texts) == [None, "exact duplicate", "near duplicate", None, None]
+
+
+def test_only_pairs_the_verifier_inverted_are_left_out(snapshot_home, tmp_path):
+    """disagree (both orders prefer the rejected reply) is dropped; split (position bias) and failed stay."""
+    home, con, _ = snapshot_home
+    ids = [r[0] for r in con.execute("SELECT pair_id FROM pairs WHERE origin = 'rmboost' ORDER BY 1").fetchall()]
+    verdicts = dict(zip(ids, ["disagree", "split", "failed", "agree"]))
+    for pid, v in verdicts.items():
+        con.execute("UPDATE pairs SET verification = ? WHERE pair_id = ?", [v, pid])
+    write_snapshot(con, home, "verified")
+    export(con, home, "trl", tmp_path / "trl", snapshot="verified", test_fraction=0.0)
+    manifest = json.loads((tmp_path / "trl" / "manifest.json").read_text())
+    assert manifest["n_read"] == len(ids)  # every rmboost pair but the inverted one, plus the natural pair

@@ -59,8 +59,8 @@ def test_cli_scores_the_judge_on_a_gold_file(home, tmp_path, judge_url):
     picked = [x for x in lines if x["label"] != 3][:8] + [x for x in lines if x["label"] == 3][:8]
     gold = write_jsonl(tmp_path / "gold.jsonl", picked)
     env = {**os.environ, "RMCURATE_HOME": str(home), "RMCURATE_JUDGE_URLS": judge_url}
-    r = subprocess.run([RMCURATE, "judge", "eval", "--gold", str(gold), "--pairs", "4", "--json"],
-                       capture_output=True, text=True, env=env)
+    ask = ["judge", "eval", "--gold", str(gold), "--pairs", "4", "--undecided", "judge", "--json"]
+    r = subprocess.run([RMCURATE, *ask], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     overall = result["overall"]
@@ -70,9 +70,11 @@ def test_cli_scores_the_judge_on_a_gold_file(home, tmp_path, judge_url):
     assert result["pair_compare"]["pairs"] == 4 and result["pair_compare"]["failed"] == 0
     assert overall["n_with_probs"] == result["methods"]["judged"]  # every judged item has probabilities
     # the same run again is answered by the warehouse's call cache
-    again = subprocess.run([RMCURATE, "judge", "eval", "--gold", str(gold), "--pairs", "4", "--json"],
-                           capture_output=True, text=True, env=env)
+    again = subprocess.run([RMCURATE, *ask], capture_output=True, text=True, env=env)
     assert json.loads(again.stdout)["overall"] == overall
+    # the embedded judge's default leaves what no cue settles neutral, without a call
+    default = subprocess.run([RMCURATE, *ask[:4], "--pairs", "0", "--json"], capture_output=True, text=True, env=env)
+    assert set(json.loads(default.stdout)["methods"]) <= {"cue", "undecided", "prefiltered"}
     # the table form names the figures a user looks for
     r = subprocess.run([RMCURATE, "judge", "eval", "--gold", str(gold), "--pairs", "0", "--no-cues"],
                        capture_output=True, text=True, env=env)

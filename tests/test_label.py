@@ -40,7 +40,7 @@ FILTER_CASES = [
     ("token budget", dict(response=REPLY), dict(response="word " * 4100)),
     ("token budget", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback=ZH_THANKS),
      dict(prompt=ZH_PROMPT, response="排" * 4100, feedback=ZH_THANKS)),
-    ("PII", dict(feedback="thanks, it works now"), dict(feedback="thanks! mail me at ann.lee@example.com")),
+    ("PII", dict(feedback="thanks, it works fine now"), dict(feedback="thanks! mail me at ann.lee@example.com")),
     ("PII", dict(feedback="use 1000 2000 3000 as the bin edges"), dict(feedback="call me on +1 415-555-0132 please")),
     ("PII", dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback=ZH_THANKS),
      dict(prompt=ZH_PROMPT, response=ZH_REPLY, feedback="谢谢，我的手机号是13812345678，请联系我")),

@@ -9,15 +9,20 @@ from flows.nightly import nightly
 from warehouse import connect
 
 
+SIZE = 300  # about 3.5% of turns keep a label: enough for both trainers to have a test split
+
+
 @pytest.mark.slow
 def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     monkeypatch.setenv("RMCURATE_JUDGE_URLS", judge_url)  # the session's server, not a second one
     monkeypatch.setenv("RMCURATE_TRAIN_MAX_STEPS", "4")  # the proof run's length is not under test here
+    monkeypatch.setenv("RMCURATE_TRAIN_TEST_FRACTION", "0.3")  # a test split on a small sample
+    monkeypatch.setenv("RMCURATE_PAIRS_MAX_SEEDS", "12")
     (home / "inbox").mkdir(parents=True)
     (home / "inbox" / "broken.txt").write_text("not a dataset")
-    first = nightly(home=str(home), sample_size=50)
+    first = nightly(home=str(home), sample_size=SIZE)
     assert [(r["format"], r["n_loaded"], r["status"]) for r in first["ingests"]] == \
-        [("sharegpt-json", 50, "loaded"), ("unknown", 0, "rejected")]
+        [("sharegpt-json", SIZE, "loaded"), ("unknown", 0, "rejected")]
     assert (home / "snapshots" / first["run_id"] / "feedback_labels.parquet").exists()
     labels = first["labels"]
     assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
@@ -34,13 +39,13 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
         assert 1 <= m["steps"] <= 4 and m["n_train"] > 0, m
         assert (home / "models" / first["run_id"] / objective / "metrics.json").exists()
 
-    second = nightly(home=str(home), sample_size=50)
+    second = nightly(home=str(home), sample_size=SIZE)
     assert [r["status"] for r in second["ingests"]] == ["skipped", "rejected"]
     assert second["labels"]["n_labelled"] == 0
     assert first["pairs"]["n_seeds"] > 0 and first["pairs"]["n_pending"] == 0
     assert second["pairs"]["n_seeds"] == 0
     con = connect(home, read_only=True)
-    assert con.execute("SELECT count(*) FROM conversations").fetchall() == [(50,)]
+    assert con.execute("SELECT count(*) FROM conversations").fetchall() == [(SIZE,)]
     assert con.execute("SELECT count(*) FROM quarantine WHERE location = 'whole file'").fetchall() == [(1,)]
     n_turns = con.execute("SELECT count(*) FROM turns").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM feedback_labels").fetchall() == [(n_turns,)]
@@ -56,7 +61,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     assert out.splitlines()[0] == "origin,count_star()"
     # The command users run prints the same summary the report gets.
     run = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "run",
-                          "--sample-size", "50"], capture_output=True, text=True)
+                          "--sample-size", str(SIZE)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     for words in ("nightly ingest", "feedback funnel", "pairs:", "Exports (this run)",
                   "Trainer: does the data teach anything?", "report: "):

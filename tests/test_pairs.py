@@ -65,12 +65,12 @@ def test_each_validation_rule(y2, reason):
 
 def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
     con = connect(home)
-    sample = sample_file(home, 12)
+    sample = sample_file(home, 30)
     ingest_file(con, sample, detect(sample))
     judge = CachedJudge(HttpJudge([judge_url], max_in_flight=32), DuckCallStore(con))
     label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500))
-    settings = PairSettings(max_seeds=100, field_max_chars=500, max_y2_chars=600,
-                            seed_filter="l.kept AND length(t.response) <= 1200")
+    settings = PairSettings(max_seeds=100, field_max_chars=700, max_y2_chars=600,
+                            seed_filter="l.kept AND length(t.response) <= 1400")
     result = synthesize_pairs(con, judge, "run-1", settings)
     n = result.n_seeds
     assert n >= 5 and result.n_pending == 0
@@ -80,10 +80,10 @@ def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
     assert rows(con, "SELECT count(*) FROM pair_attempts") == [(n,)]
     # the model saw every y1 whole: a longer reply is a recorded drop, never a pair built on a cut y1
     assert rows(con, """SELECT count(*) FROM pairs p JOIN turns t ON t.item_id = p.source_item_id
-                        WHERE origin = 'rmboost' AND length(t.response) > 500""") == [(0,)]
+                        WHERE origin = 'rmboost' AND length(t.response) > 700""") == [(0,)]
     long = rows(con, """SELECT count(*), count(*) FILTER (NOT a.kept AND a.drop_reason LIKE '%rewrite window%')
                         FROM pair_attempts a JOIN turns t ON t.item_id = a.source_item_id
-                        WHERE length(t.response) > 500""")[0]
+                        WHERE length(t.response) > 700""")[0]
     assert long[0] >= 1 and long[0] == long[1]
     # every kept pair was verified in both orders, so inverted pairs are visible
     assert sum(result.verification.values()) == result.n_kept

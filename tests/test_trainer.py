@@ -87,9 +87,11 @@ def test_cli_errors_are_one_line(snapshot_home, tmp_path):
     home, con, _ = snapshot_home
     export(con, home, "trl", tmp_path / "trl")
     export(con, home, "implicit", tmp_path / "implicit")
+    export(con, home, "trl", tmp_path / "all-train", test_fraction=0.0)  # nothing to measure on: a reason, no crash
     cli = [sys.executable, "-m", "flows.cli", "train"]
     for args, words in [(["--data", str(tmp_path / "trl"), "--objective", "ordinal"], "trains on ordinal exports"),
                         (["--data", str(tmp_path / "implicit"), "--objective", "implicit"], "ImplicitRM"),
-                        (["--data", str(tmp_path), "--objective", "pairwise"], "no manifest.json")]:
+                        (["--data", str(tmp_path), "--objective", "pairwise"], "no manifest.json"),
+                        (["--data", str(tmp_path / "all-train"), "--objective", "pairwise"], "no test rows")]:
         r = subprocess.run(cli + args, capture_output=True, text=True)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr

@@ -181,6 +181,9 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     test_texts, test_labels = load(data, cfg.objective, "test")
     if not train_texts:
         raise ValueError(f"{data} has no training rows")
+    if not test_texts:  # nothing to measure the model on: training it would prove nothing
+        raise ValueError(f"{data} has no test rows ({len(train_texts)} train rows); export more data or a larger "
+                         "test fraction")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -11,8 +11,10 @@ import duckdb
 from schemas.exports import render
 from schemas.tables import TABLES
 
-# Pairs a verifying judge contradicted are left out; unverified ones are kept.
-PAIR_FILTER = "verification IS NULL OR verification = 'agree'"
+# Pairs a verifying judge inverted (both orders prefer the rejected reply) are left out. A split
+# verdict (the two orders disagree) is the judge's position bias, not evidence against the pair's
+# construction, and a failed call is no verdict: both are kept, as unverified pairs are.
+PAIR_FILTER = "verification IS DISTINCT FROM 'disagree'"
 POSITIVE = ("copy", "click", "thumbs_up", "share")
 CODE = re.compile(r"```|^(?: {4}|\t)\S", re.M)
 

@@ -227,6 +227,9 @@ def test_ordinal_and_implicit_rows(snapshot_home, tmp_path):
     export(con, home, "implicit", tmp_path / "i")
     ordinal = [r for rs in shard_rows(tmp_path / "o").values() for r in rs]
     assert {r["label"] for r in ordinal} == {1, 2, 3, 4}
+    # the manifest says how the labels were decided, beside the judge models
+    methods = json.loads((tmp_path / "o" / "manifest.json").read_text())["filters"]["label_methods"]
+    assert methods == {"judged": rows(con, "SELECT count(*) FROM feedback_labels WHERE kept")[0][0]}
     for r in ordinal:
         assert r["response"].strip() in r["text"] and r["feedback"] not in r["text"]
     implicit = {r["item_id"]: r for rs in shard_rows(tmp_path / "i").values() for r in rs}

@@ -67,7 +67,10 @@ def ordinal_rows(con) -> tuple[list[dict], dict]:
         out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["label"]})
     judges = [m for (m,) in con.execute(f"SELECT DISTINCT judge_model FROM {TABLES.feedback_judgements} "
                                          "ORDER BY 1").fetchall()]
-    return out, {"labels": f"kept, pipeline_version = {version}", "judge_models": judges}
+    # How the kept labels were decided (cue, judged, mined, ...): a judge named above may have settled none.
+    methods = dict(con.execute(f"""SELECT method, count(*) FROM {TABLES.feedback_labels}
+                                   WHERE kept AND pipeline_version = ? GROUP BY 1 ORDER BY 1""", [version]).fetchall())
+    return out, {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods}
 
 
 def implicit_rows(con) -> tuple[list[dict], dict]:

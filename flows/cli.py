@@ -76,13 +76,20 @@ def ingest(ctx: typer.Context,
 def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
         format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
         max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40):
-    """Query the warehouse, read-only."""
+    """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, EXPLAIN); no file outside it is reached."""
+    from warehouse.sandbox import RefusedStatement, check, open_sandboxed
+
     if format not in ("table", "csv", "json"):
         fail(f"unknown --format {format!r}: choose table, csv or json")
     try:
-        con = connect(ctx.obj, read_only=True)
+        con = open_sandboxed(ctx.obj)
     except WarehouseError as e:
         fail(str(e))
+    try:
+        check(con, query)
+    except RefusedStatement as e:
+        con.close()
+        fail(f"refused: {e}", code=1)
     try:
         if format == "table":
             rel = con.sql(query)

@@ -18,6 +18,7 @@ from judges.settings import JudgeSettings
 
 SERVED_MODEL = "smollm2-135m-instruct"
 CONVERT_SCRIPT = Path(__file__).with_name("convert.py")
+SUPERVISE_SCRIPT = Path(__file__).with_name("supervise.py")
 
 
 class EmbeddedServerError(RuntimeError):
@@ -57,6 +58,56 @@ def ensure_model(home: Path, python: Path) -> Path:
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_stale(home: Path, grace_s: float = 20.0) -> list[int]:
+    """Stop servers of this home whose starter is gone (a crash the supervisor did not survive).
+
+    Each server leaves run/judge-<group>.pid holding the pid of the process that
+    started it; a live group whose starter is dead is stale. Live servers of live
+    processes (a `judge serve` in another shell) are left alone.
+    """
+    stopped = []
+    for pidfile in sorted((home / "run").glob("judge-*.pid")):
+        try:
+            pgid, parent = int(pidfile.stem.split("-", 1)[1]), int(pidfile.read_text().strip())
+        except (ValueError, OSError):
+            pidfile.unlink(missing_ok=True)
+            continue
+        if not _group_alive(pgid):
+            pidfile.unlink(missing_ok=True)
+            continue
+        if _alive(parent):
+            continue
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+        stopped.append(pgid)
+    return stopped
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,6 +126,7 @@ class EmbeddedServer:
         self.url = f"http://{host}:{self.port}"
         self.log = home / "logs" / f"judge-server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
+        self.pidfile: Path | None = None
 
     def command(self, model: Path) -> list[str]:
         s = self.settings
@@ -91,6 +143,7 @@ class EmbeddedServer:
 
     def start(self) -> "EmbeddedServer":
         check_python(self.settings.python)
+        stop_stale(self.home)
         model = ensure_model(self.home, self.settings.python)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         env = {"VLLM_CPU_KVCACHE_SPACE": str(self.settings.kv_cache_gib),
@@ -99,9 +152,15 @@ class EmbeddedServer:
                "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
                **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
                "DO_NOT_TRACK": "1"}
+        # The supervisor leads the server's process group and takes it down when this process dies,
+        # however it dies (a parent-death signal), so a killed `rmcurate label` leaves no server behind.
+        supervised = [str(self.settings.python), str(SUPERVISE_SCRIPT), str(os.getpid()), "--", *self.command(model)]
         with self.log.open("w") as log:
-            self.proc = subprocess.Popen(self.command(model), stdout=log, stderr=subprocess.STDOUT, env=env,
+            self.proc = subprocess.Popen(supervised, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
+        self.pidfile = self.home / "run" / f"judge-{self.proc.pid}.pid"
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        self.pidfile.write_text(str(os.getpid()))
         self.wait_ready()
         return self
 
@@ -123,14 +182,17 @@ class EmbeddedServer:
                                   f"see {self.log}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)  # the engine runs in child processes too
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the supervisor stops the engine's processes too
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)
 
     def __enter__(self) -> "EmbeddedServer":
         return self.start()

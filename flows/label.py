@@ -63,6 +63,9 @@ def embedded_defaults(settings: LabelSettings) -> LabelSettings:
     Short texts keep a CPU run in minutes. Turns no cue settles count as neutral
     without a call: on the judge dev set (benchmarks/gold) the 135M model answers
     "clear rejection" for nearly everything (macro-F1 0.01), below always-neutral.
+    For the same reason it does not get to overrule labels as the refusal judge:
+    on the sample it called "I'm not sure what you mean by X" a right refusal of
+    a harmful request.
     """
     import os
 
@@ -70,6 +73,8 @@ def embedded_defaults(settings: LabelSettings) -> LabelSettings:
         settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
     if "RMCURATE_LABEL_UNDECIDED" not in os.environ:
         settings.undecided = "neutral"
+    if "RMCURATE_LABEL_REFUSAL_CHECK" not in os.environ:
+        settings.refusal_check = False
     return settings
 
 

@@ -29,6 +29,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     assert labels["funnel"][0].n_in == labels["n_labelled"]
     report = Path(labels["report"]).read_text()
     assert "<svg" in report and "Funnel" in report and "neutral" in report
+    assert "How the labels were decided" in report and "<td>cue</td>" in report  # the cue stage at work
     assert "Exports (this run)" in report and "Trainer: does the data teach anything?" in report
     for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
         folder = home / "exports" / first["run_id"] / fmt

@@ -46,6 +46,9 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
     hist = label_histogram(con)
     reasons = con.execute("""SELECT drop_step, drop_reason, count(*) FROM feedback_labels
                              WHERE NOT kept AND run_id = ? GROUP BY ALL ORDER BY 3 DESC""", [run_id]).fetchall()
+    decided = con.execute("""SELECT method, coalesce(rule, ''), count(*) FILTER (kept), count(*) FILTER (NOT kept)
+                              FROM feedback_labels WHERE run_id = ? AND method <> 'filtered'
+                              GROUP BY ALL ORDER BY 3 DESC, 4 DESC""", [run_id]).fetchall()
     verdicts = con.execute("""SELECT coalesce(verification, 'not run'), count(*) FROM pairs
                               WHERE run_id = ? AND origin = 'rmboost' GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
     pair_drops = con.execute("""SELECT drop_reason, count(*) FROM pair_attempts WHERE run_id = ? AND NOT kept
@@ -58,6 +61,8 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         _table(["step", "in", "dropped", "labelled or relabelled here", "out"], steps),
         "<h2>Ordinal labels kept (all runs)</h2>",
         _bars([(f"label {label}", n) for label, n in hist], "#f58518"),
+        "<h2>How the labels were decided (this run)</h2>",
+        _table(["method", "rule", "kept", "dropped (neutral or unparseable)"], decided),
         "<h2>Drop reasons (this run)</h2>",
         _table(["step", "reason", "turns"], reasons),
         "<h2>RMBoost pairs (this run): the pair judge, both orders, against the intended direction</h2>",

@@ -58,22 +58,13 @@ def ensure_model(home: Path, python: Path) -> Path:
     return out
 
 
-def _alive(pid: int) -> bool:
+def _exists(kill, target: int) -> bool:
+    """Whether a process (kill=os.kill) or a process group (kill=os.killpg) is there, by signal 0."""
     try:
-        os.kill(pid, 0)
+        kill(target, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    except PermissionError:  # there, but someone else's
         return True
     return True
 
@@ -92,16 +83,16 @@ def stop_stale(home: Path, grace_s: float = 20.0) -> list[int]:
         except (ValueError, OSError):
             pidfile.unlink(missing_ok=True)
             continue
-        if not _group_alive(pgid):
+        if not _exists(os.killpg, pgid):
             pidfile.unlink(missing_ok=True)
             continue
-        if _alive(parent):
+        if _exists(os.kill, parent):
             continue
         os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while _exists(os.killpg, pgid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _group_alive(pgid):
+        if _exists(os.killpg, pgid):
             os.killpg(pgid, signal.SIGKILL)
         pidfile.unlink(missing_ok=True)
         stopped.append(pgid)

@@ -35,9 +35,15 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
         folder = home / "exports" / first["run_id"] / fmt
         assert (folder / "manifest.json").exists() and (folder / "README.md").exists(), fmt
         assert first["exports"][fmt]["snapshot"] == first["run_id"]
-    for objective in ("pairwise", "ordinal"):
-        m = first["train"]["results"][objective]
-        assert 1 <= m["steps"] <= 4 and m["n_train"] > 0, m
+    results = first["train"]["results"]
+    # The ordinal set always has a test split here; the 135M model's few RMBoost pairs may not, and then the
+    # pairwise run is skipped with that reason rather than trained on nothing it could be measured on.
+    trained = ["ordinal"] + (["pairwise"] if "skipped" not in results["pairwise"] else [])
+    if "pairwise" not in trained:
+        assert "has no test rows" in results["pairwise"]["skipped"], results["pairwise"]
+    for objective in trained:
+        m = results[objective]
+        assert 1 <= m["steps"] <= 4 and m["n_train"] > 0 and m["n_test"] > 0, m
         assert (home / "models" / first["run_id"] / objective / "metrics.json").exists()
 
     second = nightly(home=str(home), sample_size=SIZE)

@@ -123,9 +123,7 @@ def evaluate_with_judge(home: Path, gold_path: Path, settings: LabelSettings, n_
     try:
         with judge_backend(home, judge_settings) as backend:
             if backend.model == SERVED_MODEL:  # as the nightly runs it, where options and environment are silent
-                undecided = settings.undecided if "undecided" in settings.model_fields_set else None
                 embedded_defaults(settings)
-                settings.undecided = undecided or settings.undecided
             return evaluate(items, CachedJudge(backend, DuckCallStore(con)), settings, n_pairs)
     finally:
         con.close()

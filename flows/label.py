@@ -57,24 +57,22 @@ class LabelSettings(BaseSettings):
     batch_conversations: int = 500
 
 
+# With the embedded 135M judge, for the settings nobody set (by option or environment):
+EMBEDDED = {
+    "field_max_chars": EMBEDDED_FIELD_MAX_CHARS,  # short texts keep a CPU run in minutes
+    # On the judge dev set (benchmarks/gold) the 135M model answers "clear rejection" for nearly
+    # every follow-up (macro-F1 0.01), below always-neutral: what no cue settles stays neutral.
+    "undecided": "neutral",
+    # Nor does it overrule labels as the refusal judge: on the sample it called
+    # "I'm sorry, I'm not sure what you mean by X" a right refusal of a harmful request.
+    "refusal_check": False,
+}
+
+
 def embedded_defaults(settings: LabelSettings) -> LabelSettings:
-    """Settings for the embedded 135M judge, where the environment does not set them.
-
-    Short texts keep a CPU run in minutes. Turns no cue settles count as neutral
-    without a call: on the judge dev set (benchmarks/gold) the 135M model answers
-    "clear rejection" for nearly everything (macro-F1 0.01), below always-neutral.
-    For the same reason it does not get to overrule labels as the refusal judge:
-    on the sample it called "I'm not sure what you mean by X" a right refusal of
-    a harmful request.
-    """
-    import os
-
-    if "RMCURATE_LABEL_FIELD_MAX_CHARS" not in os.environ:
-        settings.field_max_chars = EMBEDDED_FIELD_MAX_CHARS
-    if "RMCURATE_LABEL_UNDECIDED" not in os.environ:
-        settings.undecided = "neutral"
-    if "RMCURATE_LABEL_REFUSAL_CHECK" not in os.environ:
-        settings.refusal_check = False
+    for name, value in EMBEDDED.items():
+        if name not in settings.model_fields_set:
+            setattr(settings, name, value)
     return settings
 
 

@@ -10,6 +10,7 @@ calibration, and the same for always-neutral beside it. A second check asks
 another conversation, in both orders, and reports how often the orders agree.
 """
 import json
+from collections import Counter
 from pathlib import Path
 
 from flows.label import LabelSettings, Labeller, embedded_defaults
@@ -91,7 +92,7 @@ def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 4
     result = {"template": settings.template, "cues": settings.cues, "undecided": settings.undecided,
               "model": getattr(judge, "model", None), "overall": report(gold, pred, [p["probs"] for p in predictions]),
               "strata": {}, "cue_precision": cue_precision(items, predictions),
-              "methods": {m: sum(p["method"] == m for p in predictions) for m in {p["method"] for p in predictions}}}
+              "methods": dict(Counter(p["method"] for p in predictions))}
     strata = sorted({x.get("stratum") for x in items if x.get("stratum")})
     for s in strata:
         idx = [i for i, x in enumerate(items) if x.get("stratum") == s]

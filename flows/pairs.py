@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from extractors.pairs.rmboost import (ASPECTS, BETTER, condition, pair_id, parse_response, template_markers,
                                      validate)
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
-from flows.label import cut
+from flows.label import EMBEDDED_FIELD_MAX_CHARS, cut
 from judges.cache import CachedJudge
 from judges.request import JudgeRequest, Structured
 from judges.templates import load
@@ -27,8 +27,8 @@ PAIRS_VERSION = "rmboost-2"
 # With the embedded judge: short seeds and short rewrites keep a CPU run in minutes.
 # The embedded 135M model on 2 CPU cores: short fields and 100 seeds keep `make run` under 10 minutes.
 # Seeds are replies the rewrite sees whole (no longer than field_max_chars).
-EMBEDDED = {"field_max_chars": 500, "max_y2_chars": 600, "seed_filter": "l.kept AND length(t.response) <= 500",
-            "max_seeds": 100}
+EMBEDDED = {"field_max_chars": EMBEDDED_FIELD_MAX_CHARS, "max_y2_chars": 600,
+            "seed_filter": f"l.kept AND length(t.response) <= {EMBEDDED_FIELD_MAX_CHARS}", "max_seeds": 100}
 
 
 class PairSettings(BaseSettings):
@@ -198,8 +198,6 @@ def has_seeds(con, s: PairSettings) -> bool:
 
 def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, judge_settings=None) -> dict:
     """Open the warehouse and the judge (embedded when no URL is set) and run the stage."""
-    import os
-
     from contextlib import nullcontext
 
     from judges.backends import judge_backend
@@ -217,8 +215,8 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
                 result = PairResult(run_id=run_id, n_natural=add_natural_pairs(con, run_id))
             else:
                 if backend.model == SERVED_MODEL:  # the embedded 135M model on CPU: for trying the flow
-                    for name, value in EMBEDDED.items():
-                        if f"RMCURATE_PAIRS_{name.upper()}" not in os.environ:
+                    for name, value in EMBEDDED.items():  # where no option or environment variable set it
+                        if name not in settings.model_fields_set:
                             setattr(settings, name, value)
                 result = synthesize_pairs(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
     finally:

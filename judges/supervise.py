@@ -21,14 +21,6 @@ PR_SET_PDEATHSIG = 1
 GRACE_S = 20.0
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def take_down(pgid: int, grace_s: float = GRACE_S) -> None:
     """SIGTERM the group (ourselves excepted), then SIGKILL whatever is still there."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -42,23 +34,27 @@ def take_down(pgid: int, grace_s: float = GRACE_S) -> None:
             os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             pass
-        members = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid() and _in_group(int(p), pgid)]
-        if not members:
+        if not _others_in(pgid):
             return
         time.sleep(0.2)
+    for pid in _others_in(pgid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _others_in(pgid: int) -> list[int]:
+    """The group's processes other than this one."""
+    out = []
     for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) != os.getpid() and _in_group(int(p), pgid):
+        if p.isdigit() and int(p) != os.getpid():
             try:
-                os.kill(int(p), signal.SIGKILL)
-            except ProcessLookupError:
+                if os.getpgid(int(p)) == pgid:
+                    out.append(int(p))
+            except (ProcessLookupError, PermissionError):
                 pass
-
-
-def _in_group(pid: int, pgid: int) -> bool:
-    try:
-        return os.getpgid(pid) == pgid
-    except (ProcessLookupError, PermissionError):
-        return False
+    return out
 
 
 def main() -> int:

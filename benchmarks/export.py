@@ -8,6 +8,8 @@ format's export. The baseline is the bare DuckDB COPY of the format's source row
 (the floor: no scrubbing, dedup, split or manifest), measured in the same run.
 """
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +63,7 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=20_000)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-export-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     build(home, args.conversations)
     snap = open_snapshot(home / "snapshots" / SNAPSHOT)
     con = connect(home)

@@ -11,6 +11,8 @@ tokens; on 2 CPU cores prefill dominates, and longer texts mostly measure it).
    run must make zero HTTP calls; its time is printed as a ratio to the first.
 """
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -59,6 +61,7 @@ def main() -> None:
     ap.add_argument("--max-chars", type=int, default=300, help="cut each prompt, reply and feedback to this")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-judge-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     template = load("feedback_choice")
     turns = real_turns(home, args.requests * 2 + args.cache_requests, args.max_chars)
     server = EmbeddedServer(home) if not args.url else None

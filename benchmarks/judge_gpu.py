@@ -9,10 +9,12 @@ process (OfflineJudge), one after the other so they never share the GPU.
 Target: HTTP / offline >= 0.9, i.e. the client costs at most 10%.
 """
 import argparse
+import atexit
 import gc
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +54,7 @@ def main() -> None:
     ap.add_argument("--max-chars", type=int, default=2000)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-gpu-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     template = load("feedback_choice")
     requests = [template.render(**t) for t in real_turns(home, args.n + 64, args.max_chars, conversations=17_000)]
     warm, timed = requests[:64], requests[64:]

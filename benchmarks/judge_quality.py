@@ -7,6 +7,8 @@ configured judge (RMCURATE_JUDGE_URLS) or the embedded one. The last row, the
 cue stage with the rest neutral, asks no judge.
 """
 import argparse
+import shutil
+import atexit
 import tempfile
 from pathlib import Path
 
@@ -28,7 +30,10 @@ def main():
     ap.add_argument("--home", type=Path, default=None)
     ap.add_argument("--gold", type=Path, default=GOLD)
     args = ap.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="rmcurate-judge-quality-"))
+    home = args.home
+    if home is None:
+        home = Path(tempfile.mkdtemp(prefix="rmcurate-judge-quality-"))
+        atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     print("| candidate | accuracy (all) | macro-F1 (all) | accuracy (random) | macro-F1 (random) |")
     print("|---|---|---|---|---|")
     for name, overrides in CANDIDATES:

@@ -8,6 +8,8 @@ for the free-text-reasoning one (on a sample), and what the prefilter saves
 and how often the judge disagrees with it.
 """
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -33,6 +35,7 @@ def main() -> None:
     ap.add_argument("--in-flight", type=int, default=32)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-label-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     con = connect(home)
     sample = sample_file(home, args.conversations)
     ingest_file(con, sample, detect(sample))

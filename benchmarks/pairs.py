@@ -8,6 +8,8 @@ settings (seeds up to 1,200 characters, y2 bounded to 600); with --url
 (e.g. a `vllm serve` on a GPU) the defaults.
 """
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -30,6 +32,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=100)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-pairs-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     con = connect(home)
     sample = sample_file(home, 300)
     ingest_file(con, sample, detect(sample))

@@ -10,6 +10,8 @@ tokens. A short warm-up run goes first. Printed: samples/s of each and the ratio
 ours / TRL (target >= 1.0).
 """
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +57,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="rmcurate-bench-trainer-"))
+    atexit.register(shutil.rmtree, home, True)  # the disk is small: leave nothing behind
     build(home, args.conversations, max_chars=400)
     con = connect(home)
     export(con, home, "trl", home / "trl", snapshot=SNAPSHOT)

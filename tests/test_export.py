@@ -12,16 +12,28 @@ import pytest
 from conftest import rows, write_json, write_jsonl
 from extractors import detect
 from extractors.export.dedup import duplicates
-from extractors.pii import scrub
+from extractors.pii import pseudonym, scrub
 from schemas.feedback import FeedbackLabel
 from schemas.pairs import Pair
 from warehouse import connect, ingest_file
 from warehouse.exports import ExportError, export
+from warehouse.home import salt
 from warehouse.feedback import insert_models
 from warehouse.snapshot import write_snapshot
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-PLANTED = ["jane.roe@example.org", "+1 415-555-0132", "203.0.113.77", "2001:db8::8a2e:370:7334"]
+# Every kind of personal data or credential the scrubber knows, as (planted text, what must not survive it).
+PLANTED = [
+    ("jane.roe@example.org", "jane.roe"), ("+1 415-555-0132", "555-0132"), ("203.0.113.77", "203.0.113"),
+    ("2001:db8::8a2e:370:7334", "8a2e:370"), ("13812345678", "13812345678"), ("138 1234 5678", "1234 5678"),
+    ("5555 5555 5555 4444", "4444"), ("378282246310005", "378282246310005"), ("4111 1111 1111 1111", "1111"),
+    ("DE89 3704 0044 0532 0130 00", "0532"), ("123-45-6789", "45-6789"),
+    ("sk-abc123def456ghi789jkl012mno345pqr", "ghi789"), ("sk-proj-AbCdEf1234567890AbCdEf1234567890", "AbCdEf"),
+    ("AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "EXAMPLE"),
+    ("ghp_1234567890abcdefghijABCDEFGHIJ123456", "abcdefghij"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJ"),
+    ("password: hunter2", "hunter2"),
+]
 TOPICS = ["sorting lists", "parsing dates", "reading CSV files", "async sockets", "regular expressions",
           "unit tests", "memoization", "binary search", "JSON schemas", "thread pools"]
 
@@ -38,10 +50,10 @@ def reply(i: int, k: int) -> str:
 
 
 def conversation(i: int) -> dict:
-    pii = PLANTED[i % len(PLANTED)] if i < 8 else ""
+    pii = PLANTED[i % len(PLANTED)][0] if i < 2 * len(PLANTED) else ""
     msgs = [("human", f"Question {i} on {TOPICS[i % len(TOPICS)]}, reach me at {pii}"), ("gpt", reply(i, 0)),
             ("human", f"thanks, now part two of case {i}"), ("gpt", reply(i, 1) + (f" Contact {pii}." if pii else "")),
-            ("human", f"great, that works for case {i}")]
+            ("human", f"great, that works for case {i}" + (f"; also {pii}" if pii else ""))]
     return {"id": f"conv-{i}", "conversations": [{"from": f, "value": v} for f, v in msgs]}
 
 
@@ -73,7 +85,8 @@ def snapshot_home(home, tmp_path):
         if item_id.endswith(":3"):
             ctx = history + [{"role": "user", "content": prompt}]
             pairs.append(Pair(pair_id=f"p-{item_id}", prompt=ctx, chosen=response + " It also covers edge cases.",
-                              rejected=f"Try something for case {n}.", origin="rmboost", intended_label="worse",
+                              rejected=f"Try something for case {n}, {PLANTED[n % len(PLANTED)][0]}.",
+                              origin="rmboost", intended_label="worse",
                               source_item_id=item_id, pipeline_version="rmboost-1", run_id="r1", created_at=NOW))
     # A natural pair ties two conversations together: they must land in the same split.
     a, b = ids["conv-0"], ids["conv-1"]
@@ -198,15 +211,24 @@ def test_same_snapshot_and_seed_give_the_same_shards(snapshot_home, tmp_path):
 def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):
     home, con, _ = snapshot_home
     raw = "\n".join(r[0] for r in rows(con, "SELECT content FROM messages"))
-    assert all(p in raw for p in PLANTED)
+    assert all(p in raw for p, _ in PLANTED)
     for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
         out = tmp_path / fmt
         export(con, home, fmt, out)
-        text = all_text(shard_rows(out))
+        got = shard_rows(out)
+        text = all_text(got)
         assert text, fmt
-        for p in PLANTED:
-            assert p not in text, (fmt, p)
-        assert "[EMAIL]" in text and "[IP]" in text, fmt
+        for planted, trace in PLANTED:
+            assert trace not in text, (fmt, planted)
+        for placeholder in ("[EMAIL]", "[IP]", "[PHONE]", "[CARD]", "[SECRET]"):
+            assert placeholder in text, (fmt, placeholder)
+        assert "[PHONE] 1111" not in text  # a Visa number is a card, not a phone number and its tail
+        # every text field of the format was planted, and each came out clean
+        fields = {k for r in got["train"] + got["test"] for k, v in r.items() if isinstance(v, (str, list))}
+        for field in fields - {"item_id", "pair_id", "source_item_id", "other_item_id", "events", "origin",
+                               "user_id", "split", "conversation_id"}:
+            values = all_text([r[field] for r in got["train"] + got["test"]])
+            assert "[" in values, (fmt, field)  # a placeholder reached this field
 
 
 def test_duplicates_are_dropped_with_their_reason(snapshot_home, tmp_path):
@@ -238,7 +260,11 @@ def test_ordinal_and_implicit_rows(snapshot_home, tmp_path):
     c0 = implicit[f"{ids['conv-0']}:3"]
     assert c0["events"] == ["copy", "thumbs_up"] and c0["copied"] and c0["acted"] and c0["position"] == 1
     c1 = implicit[f"{ids['conv-1']}:1"]
-    assert c1["events"] == ["click"] and c1["clicked"] and c1["position"] == 0 and c1["user_id"] == "u1"
+    assert c1["events"] == ["click"] and c1["clicked"] and c1["position"] == 0
+    # user ids are pseudonyms: stable within this warehouse, keyed by its own salt, never the raw id
+    assert c1["user_id"] == pseudonym("u1", salt(home)) != pseudonym("u1", b"another warehouse")
+    assert not any(r["user_id"] in ("u0", "u1", "u2") for r in implicit.values())
+    assert implicit[f"{ids['conv-4']}:3"]["user_id"] == c1["user_id"]  # e4 is u1's as well
     quiet = implicit[f"{ids['conv-1']}:3"]
     assert quiet["events"] == [] and not quiet["acted"]  # replies nobody acted on are the data too
     assert implicit[f"{ids['conv-0']}:1"]["user_events"] == 5  # u0: e0, e3, e6, e9, e-late
@@ -266,7 +292,9 @@ def test_export_errors_are_one_line(home, tmp_path):
 
 
 def test_scrub_leaves_code_versions_and_times_alone():
-    kept = "std::vector<int> a::b; version 1.2.3.4.5; at 12:30:45; pi 3.14159; 10,000 rows; id 1234567890"
+    kept = ("std::vector<int> a::b; version 1.2.3.4.5; at 12:30:45; pi 3.14159; 10,000 rows; id 1234567890; "
+            "bins 1000 2000 3000; password = user_input; token: str; commit 3f786850e387550fdab836ed7e6dc881de23001b; "
+            "order 1234567890123; on 2023-10-15")
     assert scrub(kept) == kept
     assert scrub("mail a.b@c.io, call (415) 555-2671, host 10.0.0.1:8080 or ::1.") == \
         "mail [EMAIL], call [PHONE], host [IP]:8080 or [IP]."

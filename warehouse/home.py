@@ -1,5 +1,6 @@
 """Where the warehouse lives: $RMCURATE_HOME, default ./data."""
 import os
+import secrets
 from pathlib import Path
 
 
@@ -18,3 +19,15 @@ def inbox(home: Path) -> Path:
 
 def snapshots(home: Path) -> Path:
     return home / "snapshots"
+
+
+def salt(home: Path) -> bytes:
+    """This warehouse's secret salt for pseudonymising user ids in exports, made on first use."""
+    path = home / "salt"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".partial")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)  # two exports at once: both end with one salt, never a half-written one
+    return path.read_bytes()

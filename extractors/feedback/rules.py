@@ -4,7 +4,7 @@ The reasons are stored with every dropped item, so they read as sentences.
 """
 import re
 
-from extractors.pii import EMAIL, phone_number
+from extractors import pii as personal
 
 # Feedback about things the assistant could not have shown in text: the reply is not what is judged.
 TOPICS = {
@@ -31,12 +31,13 @@ def topic(feedback: str) -> str | None:
     return None
 
 
+PII_NAMES = {"email": "an email address", "phone": "a phone number", "card": "a card number", "iban": "an IBAN",
+             "ssn": "a social security number", "secret": "a credential"}
+
+
 def pii(feedback: str) -> str | None:
-    if EMAIL.search(feedback):
-        return "feedback contains an email address"
-    if phone_number(feedback):
-        return "feedback contains a phone number"
-    return None
+    kind = personal.first_kind(feedback)
+    return f"feedback contains {PII_NAMES[kind]}" if kind else None
 
 
 # A CJK character is a word of its own (Chinese and Japanese put no spaces between words);

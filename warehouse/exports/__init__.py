@@ -13,13 +13,13 @@ from pathlib import Path
 
 from extractors.export.dedup import duplicates
 from extractors.export.split import assign
-from extractors.pii import scrub_value
+from extractors.pii import KINDS, pseudonym, scrub_value
 from schemas.exports import FORMATS, SPLITS, Export, render
 from schemas.tables import TABLES
-from warehouse.exports.rows import read_rows
+from warehouse.exports.rows import read_rows, with_text
 from warehouse.exports.shards import write_card, write_shards
 from warehouse.feedback import insert_models
-from warehouse.home import snapshots
+from warehouse.home import salt, snapshots
 from warehouse.ingest import content_hash
 
 
@@ -60,9 +60,12 @@ def dedup_text(fmt: str, row: dict) -> str:
     return render(row["prompt"][-1:] + [{"role": "assistant", "content": row["response"]}])
 
 
-def select(fmt: str, items: list[dict], seed: int, test_fraction: float):
+def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_salt: bytes = b""):
     """Scrub, drop duplicates, split: (rows per split, label counts per split, drops per reason)."""
-    rows = [scrub_value(it["row"]) for it in items]
+    rows = [with_text(fmt, scrub_value(it["row"])) for it in items]
+    for row in rows:
+        if "user_id" in row:
+            row["user_id"] = pseudonym(row["user_id"], user_salt)
     reasons = duplicates([dedup_text(fmt, r) for r in rows])
     splits = assign([it["conversations"] for it in items], seed, test_fraction)
     for i, split in enumerate(splits):
@@ -95,7 +98,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
     items, filters = read_rows(snapshot_dir, fmt)
-    by_split, labels, dropped = select(fmt, items, seed, test_fraction)
+    by_split, labels, dropped = select(fmt, items, seed, test_fraction, salt(home))
     n_kept = sum(len(r) for r in by_split.values())
 
     tmp = out.with_name(out.name + ".partial")
@@ -106,7 +109,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
         "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped,
         "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
-        "shards": shards, "filters": filters, "pii_scrubbed": ["email", "phone", "ip"],
+        "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))

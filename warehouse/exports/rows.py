@@ -36,6 +36,20 @@ def _dicts(cur) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def with_text(fmt: str, row: dict) -> dict:
+    """Add the `text` a scalar reward model reads (ordinal, implicit): the conversation up to and
+    including the reply. Called after scrubbing, so the long text is built from scrubbed parts
+    instead of being scanned again."""
+    if fmt == "ordinal":
+        shown = row["history"] + ([{"role": "user", "content": row["prompt"]}] if row["prompt"] is not None else [])
+    elif fmt == "implicit":
+        shown = row["prompt"]
+    else:
+        return row
+    row["text"] = render(shown + [{"role": "assistant", "content": row["response"]}])
+    return row
+
+
 def pair_rows(con, fmt: str) -> tuple[list[dict], dict]:
     rows = _dicts(con.execute(f"""SELECT pair_id, prompt, chosen, rejected, origin, source_item_id, other_item_id
                                   FROM {TABLES.pairs} WHERE {PAIR_FILTER} ORDER BY pair_id"""))
@@ -62,8 +76,6 @@ def ordinal_rows(con) -> tuple[list[dict], dict]:
         WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ? ORDER BY l.item_id""", [version]))
     out = []
     for r in rows:
-        shown = r["history"] + ([{"role": "user", "content": r["prompt"]}] if r["prompt"] is not None else [])
-        r["text"] = render(shown + [{"role": "assistant", "content": r["response"]}])
         out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["label"]})
     judges = [m for (m,) in con.execute(f"SELECT DISTINCT judge_model FROM {TABLES.feedback_judgements} "
                                          "ORDER BY 1").fetchall()]
@@ -101,8 +113,7 @@ def implicit_rows(con) -> tuple[list[dict], dict]:
     out = []
     for r in rows:
         ev = set(r["events"])
-        r.update(text=render(r["prompt"] + [{"role": "assistant", "content": r["response"]}]),
-                 copied="copy" in ev, clicked="click" in ev, thumbs_up="thumbs_up" in ev,
+        r.update(copied="copy" in ev, clicked="click" in ev, thumbs_up="thumbs_up" in ev,
                  thumbs_down="thumbs_down" in ev, regenerated="regenerate" in ev,
                  acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
                  has_code=bool(CODE.search(r["response"])))

@@ -68,8 +68,9 @@ Row layout: `schemas/exports.py`, class `{ROW_MODELS[fmt].__name__}`.
 {counts}
 
 The split is by conversation: no conversation has rows in both splits.
-Removed before the split: {dropped}. Emails, phone numbers and IP addresses were
-replaced by [EMAIL], [PHONE] and [IP] in every text field.
+Removed before the split: {dropped}. Personal data and credentials ({', '.join(manifest['pii_scrubbed'])}) were
+replaced by placeholders such as [EMAIL], [PHONE] and [SECRET] in every text field; user ids are
+pseudonyms keyed by the warehouse's own salt.
 
 Filters:
 {filters}

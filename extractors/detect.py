@@ -1,12 +1,17 @@
 """Tell a file's format from its content, not its name."""
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import ijson
 import pyarrow.parquet as pq
 
 from extractors.chunk import FormatError
+from extractors.records import split_array
+from extractors.textio import skip_bom
+
+EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
+LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
 
 KINDS = ("wildchat", "sharegpt", "events")
 
@@ -33,23 +38,35 @@ def kind_of(keys) -> str | None:
 
 
 def _first_text_record(path: Path) -> tuple[str, object]:
+    """(container, first record that parses), looking past broken records near the start."""
     with open(path, "rb") as f:
-        head = f.read(65536).lstrip(b"\xef\xbb\xbf \t\r\n")
+        skip_bom(f)
+        head = f.read(65536).lstrip(b" \t\r\n")
+        if not head or EMPTY_ARRAY.fullmatch(head):
+            return "empty", None
         if head.startswith(b"["):
-            f.seek(0)
-            try:
-                return "json", next(ijson.items(f, "item"), None)
-            except ijson.JSONError:
-                return "json", None
+            for _, (_, raw) in zip(range(LOOK_AHEAD), split_array(path)):
+                value = _loads(raw)
+                if isinstance(value, dict):
+                    return "json", value
+            return "json", None
         if head.startswith(b"{"):
             f.seek(0)
-            for line in f:
-                if line.strip():
-                    try:
-                        return "jsonl", json.loads(line)
-                    except ValueError:
-                        return "jsonl", None
+            skip_bom(f)
+            lines = (line for line in f if line.strip())
+            for _, line in zip(range(LOOK_AHEAD), lines):
+                value = _loads(line)
+                if isinstance(value, dict):
+                    return "jsonl", value
+            return "jsonl", None
     return "unknown", None
+
+
+def _loads(raw: bytes | None):
+    try:
+        return json.loads(raw) if raw is not None else None
+    except (ValueError, RecursionError):
+        return None
 
 
 def detect(path: Path, kind: str | None = None) -> Format:
@@ -68,6 +85,8 @@ def detect(path: Path, kind: str | None = None) -> Format:
             raise FormatError(f"{path}: unreadable Parquet file ({e})") from None
     else:
         container, first = _first_text_record(path)
+        if container == "empty":  # whitespace only, or an empty array: nothing to read, nothing wrong
+            return Format("empty", "empty")
         if container == "unknown":
             raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array or JSON lines)")
         found = kind_of(first) if isinstance(first, dict) else None

@@ -41,6 +41,8 @@ def _read_records(path: Path, fmt: Format, batch_size: int) -> Iterator[Chunk]:
                 extra.extend(more)
             except (BadRecord, ValueError) as e:
                 bad.append(Quarantined(rec.location, str(e), _raw(rec.value)))
+            except RecursionError:
+                bad.append(Quarantined(rec.location, "JSON nested too deep", None))
         if len(good) + len(bad) >= batch_size:
             yield _chunk(fmt, good, extra, bad, pos)
             good, extra, bad = [], [], []
@@ -69,4 +71,7 @@ def _chunk(fmt: Format, good: list, extra: list, bad: list, pos: int) -> Chunk:
 
 
 def _raw(value) -> str | None:
-    return cap(json.dumps(value, ensure_ascii=False, default=str))
+    try:
+        return cap(json.dumps(value, ensure_ascii=False, default=str))
+    except RecursionError:
+        return "(nested too deep to show)"

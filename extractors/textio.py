@@ -30,10 +30,21 @@ class MarkedUtf8Reader:
         return self._decoder.decode(data, final=not data).encode("utf-8")
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def skip_bom(f) -> int:
+    """Move a binary file past a UTF-8 byte-order mark (Windows tools write one); its length."""
+    if f.read(3) == UTF8_BOM:
+        return 3
+    f.seek(0)
+    return 0
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(1-based line number, byte offset, raw line without newline), skipping blank lines."""
-    offset = 0
     with open(path, "rb") as f:
+        offset = skip_bom(f)
         for number, line in enumerate(f, start=1):
             start, offset = offset, offset + len(line)
             stripped = line.strip()

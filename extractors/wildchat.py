@@ -32,6 +32,9 @@ RAW = {  # the WildChat columns we keep, normalized (moderation travels beside, 
     "source_row": pl.Int64, "problem": pl.String,
 }
 REQUIRED = ("conversation_hash", "conversation")
+# WildChat stores each turn as a user message and the model's reply, in time order (system
+# messages may lead). Anything else would make turns whose prompt is not the user's message.
+TURN_ORDER = r"^(?:system,)*(?:user(?:,assistant,user)*(?:,assistant)?)?$"
 PLAIN = ("conversation_hash", "model", "timestamp", "language", "toxic", "redacted", "country", "hashed_ip",
          "conversation")
 
@@ -62,7 +65,7 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
             fields = {f.name: f.dtype for f in schema[name].inner.fields}
             parts = {
                 f: (_as_utc(pl.element().struct.field(f), fields[f]) if f == "timestamp" else
-                    pl.element().struct.field(f).cast(t)) if f in fields else pl.lit(None, dtype=t)
+                    pl.element().struct.field(f).cast(t, strict=False)) if f in fields else pl.lit(None, dtype=t)
                 for f, t in MESSAGE.to_schema().items()
             }
             cols.append(pl.col(name).list.eval(pl.struct(**parts)).alias(name))
@@ -74,10 +77,14 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
 
 
 def check_parquet_schema(path: Path) -> None:
-    names = pq.read_schema(path).names
-    missing = [c for c in REQUIRED if c not in names]
+    schema = pq.read_schema(path)
+    missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise FormatError(f"{path}: not a WildChat file (no column {', '.join(missing)})")
+    conv = schema.field("conversation").type
+    if not (pa.types.is_list(conv) or pa.types.is_large_list(conv)) or not pa.types.is_struct(conv.value_type) \
+            or not {"content", "role"} <= {f.name for f in conv.value_type}:
+        raise FormatError(f"{path}: column conversation is {conv}, not a list of messages with content and role")
 
 
 def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
@@ -87,12 +94,25 @@ def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
     plain = [c for c in PLAIN if c in names]
     lists = [c for c in moderation.SOURCE_COLUMNS if c in names]  # moderation.columns skips non-lists
     row, size, total = 0, path.stat().st_size, max(pf.metadata.num_rows, 1)
-    for batch in pf.iter_batches(batch_size=batch_size, columns=plain + lists):
-        df = _normalize(pl.from_arrow(batch.select(plain)), row)
-        chunk = flatten(df, {c: batch.column(c) for c in lists}, lambda r: f"row {r}")
-        row += batch.num_rows
-        chunk.bytes_read = size * row // total  # for progress bars: rows done, scaled to bytes
-        yield chunk
+    for group in range(pf.num_row_groups):
+        n = pf.metadata.row_group(group).num_rows
+        batches = pf.iter_batches(batch_size=batch_size, columns=plain + lists, row_groups=[group])
+        first = row
+        try:
+            for batch in batches:
+                df = _normalize(pl.from_arrow(batch.select(plain)), row)
+                chunk = flatten(df, {c: batch.column(c) for c in lists}, lambda r: f"row {r}")
+                row += batch.num_rows
+                chunk.bytes_read = size * row // total  # for progress bars: rows done, scaled to bytes
+                yield chunk
+        except (OSError, pa.ArrowException) as e:
+            # Corrupt pages: the rest of this row group cannot be told apart, row by row. It is one
+            # quarantine row that says how many rows it holds; the next row group reads as usual.
+            lost = first + n - row
+            bad = Quarantined(f"rows {row}-{first + n - 1} (row group {group})",
+                              f"unreadable Parquet data ({lost} rows): {str(e).splitlines()[0]}")
+            row = first + n
+            yield Chunk(quarantined=[bad], bytes_read=size * row // total)
 
 
 # ---------------------------------------------------------------- JSON rows
@@ -132,7 +152,7 @@ def normalize_json_row(value: object) -> dict:
             raise ValueError(f"missing field: {where}.{'content' if m.get('content') is None else 'role'}")
         try:
             ts = _parse_time(m.get("timestamp"))
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError, OSError):  # OSError: a year past 9999
             raise ValueError(f"unparseable timestamp in {where}") from None
         messages.append({
             "content": _check(m["content"], str, f"{where}.content"),
@@ -144,7 +164,7 @@ def normalize_json_row(value: object) -> dict:
         })
     try:
         ts = _parse_time(value.get("timestamp"))
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, OSError):  # OSError: a year past 9999
         raise ValueError("unparseable timestamp") from None
     return {
         "conversation_hash": value["conversation_hash"],
@@ -173,12 +193,14 @@ def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate) -> Chunk:
     roles = pl.col("conversation").list.eval(
         pl.element().struct.field("role").fill_null("<missing>").filter(~pl.element().struct.field("role").is_in(ROLES)))
     null_content = pl.col("conversation").list.eval(pl.element().struct.field("content").is_null()).list.any()
+    order = pl.col("conversation").list.eval(pl.element().struct.field("role")).list.join(",")
     reason = (
         pl.when(pl.col("problem").is_not_null()).then(pl.col("problem"))
         .when(pl.col("conversation_hash").is_null() | (pl.col("conversation_hash") == "")).then(pl.lit("missing field: conversation_hash"))
         .when(pl.col("conversation").is_null()).then(pl.lit("missing field: conversation"))
         .when(roles.list.len() > 0).then(pl.lit("unknown role ") + roles.list.first())
         .when(null_content).then(pl.lit("missing field: conversation[].content"))
+        .when(~order.str.contains(TURN_ORDER)).then(pl.lit("turns out of order: roles ") + order)
     )
     df = df.with_columns(reason.alias("problem"))
     bad = df.filter(pl.col("problem").is_not_null())

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from extractors import KINDS, FormatError, detect
+from extractors import KINDS
 from flows.sources import SAMPLE_SIZE, expand
-from warehouse import WarehouseError, connect, ingest_file, resolve_home
+from warehouse import WarehouseError, connect, ingest_path, resolve_home
 from warehouse.judge_calls import judge_stats
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
 
@@ -40,36 +40,45 @@ def main(ctx: typer.Context,
 def ingest(ctx: typer.Context,
            paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
            format: Annotated[str | None, typer.Option("--format", help=f"Force the kind: {', '.join(KINDS)}.")] = None):
-    """Load WildChat, ShareGPT or event-log files into the warehouse."""
-    missing = [p for p in paths if not p.exists()]
+    """Load WildChat, ShareGPT or event-log files into the warehouse.
+
+    A file that cannot be read is reported and the others still load; the exit status is 1 then.
+    """
+    if format is not None and format not in KINDS:
+        fail(f"unknown --format {format!r}: choose one of {', '.join(KINDS)}")
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         fail(f"no such file or directory: {missing[0]}")
     files = expand(paths)
-    try:  # check every file before loading any, so a typo costs nothing
-        plan = [(f, detect(f, format)) for f in files]
-    except FormatError as e:
-        fail(str(e))
     try:
         con = connect(ctx.obj)
     except WarehouseError as e:
         fail(str(e))
     table = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status")
     totals = [0, 0, 0, 0]
+    problems = []
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as progress:
-        for path, fmt in plan:
-            size = path.stat().st_size
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        for path in files:
+            size = path.stat().st_size if path.exists() else 0
             bar = progress.add_task(path.name, total=size, visible=size >= PROGRESS_MIN_BYTES)
-            r = ingest_file(con, path, fmt, on_chunk=lambda c, bar=bar: progress.update(bar, completed=c.bytes_read))
+            r = ingest_path(con, path, format,
+                            on_chunk=lambda c, bar=bar: progress.update(bar, completed=c.bytes_read))
             progress.update(bar, completed=size)
             status = f"skipped (same content as ingest {r.skipped_as})" if r.status == "skipped" else r.status
-            table.add_row(str(path), fmt.name, *map(str, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined)),
+            if r.reason:
+                problems.append(r.reason)
+            table.add_row(str(path), r.format, *map(str, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined)),
                           status)
             totals = [a + b for a, b in zip(totals, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined))]
     con.close()
-    if len(plan) > 1:
+    if len(files) > 1:
         table.add_row("total", "", *map(str, totals), "")
     out.print(table)
+    for reason in problems:
+        err.print(f"rmcurate: error: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -6,16 +6,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from extractors import FormatError, detect
 from flows.label import PIPELINE_VERSION, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
 from judges.backends import shared_judge
 from judges.settings import JudgeSettings
-from warehouse import connect, ingest_file, resolve_home
+from warehouse import connect, ingest_path, resolve_home
 from warehouse.feedback import pending_conversations
-from warehouse.ingest import reject_file
 from warehouse.snapshot import write_snapshot
 
 
@@ -23,13 +21,12 @@ from warehouse.snapshot import write_snapshot
 def ingest_task(home: Path, path: Path, kind: str | None = None) -> dict:
     con = connect(home)
     try:
-        try:
-            result = ingest_file(con, path, detect(path, kind))
-        except FormatError as e:  # one bad inbox file must not stop the night
-            get_run_logger().error(str(e))
-            return asdict(reject_file(con, path, str(e)))
+        result = ingest_path(con, path, kind)  # one bad inbox file must not stop the night
     finally:
         con.close()
+    if result.reason:
+        get_run_logger().error(result.reason)
+        return asdict(result)
     get_run_logger().info("%s: %s read, %s loaded, %s duplicate, %s quarantined (%s)", path.name,
                           result.n_read, result.n_loaded, result.n_duplicate, result.n_quarantined, result.status)
     return asdict(result)

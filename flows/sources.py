@@ -59,13 +59,14 @@ def inbox_files(home: Path) -> list[Path]:
     folder = inbox(home)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith("."))
 
 
 def expand(paths: list[Path]) -> list[Path]:
     """Files as given, folders as the files inside them."""
     out = []
     for p in paths:
-        out.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        # Everything but folders: a broken link or an unreadable entry is reported, not passed over.
+        out.extend(sorted(f for f in p.rglob("*") if not f.is_dir() and not f.name.startswith("."))
                    if p.is_dir() else [p])
     return out

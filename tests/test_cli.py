@@ -53,9 +53,13 @@ def test_missing_paths_and_unknown_formats_are_one_line_errors_with_status_2(hom
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such file" in r.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("just words")
-    r = run(home, "ingest", str(notes))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unrecognized format" in r.stderr
+    r = run(home, "ingest", "--format", "chats", str(notes))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown --format 'chats'" in r.stderr
     assert not (home / "warehouse.duckdb").exists()  # nothing was touched
+    # A file no reader understands is that file's error alone: reported in one line, status 1.
+    r = run(home, "ingest", str(notes))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "unrecognized format" in r.stderr
+    assert "rejected" in r.stdout
 
 
 def test_home_option_overrides_the_environment(tmp_path):

@@ -1,4 +1,5 @@
 """Readers turn real and broken files into records or quarantine rows, never crash."""
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -186,3 +187,19 @@ def test_a_null_moderation_entry_is_null_whatever_its_children_hold():
     entry = pa.StructArray.from_arrays([pa.array([True, True])], names=["flagged"], mask=pa.array([False, True]))
     lists = pa.ListArray.from_arrays(pa.array([0, 2], pa.int32()), entry)
     assert moderation.columns({"openai_moderation": lists}, np.array([2]))["moderation_flagged"].to_pylist() == [True, None]
+
+
+@pytest.mark.parametrize("block", [1, 2, 7, 1 << 20])
+def test_a_broken_array_is_salvaged_element_by_element_whatever_the_read_size(tmp_path, monkeypatch, block):
+    from extractors import records
+    monkeypatch.setattr(records, "BLOCK", block)
+    tricky = {"id": "q", "conversations": [{"from": "human", "value": 'brackets ] } [ { and "quotes", \\ and \\"'}]}
+    path = tmp_path / "s.json"
+    path.write_bytes(b"\xef\xbb\xbf[" + json.dumps({"id": "a", "conversations": []}).encode() + b",\n"
+                     + b'{"id": "broken" "conversations": []},\n' + json.dumps(tricky).encode() + b", 42,\n"
+                     + b'{"id": "cut", "conversations": [{"from": "human", "value": "never ends')
+    got = list(records.iter_json_array(path))
+    assert [r.value.get("id") if isinstance(r.value, dict) else r.value for r in got] == ["a", None, "q", 42, None]
+    assert got[1].problem.startswith("malformed JSON") and got[1].location.startswith("record 1")
+    assert got[2].value == tricky
+    assert got[4].problem == "truncated JSON (file ends inside a record)"

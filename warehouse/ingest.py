@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from extractors import Chunk, Format, read
+from extractors import Chunk, Format, FormatError, detect, read
 from warehouse.db import INGEST_MEMORY_LIMIT, MEMORY_LIMIT, scalar
 from warehouse.ddl import columns
 from warehouse.recovery import recover
@@ -34,8 +34,9 @@ class IngestResult:
     n_loaded: int = 0
     n_duplicate: int = 0
     n_quarantined: int = 0
-    status: str = "loaded"  # loaded | empty | skipped
+    status: str = "loaded"  # loaded | empty | skipped | rejected | unreadable
     skipped_as: int | None = None  # the earlier ingest of the same content
+    reason: str | None = None  # why a file was rejected or could not be read
 
 
 def content_hash(path: Path) -> str:
@@ -147,8 +148,10 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
             con.begin()
             if chunk.events is not None:
                 loaded = _load_events(con, chunk, result.ingest_id)
-            else:
+            elif chunk.conversations is not None:
                 loaded = _load_conversations(con, chunk, result.ingest_id, source_file)
+            else:  # only quarantine rows (an unreadable stretch of a file)
+                loaded = 0
             _quarantine(con, chunk, result.ingest_id, source_file)
             con.commit()
             result.n_read += chunk.n_read
@@ -183,6 +186,32 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
     finally:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return result
+
+
+def ingest_path(con, path: Path, kind: str | None = None, **options) -> IngestResult:
+    """Detect and load one file; a file that cannot be read ends as a result, never an exception.
+
+    A file no reader can make sense of is `rejected` (an ingest row and a quarantine row with the
+    reason; tried again next time, in case it changes); one that cannot even be opened is
+    `unreadable` and recorded nowhere, so it loads once its permissions are fixed. Errors of the
+    warehouse itself (DuckDB) still raise: they are not the file's fault.
+    """
+    try:
+        return ingest_file(con, path, detect(path, kind), **options)
+    except duckdb.Error:
+        raise
+    except OSError as e:
+        return IngestResult(path=str(path), format="unknown", status="unreadable",
+                            reason=f"cannot read {path}: {e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - any reader failure is this file's problem alone
+        reason = str(e) if isinstance(e, FormatError) else f"{path}: {type(e).__name__}: {str(e).splitlines()[0]}"
+        try:
+            result = reject_file(con, path, reason)
+        except OSError as gone:
+            return IngestResult(path=str(path), format="unknown", status="unreadable",
+                                reason=f"cannot read {path}: {gone.strerror or gone}")
+        result.reason = reason
+        return result
 
 
 def reject_file(con, path: Path, reason: str) -> IngestResult:

@@ -1,0 +1,142 @@
+"""Hostile and careless input: every file ends as records loaded, duplicate or quarantined,
+or as a one-line error for that file alone; the process lives and the other files load."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks.wildchat_gen import generate
+from conftest import rows
+from warehouse import connect
+
+RMCURATE = str(Path(sys.executable).parent / "rmcurate")
+MSG = [{"role": "user", "content": "how do I sort a list?"}, {"role": "assistant", "content": "use sorted(xs)"}]
+
+
+def ok(cid: str) -> dict:
+    return {"conversation_hash": cid, "conversation": MSG, "timestamp": "2023-05-01T10:00:00Z"}
+
+
+def jsonl(path: Path, lines: list) -> Path:
+    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines))
+    return path
+
+
+def array(path: Path, parts: list) -> Path:
+    path.write_text("[" + ", ".join(p if isinstance(p, str) else json.dumps(p) for p in parts) + "]")
+    return path
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+SURROGATE = '{"conversation_hash": "%s", "conversation": [{"role": "user", "content": "x\\ud800y"}]}'
+
+
+def corrupt_middle_row_group(path: Path) -> int:
+    """Scramble the pages of row group 1 of 3; returns its row count."""
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(1)
+    columns = [group.column(i) for i in range(group.num_columns)]
+    start = min(c.dictionary_page_offset or c.data_page_offset for c in columns)
+    size = sum(c.total_compressed_size for c in columns)
+    data = bytearray(path.read_bytes())
+    for i in range(start + 64, start + size - 64):
+        data[i] = (data[i] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+    return group.num_rows
+
+
+# (file name, how to write it, expected (read, loaded, quarantined), a quarantine reason expected)
+CASES = {
+    "timestamp-1e20.jsonl": (lambda p: jsonl(p, [ok("t1"), {**ok("t2"), "timestamp": 1e20}, ok("t3")]),
+                             (3, 2, 1), "unparseable timestamp"),
+    "deep.jsonl": (lambda p: jsonl(p, [ok("d1"), '{"conversation_hash": "d2", "conversation": %s}' % DEEP, ok("d3")]),
+                   (3, 2, 1), "JSON nested too deep"),
+    "deep.json": (lambda p: array(p, [ok("e1"), '{"conversation_hash": "e2", "conversation": %s}' % DEEP, ok("e3")]),
+                  (3, 2, 1), "bad value for conversation.0"),
+    "surrogate.jsonl": (lambda p: jsonl(p, [ok("s1"), SURROGATE % "s2", ok("s3")]),
+                        (3, 2, 1), "lone UTF-16 surrogate"),
+    "mid-array-error.json": (lambda p: array(p, [ok("m1"), '{"conversation_hash": "m2" "conversation": []}', ok("m3"),
+                                                 ok("m4")]),
+                             (4, 3, 1), "malformed JSON"),
+    "bom.jsonl": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + jsonl(p, [ok("b1"), ok("b2")]).read_bytes()) and p,
+                  (2, 2, 0), None),
+    "bom.json": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + array(p, [ok("c1"), ok("c2")]).read_bytes()) and p,
+                 (2, 2, 0), None),
+    "out-of-order.jsonl": (lambda p: jsonl(p, [ok("o1"), {**ok("o2"), "conversation": MSG[::-1]}]),
+                           (2, 1, 1), "turns out of order: roles assistant,user"),
+    "empty-array.json": (lambda p: p.write_text("[ ]\n"), (0, 0, 0), None),
+    "whitespace.json": (lambda p: p.write_text("  \n\n\t"), (0, 0, 0), None),
+    "index-true.jsonl": (lambda p: jsonl(p, [{"event_id": "x1", "ts": "2024-01-01T00:00:00Z", "conversation_id": "t1",
+                                              "message_index": True, "event": "copy"}]),
+                         (1, 0, 1), "bad value for message_index: expected an integer, got true"),
+}
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    """One `rmcurate ingest` of a folder holding every bad file, a broken one and a good one."""
+    root = tmp_path_factory.mktemp("bad")
+    folder = root / "inbox"
+    folder.mkdir()
+    for name, (write, _, _) in CASES.items():
+        write(folder / name)
+    pq.write_table(pa.table({"conversation_hash": ["w1"], "conversation": ["not a list"], "timestamp": [5]}),
+                   folder / "wrong-types.parquet")
+    lost = corrupt_middle_row_group(generate(folder / "corrupt-pages.parquet", 300, seed=5, batch_size=100))
+    (folder / "zz-broken-link.jsonl").symlink_to(root / "gone.jsonl")
+    jsonl(folder / "zz-good.jsonl", [ok("g1")])
+    home = root / "home"
+    r = subprocess.run([RMCURATE, "ingest", str(folder)], capture_output=True, text=True,
+                       env={**os.environ, "RMCURATE_HOME": str(home)})
+    con = connect(home)
+    yield r, con, lost
+    con.close()
+
+
+def by_file(con) -> dict[str, tuple]:
+    return {Path(p).name: (n_read, n_loaded, n_dup, n_q, status) for p, n_read, n_loaded, n_dup, n_q, status in rows(
+        con, "SELECT path, n_read, n_loaded, n_duplicate, n_quarantined, status FROM ingests")}
+
+
+def test_no_traceback_one_line_per_unreadable_file_and_the_good_file_loads(ingested):
+    r, con, _ = ingested
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    assert r.returncode == 1  # two files could not be read
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 2, r.stderr
+    assert any("wrong-types.parquet" in e and "not a list of messages" in e for e in errors)
+    assert any("zz-broken-link.jsonl" in e and "cannot read" in e for e in errors)
+    assert rows(con, "SELECT count(*) FROM conversations WHERE conversation_id = 'g1'") == [(1,)]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_record_is_counted_and_bad_ones_carry_their_reason(ingested, name):
+    _, con, _ = ingested
+    read, loaded, quarantined = CASES[name][1]
+    n_read, n_loaded, n_dup, n_q, status = by_file(con)[name]
+    assert (n_read, n_loaded, n_q) == (read, loaded, quarantined)
+    assert n_read == n_loaded + n_dup + n_q
+    assert status == ("empty" if read == 0 else "loaded")
+    reasons = [r for (r,) in rows(con, "SELECT reason FROM quarantine WHERE source_file LIKE ?", [f"%/{name}"])]
+    assert len(reasons) == quarantined
+    if CASES[name][2]:
+        assert reasons[0].startswith(CASES[name][2]), reasons
+
+
+def test_corrupt_parquet_pages_cost_only_their_row_group(ingested):
+    _, con, lost = ingested
+    n_read, n_loaded, n_dup, n_q, status = by_file(con)["corrupt-pages.parquet"]
+    assert (n_loaded, n_q, status) == (300 - lost, 1, "loaded")
+    (where, reason), = rows(con, "SELECT location, reason FROM quarantine WHERE source_file LIKE '%corrupt-pages%'")
+    assert where == f"rows 100-{100 + lost - 1} (row group 1)" and reason.startswith(f"unreadable Parquet data ({lost} rows)")
+
+
+def test_a_rejected_file_is_recorded_and_tried_again(ingested):
+    _, con, _ = ingested
+    assert by_file(con)["wrong-types.parquet"][-1] == "rejected"
+    assert "zz-broken-link.jsonl" not in by_file(con)  # unreadable: nothing recorded, it loads once fixed

@@ -280,10 +280,15 @@ def export(ctx: typer.Context,
            jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines shards instead of Parquet.")] = False):
     """Write a training set from a warehouse snapshot: shards, manifest.json and a dataset card."""
     from schemas.exports import FORMATS
-    from warehouse.exports import ExportError
+    from warehouse.exports import ExportError, check_all_out
     from warehouse.exports import export as write_export
 
     formats = list(FORMATS) if format == "all" else [format]
+    if format == "all":
+        try:
+            check_all_out(out_dir)
+        except ExportError as e:
+            fail(str(e))
     try:
         con = connect(ctx.obj)
     except WarehouseError as e:

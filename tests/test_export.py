@@ -285,6 +285,10 @@ def test_export_errors_are_one_line(home, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not empty" in r.stderr
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    r = subprocess.run(cli + ["export", "--format", "all", "--out", str(tmp_path / "busy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'notes.txt', which is not an earlier export" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]
     r = subprocess.run(cli + ["export", "--format", "trl", "--out", str(tmp_path / "empty")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

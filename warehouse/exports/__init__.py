@@ -81,6 +81,16 @@ def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_sa
     return by_split, {s: dict(sorted(c.items())) for s, c in labels.items()}, dropped
 
 
+def check_all_out(out: Path) -> None:
+    """`--format all` writes one subfolder per format: the folder may hold only earlier exports."""
+    if not out.exists():
+        return
+    strangers = sorted(p.name for p in out.iterdir()
+                       if not (p.name in FORMATS and p.is_dir() and (p / "manifest.json").exists()))
+    if strangers:
+        raise ExportError(f"{out} holds {strangers[0]!r}, which is not an earlier export: choose another --out")
+
+
 def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, seed: int = 0,
            test_fraction: float = 0.1, shard_rows: int = 50_000, jsonl: bool = False) -> Export:
     """Write one export and record it in `exports`. `con` is a write connection to the warehouse."""

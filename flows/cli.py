@@ -161,8 +161,11 @@ def run(ctx: typer.Context,
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.nightly import nightly
 
-    result = nightly(home=str(ctx.obj), sources=[str(s) for s in sources] if sources else None,
-                     sample_size=sample_size)
+    state = nightly(home=str(ctx.obj), sources=[str(s) for s in sources] if sources else None,
+                    sample_size=sample_size, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
     t = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status", title="nightly ingest")
     for r in result["ingests"]:
         t.add_row(Path(r["path"]).name, r["format"], *map(str, (r["n_read"], r["n_loaded"], r["n_duplicate"],
@@ -172,6 +175,10 @@ def run(ctx: typer.Context,
     print_pairs(result["pairs"])
     out.print(f"snapshot: {result['snapshot']}")
     print_exports_and_training(result["exports"], result["train"])
+    for failure in result["failures"]:
+        err.print(f"rmcurate: error: {failure}", markup=False, highlight=False, soft_wrap=True)
+    if result["failures"]:
+        raise typer.Exit(1)
 
 
 def print_exports_and_training(exports: dict, trained: dict) -> None:
@@ -203,12 +210,16 @@ def pairs(ctx: typer.Context):
     """Build RMBoost pairs from labelled turns not yet used as seeds, and natural pairs."""
     from datetime import UTC, datetime
 
+    from flows.label import StageFailed
     from flows.pairs import pairs_with_judge
     from judges.embedded import EmbeddedServerError
     from judges.vllm_http import JudgeUnavailable
 
     try:
         result = pairs_with_judge(ctx.obj, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    except StageFailed as e:  # pairs were written; too many calls failed
+        print_pairs(e.result)
+        fail(str(e), code=1)
     except (EmbeddedServerError, JudgeUnavailable, WarehouseError) as e:
         fail(str(e), code=1)
     print_pairs(result)
@@ -228,12 +239,15 @@ def label(ctx: typer.Context):
     """Label the feedback of every turn not labelled yet (WildReward), then write the report."""
     from datetime import UTC, datetime
 
-    from flows.label import label_with_judge
+    from flows.label import StageFailed, label_with_judge
     from judges.embedded import EmbeddedServerError
     from judges.vllm_http import JudgeUnavailable
 
     try:
         result = label_with_judge(ctx.obj, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    except StageFailed as e:  # labels were written; too many calls failed
+        print_labels(e.result)
+        fail(str(e), code=1)
     except (EmbeddedServerError, JudgeUnavailable, WarehouseError) as e:
         fail(str(e), code=1)
     print_labels(result)

@@ -121,13 +121,32 @@ class LabelResult:
     n_labelled: int = 0
     n_kept: int = 0
     n_pending: int = 0  # judge failed: no label yet, retried next run
+    calls: dict = field(default_factory=dict)  # judge calls sent and failed, failures by error
+    failure: str | None = None  # set when too many calls failed: the stage exits non-zero
+
+
+class StageFailed(RuntimeError):
+    """A judge stage finished, wrote what it could, and failed too many calls; `result` is its summary."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+def call_summary(judge: CachedJudge) -> dict:
+    c = judge.counts
+    return {"requests": c.requests, "cached": c.cached, "sent": c.sent, "failed": c.failed,
+            "errors": dict(c.errors.most_common(5))}
 
 
 class Labeller:
     """Runs the steps over one batch of turns; `judge` answers, `embed` serves mining."""
 
-    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str):
+    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str, decided=None):
         self.judge, self.embed, self.s, self.run_id = judge, embed, settings, run_id
+        # Called with the labels the filters settle, before any judge call: a hanging judge must
+        # not hold back what needs no judge.
+        self.decided = decided
         self.keep_languages = {x.strip() for x in settings.languages.split(",") if x.strip()}
         self.template = load(settings.template)
         self.refusal_template = load("refusal_check")
@@ -194,6 +213,7 @@ class Labeller:
         return pending
 
     def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], int]:
+        """(judgements, labels, turns pending a failed call); labels already handed to `decided` are not repeated."""
         labels: list[FeedbackLabel] = []
         judgements: list[FeedbackJudgement] = []
         f = self.funnel
@@ -216,6 +236,9 @@ class Labeller:
                     survivors.append(t)
             f.add(step, len(alive), len(alive) - len(survivors))
             alive = survivors
+        if self.decided and labels:
+            self.decided(labels)
+            labels = []
 
         pending = self.categorise(alive, judgements)
         judged = [t for t in alive if t["item_id"] not in pending]
@@ -278,17 +301,22 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     if embed is None:
         from extractors.feedback.embed import Embedder
         embed = Embedder()
-    labeller = Labeller(judge, embed, settings, run_id)
     result = LabelResult(run_id=run_id, funnel=[])
+
+    def write(judgements: list, labels: list) -> None:
+        write_batch(con, judgements, labels)
+        result.n_labelled += len(labels)
+        result.n_kept += sum(lab.kept for lab in labels)
+
+    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels))
     conversations = pending_conversations(con, PIPELINE_VERSION)
     step = settings.batch_conversations
     for start in range(0, len(conversations), step):
         turns = turns_of(con, conversations[start:start + step], PIPELINE_VERSION)
         judgements, labels, n_pending = labeller.run_batch(turns)
-        write_batch(con, judgements, labels)
-        result.n_labelled += len(labels)
-        result.n_kept += sum(lab.kept for lab in labels)
+        write(judgements, labels)
         result.n_pending += n_pending
+    result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)
     insert_models(con, TABLES.feedback_funnel, result.funnel)
     return result
@@ -315,10 +343,17 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
             with judge_backend(home, judge_settings) as backend:
                 if backend.model == SERVED_MODEL:
                     embedded_defaults(settings)
-                result = label_feedback(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
+                judge = CachedJudge(backend, DuckCallStore(con))
+                result = label_feedback(con, judge, run_id, settings)
+                result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
         report = write_feedback_report(con, home, run_id)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]
     finally:
         con.close()
-    return {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
-            "n_pending": result.n_pending, "histogram": histogram, "report": str(report)}
+    out = {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
+           "n_pending": result.n_pending, "histogram": histogram, "report": str(report), "calls": result.calls,
+           "failure": result.failure}
+    if result.failure:
+        raise StageFailed(f"{result.failure}; {result.n_labelled} turns labelled, {result.n_pending} wait for "
+                          "the next run", out)
+    return out

@@ -5,8 +5,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.states import Failed
 
-from flows.label import PIPELINE_VERSION, label_with_judge
+from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
@@ -133,11 +134,28 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     ingests = [ingest_task(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     # Without a configured judge, label and pairs share one embedded server.
+    failures: list[str] = []
     with shared_judge(root, judge_needed(root)) as judge:
-        labels = label_task(root, run_id, judge)
-        pairs = pairs_task(root, run_id, judge)
+        labels = settled(label_task(root, run_id, judge, return_state=True), failures)
+        pairs = settled(pairs_task(root, run_id, judge, return_state=True), failures)
+    # A judge stage that failed too many calls still wrote what it could: the night goes on to
+    # snapshot, export and train on that, and the run is marked failed at the end.
     snapshot = snapshot_task(root, run_id)
     exports = export_task(root, run_id)
     trained = train_task(root, run_id, exports)
-    return {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "pairs": pairs,
-            "snapshot": snapshot, "exports": exports, "train": trained}
+    result = {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "pairs": pairs,
+              "snapshot": snapshot, "exports": exports, "train": trained, "failures": failures}
+    if failures:
+        return Failed(message="; ".join(failures), data=result)
+    return result
+
+
+def settled(state, failures: list[str]) -> dict:
+    """A judge task's summary; a StageFailed task's message goes to `failures`, other errors raise."""
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, StageFailed):
+        failures.append(str(value))
+        return value.result
+    if isinstance(value, BaseException):
+        raise value
+    return value

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from extractors.pairs.rmboost import (ASPECTS, BETTER, condition, pair_id, parse_response, template_markers,
                                      validate)
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
-from flows.label import EMBEDDED_FIELD_MAX_CHARS, cut
+from flows.label import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary, cut
 from judges.cache import CachedJudge
 from judges.request import JudgeRequest, Structured
 from judges.templates import load
@@ -66,6 +66,8 @@ class PairResult:
     n_pending: int = 0
     drops: dict[str, int] = field(default_factory=dict)
     verification: dict[str, int] = field(default_factory=dict)
+    calls: dict = field(default_factory=dict)
+    failure: str | None = None
 
 
 def bounded(request: JudgeRequest, y1_chars: int, max_chars: int) -> JudgeRequest:
@@ -218,7 +220,13 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
                     for name, value in EMBEDDED.items():  # where no option or environment variable set it
                         if name not in settings.model_fields_set:
                             setattr(settings, name, value)
-                result = synthesize_pairs(con, CachedJudge(backend, DuckCallStore(con)), run_id, settings)
+                judge = CachedJudge(backend, DuckCallStore(con))
+                result = synthesize_pairs(con, judge, run_id, settings)
+                result.calls = call_summary(judge)
+                result.failure = judge.counts.failure("pairs", judge_settings.max_failed_share)
     finally:
         con.close()
+    if result.failure:
+        raise StageFailed(f"{result.failure}; {result.n_kept} pairs kept, {result.n_pending} seeds wait for the "
+                          "next run", result.__dict__)
     return result.__dict__

@@ -10,7 +10,8 @@ from judges.settings import JudgeSettings
 
 def http_judge(urls: list[str], settings: JudgeSettings, model: str | None = None) -> HttpJudge:
     return HttpJudge(urls, model or settings.model, max_in_flight=settings.max_in_flight,
-                     timeout_s=settings.timeout_s, retries=settings.retries, api_key=settings.api_key)
+                     timeout_s=settings.timeout_s, retries=settings.retries, api_key=settings.api_key,
+                     deadline_s=settings.stage_deadline_s)
 
 
 @contextmanager

@@ -5,8 +5,9 @@ result is written the moment it arrives, so a run killed mid-way loses at
 most the calls that were in flight. Failed calls are stored too, with their
 error, and are sent again by the next run.
 """
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from judges.request import JudgeRequest, JudgeResult
@@ -36,6 +37,14 @@ class CallCounts:
     cached: int = 0
     sent: int = 0
     failed: int = 0
+    errors: Counter = field(default_factory=Counter)  # failed calls by error, for the stage's verdict
+
+    def failure(self, stage: str, max_share: float) -> str | None:
+        """A one-line verdict when more than `max_share` of the calls sent failed, else None."""
+        if not self.sent or self.failed / self.sent <= max_share:
+            return None
+        why = "; ".join(f"{n} x {e}" for e, n in self.errors.most_common(3))
+        return f"{stage}: {self.failed} of {self.sent} judge calls failed ({why})"
 
 
 class CachedJudge:
@@ -74,4 +83,5 @@ class CachedJudge:
         c.cached += sum(k in stored for k in keys)
         c.sent += len(todo)
         c.failed += sum(not r.ok for r in fresh.values())
+        c.errors.update(r.error or "no error text" for r in fresh.values() if not r.ok)
         return [stored.get(k) or fresh[k] for k in keys]

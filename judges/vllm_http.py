@@ -54,7 +54,7 @@ class HttpJudge:
 
     def __init__(self, urls: Sequence[str], model: str | None = None, *, max_in_flight: int = 32,
                  timeout_s: float = 120.0, retries: int = 3, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
-                 api_key: str | None = None):
+                 api_key: str | None = None, deadline_s: float | None = None):
         if not urls:
             raise ValueError("HttpJudge needs at least one base URL")
         self.urls = [u.rstrip("/") for u in urls]
@@ -66,6 +66,10 @@ class HttpJudge:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._model = model
         self.http_requests = 0  # every POST attempted, for tests and benchmarks
+        # A stage's whole budget, counted from now: past it, what is not answered fails at once
+        # ("stage deadline"), so a hanging endpoint costs one night a bounded wait, not all of it.
+        self.deadline_s = deadline_s
+        self.deadline = time.monotonic() + deadline_s if deadline_s else None
 
     @property
     def model(self) -> str:
@@ -143,8 +147,15 @@ class HttpJudge:
         async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits, headers=self.headers) as client:
             workers = [asyncio.create_task(worker(client, url))
                        for url in self.urls for _ in range(min(self.max_in_flight, len(requests)))]
+            left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
             try:
-                await done.wait()
+                await asyncio.wait_for(done.wait(), left)
+            except TimeoutError:
+                for i, r in enumerate(results):
+                    if r is None:  # no await below: no worker can finish `i` meanwhile
+                        state = "in flight or waiting to retry" if attempts[i] else "not sent"
+                        finish(i, JudgeResult(key=keys[i], status="failed",
+                                              error=f"stage deadline of {self.deadline_s:g} s reached ({state})"))
             finally:
                 for w in workers:
                     w.cancel()

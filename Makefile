@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.judge_quality
 	$(BIN)/python -m benchmarks.pairs
 	$(BIN)/python -m benchmarks.export
+	$(BIN)/python -m benchmarks.implicit
 	$(BIN)/python -m benchmarks.trainer
 
 clean:

@@ -332,6 +332,8 @@ def train(data: Annotated[Path, typer.Option(help="An export folder (with manife
           eps: Annotated[float, typer.Option(help="Pairwise label smoothing.")] = 0.1,
           margin: Annotated[float, typer.Option(help="Pairwise margin.")] = 0.0,
           max_length: Annotated[int, typer.Option(help="Tokens per text; older history is cut first.")] = 256,
+          estimator: Annotated[str, typer.Option(help="Implicit: implicitrm (debiased), naive, ips or dr.")] = "implicitrm",
+          negatives: Annotated[bool, typer.Option(help="Implicit: thumbs down and regenerate are definite negatives.")] = True,
           seed: int = 0):
     """Train a reward model on an export; writes a checkpoint, metrics.json and loss.svg."""
     from trainer.data import DataError
@@ -341,7 +343,8 @@ def train(data: Annotated[Path, typer.Option(help="An export folder (with manife
     if not (data / "manifest.json").exists():
         fail(f"{data} holds no manifest.json: pass a folder written by `rmcurate export`")
     cfg = TrainConfig(objective=objective, model=model, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
-                      lr=lr, eps=eps, margin=margin, max_length=max_length, seed=seed)
+                      lr=lr, eps=eps, margin=margin, max_length=max_length, seed=seed, estimator=estimator,
+                      negatives=negatives)
     target = out_dir or data.parent / f"{data.name}-{objective}-model"
     try:
         m = run_training(data, target, cfg, log=lambda msg: err.print(msg, highlight=False))
@@ -350,6 +353,24 @@ def train(data: Annotated[Path, typer.Option(help="An export folder (with manife
     out.print(json.dumps({"test": m["test"], "test_before": m["test_before"], "length_baseline": m["length_baseline"],
                           "samples_per_s": round(m["samples_per_s"], 2)}, indent=2))
     out.print(f"checkpoint, metrics.json and loss.svg in {target}", soft_wrap=True)
+
+
+@app.command()
+def score(model: Annotated[Path, typer.Option(help="A checkpoint folder written by `rmcurate train`.")],
+          data: Annotated[Path, typer.Option(help="A .parquet/.jsonl file with a text column, or an export folder.")],
+          out_file: Annotated[Path, typer.Option("--out", help="Parquet file to write: ids and rewards.")]):
+    """Score texts with a trained reward model (any objective): one reward per row, ids kept."""
+    from trainer.data import DataError
+    from trainer.score import score as run_score
+
+    for path, what in ((model, "--model"), (data, "--data")):
+        if not path.exists():
+            fail(f"no such file or directory for {what}: {path}")
+    try:
+        n = run_score(model, data, out_file)
+    except (DataError, OSError, ValueError) as e:
+        fail(str(e).splitlines()[0])
+    out.print(f"{n} rows scored into {out_file}", soft_wrap=True)
 
 
 judge = typer.Typer(help="The LLM judge: serve the embedded one, or check the configured ones.",

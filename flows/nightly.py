@@ -9,7 +9,7 @@ from prefect.states import Failed
 
 from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
-from flows.sources import SAMPLE_SIZE, inbox_files, sample_file
+from flows.sources import SAMPLE_SIZE, inbox_files, sample_file, simulated_events_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
 from judges.backends import shared_judge
 from judges.settings import JudgeSettings
@@ -128,7 +128,10 @@ def train_task(home: Path, run_id: str, exports: dict) -> dict:
 def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
     """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
     root = resolve_home(home)
-    paths = [Path(s) for s in sources] if sources else [sample_file(root, sample_size)]
+    # The bundled sample has no event log: a simulated one (named so in the export's manifest)
+    # exercises the implicit path and lets the report score it against a known truth.
+    paths = [Path(s) for s in sources] if sources else [sample_file(root, sample_size),
+                                                         simulated_events_file(root, sample_size)]
     paths += inbox_files(root)
     # One writer at a time: DuckDB allows a single writing process.
     ingests = [ingest_task(root, p) for p in paths]

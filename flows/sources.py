@@ -4,7 +4,10 @@ from pathlib import Path
 
 from extractors.chunk import BadRecord
 from extractors.records import iter_json_array
+from extractors.replies import replies_of
 from extractors.sharegpt import parse_sharegpt
+from extractors.simulate import VERSION as SIM_VERSION
+from extractors.simulate import SimSettings, simulate
 from warehouse.home import inbox
 
 # Enough conversations that the cue stage keeps a few hundred labels (about 3.5% of turns survive
@@ -70,3 +73,27 @@ def expand(paths: list[Path]) -> list[Path]:
         out.extend(sorted(f for f in p.rglob("*") if not f.is_dir() and not f.name.startswith("."))
                    if p.is_dir() else [p])
     return out
+
+
+def simulated_events_file(home: Path, size: int = SAMPLE_SIZE, settings: SimSettings | None = None) -> Path:
+    """A simulated click/copy log for the sample (extractors/simulate.py), written once beside it.
+
+    The bundled data has no real event log; this one has a known truth, so the nightly's implicit
+    objective can be scored against it. Its impression events carry that truth, marked simulated.
+    """
+    settings = settings or SimSettings()
+    path = home / "samples" / f"sharegpt-first-{size}-events-{SIM_VERSION}-seed{settings.seed}.jsonl"
+    if path.exists():
+        return path
+    conversations = {}
+    for n, value in enumerate(json.loads(sample_file(home, size).read_text())):
+        try:
+            conv, messages = parse_sharegpt(value, n)
+        except BadRecord:
+            continue
+        conversations.setdefault(conv["conversation_id"], messages)
+    events, _ = simulate(replies_of(conversations), settings)
+    tmp = path.with_suffix(".partial")
+    tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    tmp.rename(path)
+    return path

@@ -20,6 +20,7 @@ class TrainSettings(BaseSettings):
     lr: float = 1e-4
     seed: int = 0
     test_fraction: float = 0.1
+    max_test: int = 400  # test rows scored per objective: keeps the night's evaluation in seconds
 
 
 def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
@@ -37,19 +38,22 @@ def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -
 
 
 def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
-    """models/<run_id>/<objective>: pairwise on the trl export, ordinal on the ordinal export."""
+    """models/<run_id>/<name>: pairwise on the trl export, ordinal on the ordinal export, and the
+    implicit export twice, debiased (ImplicitRM) and naive, so the report shows what debiasing buys."""
     from trainer.train import TrainConfig, train
 
     s = settings or TrainSettings()
+    runs = (("pairwise", "pairwise", "trl", "implicitrm"), ("ordinal", "ordinal", "ordinal", "implicitrm"),
+            ("implicit", "implicit", "implicit", "implicitrm"), ("implicit-naive", "implicit", "implicit", "naive"))
     results = {}
-    for objective, fmt in (("pairwise", "trl"), ("ordinal", "ordinal")):
+    for name, objective, fmt, estimator in runs:
         data = home / "exports" / run_id / fmt
         cfg = TrainConfig(objective=objective, model=s.model, max_steps=s.max_steps, batch_size=s.batch_size,
-                          max_length=s.max_length, lr=s.lr, seed=s.seed)
+                          max_length=s.max_length, lr=s.lr, seed=s.seed, estimator=estimator, max_test=s.max_test)
         try:
-            results[objective] = train(data, home / "models" / run_id / objective, cfg, log=lambda _: None)
+            results[name] = train(data, home / "models" / run_id / name, cfg, log=lambda _: None)
         except ValueError as e:  # nothing to train on yet (no pairs, no labels): say so, do not fail the night
-            results[objective] = {"skipped": str(e)}
+            results[name] = {"skipped": str(e)}
     return results
 
 
@@ -67,7 +71,7 @@ def report_rows(exports: dict[str, dict], results: dict[str, dict]) -> dict[str,
             train_rows.append({"objective": objective, "metric": "skipped", "before training": m["skipped"],
                                "after": "", "length baseline": ""})
             continue
-        for key in ("pairwise_accuracy", "ece", "mae", "spearman"):
+        for key in ("pairwise_accuracy", "ece", "mae", "spearman", "auc_vs_truth", "mae_vs_truth", "auc_vs_acted"):
             if key in m["test"]:
                 train_rows.append({"objective": objective, "metric": f"test {key} (n={m['test']['n']})",
                                    "before training": _fmt(m["test_before"].get(key)), "after": _fmt(m["test"][key]),

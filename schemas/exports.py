@@ -55,13 +55,18 @@ class ImplicitRow(BaseModel):
     thumbs_up: bool
     thumbs_down: bool
     regenerated: bool
+    shared: bool = False
     acted: bool = Field(description="any positive implicit signal: copy, click, thumbs up, share")
+    feedback_label: int | None = Field(None, description="the follow-up label 1..4, when one was kept")
+    simulated_preference: float | None = Field(
+        None, description="only in a simulated log: the hidden P(preferred), for evaluation, never for training")
+    simulated_preferred: bool | None = Field(None, description="only in a simulated log: the hidden preference")
     # Propensity features: how likely a user acts at all, whatever the reply's quality.
     position: int = Field(description="index of the reply in its conversation")
     response_chars: int
     has_code: bool = Field(description="replies with code are copied far more often")
     user_events: int = Field(description="events the user logged across all conversations")
-    user_replies: int = Field(description="replies the user saw in conversations with events")
+    user_replies: int = Field(description="replies of the user's conversations with events")
 
 
 ROW_MODELS: dict[str, type[BaseModel]] = {"trl": TrlRow, "openrlhf": OpenRlhfRow, "ordinal": OrdinalRow,

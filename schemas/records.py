@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     regenerate = "regenerate"
     share = "share"
     edit = "edit"
+    impression = "impression"  # the reply was seen; a log's denominator, not an action
 
 
 class _Record(BaseModel):
@@ -106,6 +107,33 @@ class TurnItem(_Record):
     feedback: str = Field(description="the user's next message")
     language: str | None = None
     model: str | None = None
+
+
+class ReplyEvidence(_Record):
+    """View `reply_evidence`: one non-empty assistant reply and everything known about it."""
+
+    item_id: str = Field(description="conversation_id:message_index of the reply")
+    conversation_id: str
+    message_index: int
+    position: int = Field(description="assistant messages before it in the conversation")
+    response_chars: int
+    user_id: str | None = Field(description="the user of the conversation's events")
+    conversation_has_events: bool
+    impressions: int = Field(description="times it was logged as seen (not an action)")
+    copies: int
+    clicks: int
+    thumbs_up: int
+    thumbs_down: int
+    regenerations: int
+    shares: int
+    edits: int
+    first_action_at: datetime | None = None
+    events: list[str] = Field(description="actions on it in time order (impressions left out)")
+    user_events: int = Field(description="actions its user logged across all conversations")
+    feedback_label: int | None = Field(None, description="the follow-up label 1..4, when the feedback stage kept one")
+    feedback_category: int | None = None
+    simulated_preference: float | None = Field(None, description="a simulated log's hidden truth: evaluation only")
+    simulated_preferred: bool | None = None
 
 
 class SourceEvent(_Record):

@@ -7,7 +7,7 @@ from schemas.exports import Export
 from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.judging import JudgeCall
 from schemas.pairs import Pair, PairAttempt
-from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, TurnItem
+from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, ReplyEvidence, TurnItem
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class Tables:
     conversations: str = "conversations"
     messages: str = "messages"
     turns: str = "turns"  # a view over messages, see warehouse/sql/turns.sql
+    reply_evidence: str = "reply_evidence"  # a view: warehouse/sql/reply_evidence.sql
     events: str = "events"
     quarantine: str = "quarantine"
     ingests: str = "ingests"
@@ -44,4 +45,4 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.pair_attempts: PairAttempt,
     TABLES.exports: Export,
 }
-VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem}
+VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem, TABLES.reply_evidence: ReplyEvidence}

@@ -101,6 +101,13 @@ def snapshot_home(home, tmp_path):
                "event": ["copy", "click", "thumbs_down", "regenerate"][i % 4]} for i in range(12)]
     events.append({"event_id": "e-late", "ts": "2026-11-01T11:00:00Z", "user_id": "u0",
                    "conversation_id": ids["conv-0"], "message_index": 3, "event": "thumbs_up"})
+    # Events the implicit export cannot attach to a reply: counted in its manifest, by why.
+    events += [{"event_id": "e-user-msg", "ts": "2026-11-01T12:00:00Z", "user_id": "u9",
+                "conversation_id": ids["conv-0"], "message_index": 0, "event": "click"},
+               {"event_id": "e-nowhere", "ts": "2026-11-01T12:00:01Z", "user_id": "u9", "conversation_id": "nope",
+                "message_index": 1, "event": "copy"},
+               {"event_id": "e-no-index", "ts": "2026-11-01T12:00:02Z", "user_id": "u9",
+                "conversation_id": ids["conv-2"], "event": "thumbs_up"}]
     path = write_jsonl(tmp_path / "events.jsonl", events)
     ingest_file(con, path, detect(path))
     write_snapshot(con, home, "run1")
@@ -268,6 +275,10 @@ def test_ordinal_and_implicit_rows(snapshot_home, tmp_path):
     quiet = implicit[f"{ids['conv-1']}:3"]
     assert quiet["events"] == [] and not quiet["acted"]  # replies nobody acted on are the data too
     assert implicit[f"{ids['conv-0']}:1"]["user_events"] == 5  # u0: e0, e3, e6, e9, e-late
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
+    assert manifest["filters"]["events_not_on_a_reply"] == {
+        "a user message, not an assistant reply": 1, "no message_index": 1, "unknown conversation": 1}
+    assert manifest["filters"]["simulated_events"] is None
 
 
 def test_export_errors_are_one_line(home, tmp_path):

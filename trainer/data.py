@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from schemas.exports import render
@@ -31,14 +32,34 @@ def read_split(export_dir: Path, split: str) -> tuple[str, list[dict]]:
     return manifest["format"], rows
 
 
-def examples(fmt: str, rows: list[dict]) -> tuple[list[list[str]], list[int] | None]:
-    """(texts per example, ordinal labels or None). Pairwise examples are [chosen text, rejected text]."""
+def implicit_targets(rows: list[dict]) -> dict:
+    """What the implicit objective learns from (acted, explicit negatives, propensity features) and,
+    in a simulated log only, the truth it is scored against."""
+    from trainer.implicit import feature_matrix
+
+    truth = [r.get("simulated_preferred") for r in rows]
+    known = bool(rows) and all(t is not None for t in truth)
+    return {
+        "acted": np.array([r["acted"] for r in rows], dtype=np.float32),
+        "negative": np.array([r["thumbs_down"] or r["regenerated"] for r in rows], dtype=np.float32),
+        "z": feature_matrix(rows),
+        "truth": np.array(truth, dtype=bool) if known else None,
+        "truth_p": np.array([r["simulated_preference"] for r in rows], dtype=float) if known else None,
+        "rows": [{"position": r["position"], "has_code": r["has_code"], "acted": r["acted"]} for r in rows],
+    }
+
+
+def examples(fmt: str, rows: list[dict]) -> tuple[list[list[str]], list[int] | dict | None]:
+    """(texts per example, targets): ordinal labels, the implicit targets, or None for pairwise
+    (pairwise examples are [chosen text, rejected text])."""
     if fmt == "trl":
         return [[render(r["prompt"] + r["chosen"]), render(r["prompt"] + r["rejected"])] for r in rows], None
     if fmt == "openrlhf":  # chosen and rejected already hold the conversation
         return [[render(r["chosen"]), render(r["rejected"])] for r in rows], None
     if fmt == "ordinal":
         return [[r["text"]] for r in rows], [int(r["label"]) for r in rows]
+    if fmt == "implicit":
+        return [[r["text"]] for r in rows], implicit_targets(rows)
     raise DataError(f"no examples for format {fmt!r}")
 
 
@@ -47,4 +68,7 @@ def load(export_dir: Path, objective: str, split: str) -> tuple[list[list[str]],
     if fmt not in OBJECTIVE_FORMATS[objective]:
         want = " or ".join(OBJECTIVE_FORMATS[objective])
         raise DataError(f"objective {objective!r} trains on {want} exports; {export_dir} is {fmt!r}")
+    if fmt == "implicit" and split == "train" and not any(r["acted"] for r in rows):
+        raise DataError(f"{export_dir} has no reply anyone acted on: the implicit objective needs an event log "
+                        "(ingest one, then export again)")
     return examples(fmt, rows)

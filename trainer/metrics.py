@@ -65,3 +65,23 @@ def length_to_level(train_lengths: np.ndarray, train_labels: np.ndarray, lengths
         return np.full(len(lengths), np.nan)
     q = np.searchsorted(np.sort(train_lengths), lengths, side="right") / len(train_lengths)
     return np.quantile(np.sort(train_labels), np.clip(q, 0, 1), method="inverted_cdf").astype(float)
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve (ties count half); None when one class is missing."""
+    positive = positive.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return None
+    r = ranks(score)
+    return float((r[positive].sum() - n_pos * (n_pos - 1) / 2) / (n_pos * n_neg))  # ranks are 0-based
+
+
+def implicit_metrics(score: np.ndarray, targets: dict) -> dict:
+    """How well a reward ranks replies: against what users did, and, in a simulated log, the hidden truth."""
+    out = {"auc_vs_acted": auc(score, targets["acted"])}
+    if targets.get("truth") is not None:
+        out["auc_vs_truth"] = auc(score, targets["truth"])
+        prob = 1 / (1 + np.exp(-score))
+        out["mae_vs_truth"] = float(np.mean(np.abs(prob - targets["truth_p"])))
+    return out

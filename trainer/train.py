@@ -18,9 +18,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from trainer.data import load
-from trainer.implicit import NOT_YET, Objective
+from trainer.implicit import Implicit, Objective, propensity_by_bucket
 from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss
-from trainer.metrics import length_to_level, ordinal_metrics, pair_accuracy, pairwise_metrics
+from trainer.metrics import implicit_metrics, length_to_level, ordinal_metrics, pair_accuracy, pairwise_metrics
 from trainer.plot import loss_svg
 
 
@@ -35,6 +35,9 @@ class TrainConfig:
     warmup: float = 0.1  # share of steps
     eps: float = 0.1  # pairwise label smoothing
     margin: float = 0.0
+    estimator: str = "implicitrm"  # implicit: implicitrm | naive | ips | dr
+    negatives: bool = True  # implicit: thumbs down and regenerations are definite negatives
+    max_test: int | None = None  # score at most this many test rows (a seeded sample); None: all
     max_length: int = 256
     seed: int = 0
     device: str | None = None  # default: cuda when there is one
@@ -70,13 +73,13 @@ def default_model() -> str:
     return str(get_model_path())
 
 
-def objective_for(cfg: TrainConfig) -> Objective:
+def objective_for(cfg: TrainConfig, targets=None) -> Objective:
     if cfg.objective == "pairwise":
         return Pairwise(cfg.eps, cfg.margin)
     if cfg.objective == "ordinal":
         return Ordinal()
-    if cfg.objective == "implicit":
-        raise NotImplementedError(NOT_YET)
+    if cfg.objective == "implicit":  # its propensity model is fitted on the training split's actions
+        return Implicit(cfg.estimator, targets["z"], targets["acted"], targets["negative"], cfg.negatives)
     raise ValueError(f"unknown objective {cfg.objective!r}: pairwise, ordinal or implicit")
 
 
@@ -134,12 +137,23 @@ def predict(model, encoder: Encoder, device, autocast, batch_size: int = 64) -> 
     return logits
 
 
-def evaluate(obj: Objective, logits: torch.Tensor, labels: list[int] | None) -> dict:
+def targets_batch(targets, idx: list[int], device) -> dict:
+    """The batch's share of the targets: ordinal labels, or the implicit objective's arrays."""
+    if targets is None:
+        return {}
+    if isinstance(targets, dict):
+        return {k: torch.as_tensor(targets[k][idx], device=device) for k in ("acted", "negative", "z")}
+    return {"labels": torch.tensor([targets[i] for i in idx], device=device)}
+
+
+def evaluate(obj: Objective, logits: torch.Tensor, labels) -> dict:
     if len(logits) == 0:
         return {"n": 0}
     if obj.name == "pairwise":
         r = logits[..., 0].numpy()
         return {"n": len(r), **pairwise_metrics(r[:, 0], r[:, 1])}
+    if obj.name == "implicit":
+        return {"n": len(logits), **implicit_metrics(logits[:, 0, 0].numpy(), labels)}
     flat = logits[:, 0, :]
     return {"n": len(flat), **ordinal_metrics(obj.score(flat).numpy(), ordinal_probs(flat).numpy(),
                                               np.array(labels, dtype=float))}
@@ -150,6 +164,11 @@ def length_baseline(obj: Objective, train: tuple, test: tuple) -> dict:
     texts, labels = test
     if not texts:
         return {"n": 0}
+    if obj.name == "implicit":  # longer replies are copied more: does length alone rank them?
+        lengths = np.array([len(ex[0]) for ex in texts], dtype=float)
+        out = implicit_metrics((lengths - lengths.mean()) / max(lengths.std(), 1.0), labels)
+        out.pop("mae_vs_truth", None)  # a length is no probability
+        return {"n": len(texts), **out}
     if obj.name == "pairwise":
         c, r = (np.array([len(ex[k]) for ex in texts], dtype=float) for k in (0, 1))
         return {"n": len(texts), "pairwise_accuracy": pair_accuracy(c, r)}
@@ -169,14 +188,23 @@ def mean_loss(model, obj, encoder: Encoder, labels, device, autocast, limit: int
     total = 0.0
     for b in range(0, len(idx), 32):
         part = idx[b:b + 32]
-        batch = {"labels": torch.tensor([labels[i] for i in part], device=device)} if labels else {}
+        batch = targets_batch(labels, part, device)
         total += float(obj.loss(forward(model, encoder.batch(part, device), len(part), autocast), batch)) * len(part)
     model.train()
     return total / max(1, len(idx))
 
 
+def subset(texts: list, targets, keep: list[int]) -> tuple[list, object]:
+    """The examples at `keep`, with their targets (a list, the implicit arrays, or None)."""
+    if isinstance(targets, dict):
+        targets = {k: (v[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep] if isinstance(v, list) else v)
+                   for k, v in targets.items()}
+    elif targets is not None:
+        targets = [targets[i] for i in keep]
+    return [texts[i] for i in keep], targets
+
+
 def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
-    obj = objective_for(cfg)
     train_texts, train_labels = load(data, cfg.objective, "train")
     test_texts, test_labels = load(data, cfg.objective, "test")
     if not train_texts:
@@ -186,6 +214,10 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
                          "test fraction")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
+    if cfg.max_test is not None and len(test_texts) > cfg.max_test:
+        keep = sorted(random.Random(cfg.seed).sample(range(len(test_texts)), cfg.max_test))
+        test_texts, test_labels = subset(test_texts, test_labels, keep)
+    obj = objective_for(cfg, train_labels)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model_path = cfg.model or default_model()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -216,6 +248,12 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     steps = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * len(train_texts) / cfg.batch_size)))
     # The fused kernel is one pass over all parameters (CPU and CUDA alike): less time per step.
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, fused=True)
+    if obj.name == "implicit":
+        obj.to(device)
+    extra = obj.parameters() if hasattr(obj, "parameters") else []  # ImplicitRM's propensity model and eps
+    if extra:
+        # Its own optimizer: a small model on a few features learns at a larger rate than the encoder.
+        extra_opt = torch.optim.Adam(extra, lr=0.05)
     warm = max(1, int(cfg.warmup * steps))
 
     def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero
@@ -232,12 +270,16 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
         if not queue:
             queue = batches(enc_train.lengths, cfg.batch_size, rng)
         idx = queue.pop()
-        batch = {"labels": torch.tensor([train_labels[i] for i in idx], device=device)} if train_labels else {}
+        batch = targets_batch(train_labels, idx, device)
         loss = obj.loss(forward(model, enc_train.batch(idx, device), len(idx), autocast), batch)
         opt.zero_grad(set_to_none=True)
+        if extra:
+            extra_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if extra:
+            extra_opt.step()
         sched.step()
         losses.append(loss.item())
         seen += len(idx)
@@ -255,7 +297,15 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
         "test": evaluate(obj, predict(model, enc_test, device, autocast), test_labels),
         "length_baseline": length_baseline(obj, (train_texts, train_labels), (test_texts, test_labels)),
     }
+    if obj.name == "implicit":
+        with torch.no_grad():
+            g = obj.g(torch.as_tensor(test_labels["z"], device=device)) if obj.learns_propensity else \
+                obj.fixed_g(torch.as_tensor(test_labels["z"], device=device))
+        metrics["propensity"] = {**obj.state(), "by_bucket": propensity_by_bucket(g.cpu().numpy(),
+                                                                                   test_labels["rows"])}
     out.mkdir(parents=True, exist_ok=True)
+    if obj.name == "implicit":
+        (out / "propensity.json").write_text(json.dumps(metrics["propensity"], indent=2))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

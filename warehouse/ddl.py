@@ -4,7 +4,7 @@ from importlib import resources
 import pyarrow as pa
 
 from schemas import arrow_schema
-from schemas.tables import STORED
+from schemas.tables import STORED, VIEWS
 
 
 def duck_type(t: pa.DataType) -> str:
@@ -42,5 +42,5 @@ def ensure_schema(con) -> None:
     con.execute("CREATE SEQUENCE IF NOT EXISTS ingest_ids START 1")
     for name, model in STORED.items():
         con.execute(create_table_sql(name, arrow_schema(model)))
-    for view in ("turns",):
+    for view in VIEWS:
         con.execute(resources.files("warehouse.sql").joinpath(f"{view}.sql").read_text())

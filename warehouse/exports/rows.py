@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from extractors.replies import has_code
 from schemas.exports import render
 from schemas.tables import TABLES
 
@@ -16,13 +17,12 @@ from schemas.tables import TABLES
 # construction, and a failed call is no verdict: both are kept, as unverified pairs are.
 PAIR_FILTER = "verification IS DISTINCT FROM 'disagree'"
 POSITIVE = ("copy", "click", "thumbs_up", "share")
-CODE = re.compile(r"```|^(?: {4}|\t)\S", re.M)
 
 
 def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for table in (TABLES.pairs, TABLES.feedback_labels, TABLES.feedback_judgements, TABLES.turns, TABLES.messages,
-                  TABLES.events):
+                  TABLES.events, TABLES.reply_evidence):
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{snapshot_dir / (table + '.parquet')}')")
     return con
 
@@ -86,40 +86,55 @@ def ordinal_rows(con) -> tuple[list[dict], dict]:
 
 
 def implicit_rows(con) -> tuple[list[dict], dict]:
-    """Every non-empty reply in a conversation with events on its messages, acted on or not."""
+    """Every non-empty reply in a conversation with events, acted on or not, from `reply_evidence`."""
     rows = _dicts(con.execute(f"""
-        WITH ev AS (SELECT * FROM {TABLES.events} WHERE message_index IS NOT NULL),
-        users AS (SELECT conversation_id, min(user_id) AS user_id FROM ev GROUP BY 1),
-        msgs AS (
-            SELECT m.conversation_id, m.message_index, m.role, m.content,
-                   list({{'role': m.role, 'content': m.content}}) OVER (
-                       PARTITION BY m.conversation_id ORDER BY m.message_index
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt,
-                   count(*) FILTER (WHERE m.role = 'assistant') OVER (
-                       PARTITION BY m.conversation_id ORDER BY m.message_index) - 1 AS position
-            FROM {TABLES.messages} m JOIN users USING (conversation_id)),
-        acts AS (SELECT conversation_id, message_index, list(event ORDER BY ts, event_id) AS events
-                 FROM ev GROUP BY 1, 2),
-        activity AS (SELECT user_id, count(*) AS user_events FROM {TABLES.events} GROUP BY 1)
-        SELECT r.conversation_id || ':' || r.message_index AS item_id, u.user_id,
-               coalesce(r.prompt, []) AS prompt, r.content AS response, coalesce(a.events, []) AS events,
-               r.position, coalesce(act.user_events, 0) AS user_events,
-               count(*) OVER (PARTITION BY u.user_id) AS user_replies
-        FROM msgs r JOIN users u USING (conversation_id)
-        LEFT JOIN acts a USING (conversation_id, message_index)
-        LEFT JOIN activity act ON act.user_id IS NOT DISTINCT FROM u.user_id
-        WHERE r.role = 'assistant' AND trim(r.content) <> ''
-        ORDER BY item_id"""))
+        WITH msgs AS (
+            SELECT conversation_id, message_index,
+                   list({{'role': role, 'content': content}}) OVER (
+                       PARTITION BY conversation_id ORDER BY message_index
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt, content
+            FROM {TABLES.messages}
+            WHERE conversation_id IN (SELECT conversation_id FROM {TABLES.reply_evidence}
+                                      WHERE conversation_has_events))
+        SELECT e.item_id, e.user_id, coalesce(m.prompt, []) AS prompt, m.content AS response, e.events,
+               e.position, e.user_events, count(*) OVER (PARTITION BY e.user_id) AS user_replies,
+               e.copies, e.clicks, e.thumbs_up AS n_thumbs_up, e.thumbs_down AS n_thumbs_down,
+               e.regenerations, e.shares, e.feedback_label, e.simulated_preference, e.simulated_preferred
+        FROM {TABLES.reply_evidence} e JOIN msgs m USING (conversation_id, message_index)
+        WHERE e.conversation_has_events
+        ORDER BY e.item_id"""))
     out = []
     for r in rows:
         ev = set(r["events"])
-        r.update(copied="copy" in ev, clicked="click" in ev, thumbs_up="thumbs_up" in ev,
-                 thumbs_down="thumbs_down" in ev, regenerated="regenerate" in ev,
-                 acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
-                 has_code=bool(CODE.search(r["response"])))
+        r.update(copied=r.pop("copies") > 0, clicked=r.pop("clicks") > 0, thumbs_up=r.pop("n_thumbs_up") > 0,
+                 thumbs_down=r.pop("n_thumbs_down") > 0, regenerated=r.pop("regenerations") > 0,
+                 shared=r.pop("shares") > 0, acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
+                 has_code=has_code(r["response"]))
         out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["acted"]})
     return out, {"replies": "every non-empty reply in conversations with events on a message",
-                 "acted": " | ".join(POSITIVE)}
+                 "acted": " | ".join(POSITIVE), "explicit_negatives": "thumbs_down | regenerate",
+                 "events_not_on_a_reply": events_not_on_a_reply(con), "simulated_events": simulated(con)}
+
+
+def events_not_on_a_reply(con) -> dict[str, int]:
+    """Events the implicit export cannot attach to a reply, counted by why (never silently skipped)."""
+    return dict(con.execute(f"""
+        SELECT CASE WHEN e.message_index IS NULL THEN 'no message_index'
+                    WHEN NOT EXISTS (SELECT 1 FROM {TABLES.messages} c WHERE c.conversation_id = e.conversation_id)
+                        THEN 'unknown conversation'
+                    WHEN m.role IS NULL THEN 'no such message'
+                    ELSE 'a ' || m.role || ' message, not an assistant reply' END AS why, count(*)
+        FROM {TABLES.events} e
+        LEFT JOIN {TABLES.messages} m USING (conversation_id, message_index)
+        WHERE e.message_index IS NULL OR m.role IS DISTINCT FROM 'assistant' OR trim(m.content) = ''
+        GROUP BY 1 ORDER BY 1""").fetchall())
+
+
+def simulated(con) -> str | None:
+    """The simulator's name when the log's impressions carry a simulated truth, else None."""
+    (name,) = con.execute(f"""SELECT max(json_extract_string(payload, '$.simulator')) FROM {TABLES.events}
+                              WHERE event = 'impression'""").fetchone()
+    return name
 
 
 def read_rows(snapshot_dir: Path, fmt: str) -> tuple[list[dict], dict]:

@@ -7,7 +7,8 @@ enough that neither trainer truncates or filters) with the same batch size, leng
 limit and precision (fp32 on CPU; bf16 and gradient checkpointing on a GPU). TRL
 renders rows with a chat template equal to our `render`, so both see the same
 tokens. A short warm-up run goes first. Printed: samples/s of each and the ratio
-ours / TRL (target >= 1.0).
+ours / TRL (target >= 1.0), then the implicit objective's samples/s on the same
+replies' implicit export (ImplicitRM: one text and the propensity model per sample).
 """
 import argparse
 import atexit
@@ -61,6 +62,7 @@ def main() -> None:
     build(home, args.conversations, max_chars=400)
     con = connect(home)
     export(con, home, "trl", home / "trl", snapshot=SNAPSHOT)
+    export(con, home, "implicit", home / "implicit", snapshot=SNAPSHOT)
     con.close()
     model = args.model or default_model()
     cfg = TrainConfig(objective="pairwise", model=model, max_steps=args.steps, epochs=1000,
@@ -69,11 +71,16 @@ def main() -> None:
     train(home / "trl", home / "warm-up", TrainConfig(**{**cfg.__dict__, "max_steps": 3}), log=lambda _: None)
     ours = train(home / "trl", home / "ours", cfg, log=lambda _: None)["samples_per_s"]
     theirs = trl_samples_per_s(home / "trl", model, args, home / "trl-run")
+    implicit = train(home / "implicit", home / "implicit-run",
+                     TrainConfig(**{**cfg.__dict__, "objective": "implicit", "max_test": 200}),
+                     log=lambda _: None)["samples_per_s"]
     print(f"pairwise training, {args.steps} steps of {args.batch_size} pairs, max length {args.max_length}, "
           f"{args.device}, model {Path(model).name}")
     print(f"  rmcurate trainer: {ours:7.1f} samples/s")
     print(f"  TRL RewardTrainer: {theirs:7.1f} samples/s")
     print(f"  ratio ours / TRL: {ours / theirs:.2f} (target >= 1.0)")
+    print(f"  implicit objective (ImplicitRM, one text per sample): {implicit:7.1f} samples/s, "
+          f"{implicit / ours:.2f}x the pairwise rate")
 
 
 if __name__ == "__main__":

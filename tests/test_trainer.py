@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 import torch.nn.functional as F
@@ -81,6 +82,15 @@ def test_a_few_cpu_steps_lower_the_loss_and_save_a_loadable_checkpoint(snapshot_
     assert (tmp_path / "model/loss.svg").read_text().count("<polyline") == 1
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert model.config.num_labels == (1 if objective == "pairwise" else 3)
+    # `score` reads the checkpoint's objective: the expected level 1..4 for ordinal, a reward per side for pairs
+    from trainer.score import score
+    n = score(tmp_path / "model", tmp_path / fmt, tmp_path / "scores.parquet")
+    scored = pq.read_table(tmp_path / "scores.parquet").to_pylist()
+    assert n == len(scored) == m["n_train"] + m["n_test"]
+    if objective == "ordinal":
+        assert all(1 <= r["reward"] <= 4 for r in scored) and all(r["item_id"] for r in scored)
+    else:
+        assert all({"row", "split", "reward_chosen", "reward_rejected"} <= set(r) for r in scored)
 
 
 def test_cli_errors_are_one_line(snapshot_home, tmp_path):

@@ -21,7 +21,7 @@ import torch
 
 from extractors.chunk import BadRecord
 from extractors.feedback.embed import Embedder
-from extractors.replies import has_code, replies_of
+from extractors.replies import has_code, has_list, replies_of
 from extractors.sharegpt import parse_sharegpt
 from extractors.simulate import SimSettings, simulate
 from trainer.implicit import ESTIMATORS, Implicit, feature_matrix, soft_bce
@@ -58,7 +58,8 @@ def features_of(replies: list[dict], events: list[dict]) -> tuple[np.ndarray, np
         ev = kinds.get((r["conversation_id"], r["message_index"]), set())
         user = user_of[r["conversation_id"]]
         rows.append({"position": r["position"], "response_chars": len(r["response"]),
-                     "has_code": has_code(r["response"]), "user_events": per_user[user],
+                     "has_code": has_code(r["response"]), "has_list": has_list(r["response"]),
+                     "user_events": per_user[user],
                      "user_replies": replies_per_user[user],
                      "acted": bool(ev & {"copy", "click", "thumbs_up", "share"}),
                      "negative": bool(ev & {"thumbs_down", "regenerate"})})

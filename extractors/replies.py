@@ -2,11 +2,17 @@
 import re
 
 CODE = re.compile(r"```|^(?: {4}|\t)\S", re.M)
+LIST_OR_TABLE = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+\S|^\s*\|.*\|\s*$", re.M)
 
 
 def has_code(text: str) -> bool:
     """A fenced or indented code block: replies with code are copied far more, whatever their quality."""
     return bool(CODE.search(text))
+
+
+def has_list(text: str) -> bool:
+    """A markdown list or table: structured replies are copied and clicked more, too."""
+    return bool(LIST_OR_TABLE.search(text))
 
 
 def replies_of(conversations: dict[str, list[dict]]) -> list[dict]:

@@ -15,7 +15,7 @@ def simulated(n: int = 12_000, seed: int = 0):
     g = np.where(code == 1, 0.8, 0.1)
     preferred = rng.random(n) < mu
     acted = (rng.random(n) < g * (preferred + 0.05 * (1 - preferred))).astype(np.float32)
-    z = np.zeros((n, 5), np.float32)
+    z = np.zeros((n, 6), np.float32)
     z[:, 2] = code  # the has_code feature; the others constant
     return x, mu, z, acted
 

@@ -56,7 +56,7 @@ def test_the_implicit_objective_trains_and_reports_the_truth_and_the_propensity(
     buckets = {b["bucket"]: b for b in m["propensity"]["by_bucket"]}
     assert {"code", "no code", "first reply"} <= set(buckets)
     saved = json.loads((tmp_path / "m" / "propensity.json").read_text())
-    assert saved["estimator"] == estimator and len(saved["weight"]) == 5
+    assert saved["estimator"] == estimator and len(saved["weight"]) == len(saved["features"]) == 6
     if estimator == "implicitrm":  # the fitted propensity sees what the simulator built in: code draws actions
         assert buckets["code"]["propensity"] > buckets["no code"]["propensity"]
 

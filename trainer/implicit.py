@@ -6,8 +6,8 @@ action a (copy, click, thumbs up, share) that the event log does show. We model
     P(a=1 | x, z) = g(z) * (mu(x) + eps * (1 - mu(x)))
 
 mu(x) = P(r*=1 | text) is the reward model; g(z) the chance the user engages with the reply at
-all, the propensity, from features that are not quality (position, length, code, the user's
-activity); eps the chance of acting on a reply one does not prefer (copying code that turns out
+all, the propensity, from features that are not quality (position, length, code, lists or tables,
+the user's activity); eps the chance of acting on a reply one does not prefer (copying code that turns out
 wrong). So every reply sits in one of four latent groups, true preference x action:
 
     PA  preferred, acted        g * mu                 (only where a = 1)
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FEATURES = ("position", "response_chars", "has_code", "user_events", "user_replies")
+FEATURES = ("position", "response_chars", "has_code", "has_list", "user_events", "user_replies")
 ESTIMATORS = ("implicitrm", "naive", "ips", "dr")
 
 
@@ -55,7 +55,7 @@ def feature_matrix(rows: list[dict]) -> np.ndarray:
     out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
     for i, r in enumerate(rows):
         out[i] = [math.log1p(r["position"]), math.log1p(r["response_chars"]), float(r["has_code"]),
-                  math.log1p(r["user_events"]), math.log1p(r["user_replies"])]
+                  float(r.get("has_list", False)), math.log1p(r["user_events"]), math.log1p(r["user_replies"])]
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from extractors.replies import has_code
+from extractors.replies import has_code, has_list
 from schemas.exports import render
 from schemas.tables import TABLES
 
@@ -109,7 +109,7 @@ def implicit_rows(con) -> tuple[list[dict], dict]:
         r.update(copied=r.pop("copies") > 0, clicked=r.pop("clicks") > 0, thumbs_up=r.pop("n_thumbs_up") > 0,
                  thumbs_down=r.pop("n_thumbs_down") > 0, regenerated=r.pop("regenerations") > 0,
                  shared=r.pop("shares") > 0, acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
-                 has_code=has_code(r["response"]))
+                 has_code=has_code(r["response"]), has_list=has_list(r["response"]))
         out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["acted"]})
     return out, {"replies": "every non-empty reply in conversations with events on a message",
                  "acted": " | ".join(POSITIVE), "explicit_negatives": "thumbs_down | regenerate",

@@ -21,8 +21,9 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     (home / "inbox").mkdir(parents=True)
     (home / "inbox" / "broken.txt").write_text("not a dataset")
     first = nightly(home=str(home), sample_size=SIZE)
-    assert [(r["format"], r["n_loaded"], r["status"]) for r in first["ingests"]] == \
-        [("sharegpt-json", SIZE, "loaded"), ("unknown", 0, "rejected")]
+    assert [(r["format"], r["status"]) for r in first["ingests"]] == \
+        [("sharegpt-json", "loaded"), ("events-jsonl", "loaded"), ("unknown", "rejected")]
+    assert first["ingests"][0]["n_loaded"] == SIZE and first["ingests"][1]["n_loaded"] > SIZE  # the simulated log
     assert (home / "snapshots" / first["run_id"] / "feedback_labels.parquet").exists()
     labels = first["labels"]
     assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
@@ -41,13 +42,17 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     trained = ["ordinal"] + (["pairwise"] if "skipped" not in results["pairwise"] else [])
     if "pairwise" not in trained:
         assert "has no test rows" in results["pairwise"]["skipped"], results["pairwise"]
-    for objective in trained:
+    for objective in trained + ["implicit", "implicit-naive"]:
         m = results[objective]
         assert 1 <= m["steps"] <= 4 and m["n_train"] > 0 and m["n_test"] > 0, m
         assert (home / "models" / first["run_id"] / objective / "metrics.json").exists()
+    # the implicit objective trained on the simulated log, scored against its hidden truth, debiased and naive
+    assert {results[k]["propensity"]["estimator"] for k in ("implicit", "implicit-naive")} == {"implicitrm", "naive"}
+    assert all(0 <= results[k]["test"]["auc_vs_truth"] <= 1 for k in ("implicit", "implicit-naive"))
+    assert "auc_vs_truth" in report or "auc_vs_truth" in Path(first["train"]["report"]).read_text()
 
     second = nightly(home=str(home), sample_size=SIZE)
-    assert [r["status"] for r in second["ingests"]] == ["skipped", "rejected"]
+    assert [r["status"] for r in second["ingests"]] == ["skipped", "skipped", "rejected"]
     assert second["labels"]["n_labelled"] == 0
     assert first["pairs"]["n_seeds"] > 0 and first["pairs"]["n_pending"] == 0
     assert second["pairs"]["n_seeds"] == 0

@@ -213,10 +213,6 @@ def first_kind(text: str, ignore: tuple[str, ...] = ("ip",)) -> str | None:
     return next((kind for _, _, kind in find(text) if kind not in ignore), None)
 
 
-def phone_number(text: str) -> bool:
-    return any(kind == "phone" for _, _, kind in find(text))
-
-
 def pseudonym(user_id: str | None, salt: bytes) -> str | None:
     """A stable stand-in for a user id: the same user is the same pseudonym within one warehouse
     (so per-user statistics still work), and cannot be looked up without that warehouse's salt."""

@@ -3,7 +3,6 @@
 Reading a snapshot is what makes an export repeatable: the same snapshot and seed
 give the same shards, whatever ran since.
 """
-import re
 from pathlib import Path
 
 import duckdb

@@ -17,7 +17,7 @@ holds the truth (`simulated_preference`, `simulated_preferred`): the export pass
 evaluation only, and nothing trains on it.
 """
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -108,7 +108,3 @@ def _base_for(raw: np.ndarray, rate: float) -> float:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if np.minimum(mid * raw, 0.95).mean() < rate else (lo, mid)
     return (lo + hi) / 2
-
-
-def describe(s: SimSettings) -> dict:
-    return {"simulator": VERSION, **asdict(s)}

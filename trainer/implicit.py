@@ -147,6 +147,10 @@ class Implicit:
     def fixed_g(self, z: torch.Tensor) -> torch.Tensor:
         return (torch.sigmoid(self.observed(z)) * (0.95 / self.top)).clamp(self.clip, 1.0)
 
+    def used_g(self, z: torch.Tensor) -> torch.Tensor:
+        """The propensity this estimator works with: learned (ImplicitRM) or fixed from the log."""
+        return self.g(z) if self.learns_propensity else self.fixed_g(z)
+
     def parameters(self) -> list[torch.nn.Parameter]:
         return [*self.propensity.parameters(), self.eps_logit] if self.learns_propensity else []
 

@@ -299,8 +299,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     }
     if obj.name == "implicit":
         with torch.no_grad():
-            g = obj.g(torch.as_tensor(test_labels["z"], device=device)) if obj.learns_propensity else \
-                obj.fixed_g(torch.as_tensor(test_labels["z"], device=device))
+            g = obj.used_g(torch.as_tensor(test_labels["z"], device=device))
         metrics["propensity"] = {**obj.state(), "by_bucket": propensity_by_bucket(g.cpu().numpy(),
                                                                                    test_labels["rows"])}
     out.mkdir(parents=True, exist_ok=True)

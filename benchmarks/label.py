@@ -17,7 +17,8 @@ from pathlib import Path
 
 from extractors import detect
 from extractors.feedback.labels import NEUTRAL, parse_category
-from flows.label import EMBEDDED_FIELD_MAX_CHARS, LabelSettings, cut, label_feedback
+from flows.label import EMBEDDED_FIELD_MAX_CHARS, LabelSettings, label_feedback
+from judges.fields import cut
 from flows.sources import sample_file
 from judges.cache import CachedJudge
 from judges.embedded import SERVED_MODEL, EmbeddedServer

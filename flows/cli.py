@@ -201,8 +201,9 @@ def print_pairs(r: dict) -> None:
         out.print(f"  dropped {n}: {reason}", soft_wrap=True)
     if r["verification"]:
         from warehouse.report import verification_summary
-        out.print("  verification: " + ", ".join(f"{k} {v}" for k, v in sorted(r["verification"].items()))
-                  + f" ({verification_summary(r['verification'])})")
+        out.print(f"  verification by {r['verifier']}: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(r["verification"].items()))
+                  + f" ({verification_summary(r['verification'])})", soft_wrap=True)
 
 
 @app.command()
@@ -321,19 +322,28 @@ def export(ctx: typer.Context,
 
 
 @app.command()
-def train(data: Annotated[Path, typer.Option(help="An export folder (with manifest.json).")],
-          objective: Annotated[str, typer.Option(help="pairwise (trl, openrlhf), ordinal, or implicit.")],
-          model: Annotated[str | None, typer.Option(help="Local Hugging Face checkpoint (default: all-MiniLM-L6-v2).")] = None,
+def train(ctx: typer.Context,
+          data: Annotated[Path, typer.Option(help="An export folder (with manifest.json).")],
+          objective: Annotated[str, typer.Option(help="pairwise (trl, openrlhf), ordinal, implicit, or generative "
+                                                 "(trl, openrlhf: a causal LM that answers A or B).")],
+          model: Annotated[str | None, typer.Option(help="Local Hugging Face checkpoint (default: all-MiniLM-L6-v2; "
+                                                    "generative: the embedded judge's SmolLM2-135M-Instruct).")] = None,
           out_dir: Annotated[Path | None, typer.Option("--out", help="Where the checkpoint and metrics go.")] = None,
           max_steps: Annotated[int, typer.Option(help="Upper bound on optimizer steps.")] = 200,
           epochs: Annotated[float, typer.Option(help="Passes over the train split (max-steps still bounds).")] = 1.0,
           batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 16,
           lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-5,
-          eps: Annotated[float, typer.Option(help="Pairwise label smoothing.")] = 0.1,
+          eps: Annotated[float, typer.Option(help="Label smoothing of pairwise and generative, in PyTorch's "
+                                             "convention: the better side's target is 1 - eps/2.")] = 0.1,
           margin: Annotated[float, typer.Option(help="Pairwise margin.")] = 0.0,
-          max_length: Annotated[int, typer.Option(help="Tokens per text; older history is cut first.")] = 256,
+          max_length: Annotated[int, typer.Option(help="Tokens per text; older history is cut first "
+                                                  "(generative: the whole A/B prompt).")] = 256,
           estimator: Annotated[str, typer.Option(help="Implicit: implicitrm (debiased), naive, ips or dr.")] = "implicitrm",
           negatives: Annotated[bool, typer.Option(help="Implicit: thumbs down and regenerate are definite negatives.")] = True,
+          stage1_steps: Annotated[int, typer.Option(help="Generative: next-token steps on prompt -> reply first "
+                                                    "(GRAM's stage 1).")] = 0,
+          field_chars: Annotated[int, typer.Option(help="Generative: characters per prompt field, cut as the pairs "
+                                                   "stage cuts them.")] = 1000,
           seed: int = 0):
     """Train a reward model on an export; writes a checkpoint, metrics.json and loss.svg."""
     from trainer.data import DataError
@@ -342,9 +352,16 @@ def train(data: Annotated[Path, typer.Option(help="An export folder (with manife
 
     if not (data / "manifest.json").exists():
         fail(f"{data} holds no manifest.json: pass a folder written by `rmcurate export`")
+    if objective == "generative" and model is None:
+        from flows.train import base_causal_lm
+
+        try:
+            model = str(base_causal_lm(ctx.obj))
+        except ValueError as e:
+            fail(f"{e}; or pass --model PATH")
     cfg = TrainConfig(objective=objective, model=model, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
                       lr=lr, eps=eps, margin=margin, max_length=max_length, seed=seed, estimator=estimator,
-                      negatives=negatives)
+                      negatives=negatives, stage1_steps=stage1_steps, field_chars=field_chars)
     target = out_dir or data.parent / f"{data.name}-{objective}-model"
     try:
         m = run_training(data, target, cfg, log=lambda msg: err.print(msg, highlight=False))
@@ -359,7 +376,10 @@ def train(data: Annotated[Path, typer.Option(help="An export folder (with manife
 def score(model: Annotated[Path, typer.Option(help="A checkpoint folder written by `rmcurate train`.")],
           data: Annotated[Path, typer.Option(help="A .parquet/.jsonl file with a text column, or an export folder.")],
           out_file: Annotated[Path, typer.Option("--out", help="Parquet file to write: ids and rewards.")]):
-    """Score texts with a trained reward model (any objective): one reward per row, ids kept."""
+    """Score texts with a trained reward model (any objective): one reward per row, ids kept.
+
+    A generative checkpoint scores pair exports: P(chosen better), both orders averaged.
+    """
     from trainer.data import DataError
     from trainer.score import score as run_score
 
@@ -381,23 +401,28 @@ app.add_typer(judge, name="judge")
 @judge.command("serve")
 def judge_serve(ctx: typer.Context,
                 port: Annotated[int | None, typer.Option(help="Port (default $RMCURATE_JUDGE_PORT or 8765).")] = None,
-                host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1"):
+                host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+                model: Annotated[Path | None, typer.Option(help="A checkpoint folder to serve instead of SmolLM2, "
+                                                           "e.g. one from `rmcurate train --objective generative`.")] = None):
     """Run the embedded vLLM CPU server in the foreground until Ctrl-C."""
     import signal
 
-    from judges.embedded import SERVED_MODEL, EmbeddedServer, EmbeddedServerError
+    from judges.embedded import EmbeddedServer, EmbeddedServerError
     from judges.settings import JudgeSettings
 
+    if model is not None and not model.is_dir():
+        fail(f"--model: no such checkpoint folder: {model}")
     settings = JudgeSettings()
-    server = EmbeddedServer(ctx.obj, settings, port=port or settings.port, host=host)
+    server = EmbeddedServer(ctx.obj, settings, port=port or settings.port, host=host, model=model)
+
     def on_term(*_):  # SIGTERM (from a supervisor or a test) stops the server as Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    err.print(f"starting the embedded judge ({SERVED_MODEL}) on {server.url}; log: {server.log}")
+    err.print(f"starting the embedded judge ({server.served_model}) on {server.url}; log: {server.log}")
     try:
         server.start()
-        out.print(f"judge ready at {server.url} (model {SERVED_MODEL}); "
+        out.print(f"judge ready at {server.url} (model {server.served_model}); "
                   f"export RMCURATE_JUDGE_URLS={server.url} to use it from other shells", soft_wrap=True)
         server.proc.wait()
         fail(f"judge server exited with status {server.proc.returncode}; see {server.log}", code=1)
@@ -495,8 +520,9 @@ def print_judge_eval(r: dict) -> None:
         out.print(t)
     if pc := r.get("pair_compare"):
         out.print(f"pair_compare: {pc['pairs']} pairs (gold reply against a reply of similar length from another "
-                  f"conversation), accuracy {_f(pc['accuracy'])} over both orders, the two orders agree on "
-                  f"{_f(pc['order_agreement'])}, {pc['failed']} failed", soft_wrap=True)
+                  f"conversation), accuracy {_f(pc['accuracy'])} over both orders' answers "
+                  f"({_f(pc['accuracy_both_orders_p'])} from their A/B probabilities averaged), the two orders "
+                  f"agree on {_f(pc['order_agreement'])}, {pc['failed']} failed", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,17 @@ def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 4
         idx = [i for i, x in enumerate(items) if x.get("stratum") == s]
         result["strata"][s] = report([gold[i] for i in idx], [pred[i] for i in idx])
     if n_pairs:
-        verdicts = compare(judge, contrast_pairs(items, n_pairs), settings.field_max_chars)
+        answers = compare(judge, contrast_pairs(items, n_pairs), settings.field_max_chars)
+        verdicts = [v.vote for v in answers]
         decided = [v for v in verdicts if v != "failed"]
+        probs = [v.p_better for v in answers if v.p_better is not None]
         result["pair_compare"] = {
             "pairs": len(verdicts), "failed": len(verdicts) - len(decided),
             "accuracy": (sum(v == "agree" for v in decided) + 0.5 * sum(v == "split" for v in decided))
             / len(decided) if decided else None,
-            "order_agreement": sum(v != "split" for v in decided) / len(decided) if decided else None}
+            "order_agreement": sum(v != "split" for v in decided) / len(decided) if decided else None,
+            # GRAM's read-out: the A/B probabilities of both orders averaged, right when over 0.5
+            "accuracy_both_orders_p": sum(p > 0.5 for p in probs) / len(probs) if probs else None}
     return result
 
 

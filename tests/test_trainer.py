@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from test_export import snapshot_home  # noqa: F401 - the fixture
 
-from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss
+from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss, two_token_loss
 from trainer.metrics import ece, length_to_level, spearman
 from trainer.train import TrainConfig, train
 from warehouse.exports import export
@@ -25,19 +25,29 @@ def test_pairwise_loss_without_smoothing_is_bradley_terry():
 
 
 @pytest.mark.parametrize("eps", [0.05, 0.1, 0.15])
-def test_smoothed_pairwise_loss_is_smallest_where_sigmoid_of_the_margin_is_one_minus_eps(eps):
-    d = torch.linspace(-12, 12, 240_001)
-    loss = -(1 - eps) * F.logsigmoid(d) - eps * F.logsigmoid(-d)
-    best = d[loss.argmin()]
-    assert abs(torch.sigmoid(best).item() - (1 - eps)) < 1e-4
-    # the same through the function: gradient descent on the margin stops there instead of running off
+def test_both_smoothed_losses_are_pytorch_cross_entropy_with_label_smoothing(eps):
+    """One convention: --eps is PyTorch's label_smoothing for the scalar and the generative objective."""
+    torch.manual_seed(0)
+    c, r = torch.randn(64) * 3, torch.randn(64) * 3
+    zeros = torch.zeros(64, dtype=torch.long)
+    for margin in (0.0, 0.5):
+        expected = F.cross_entropy(torch.stack([c - margin, r], 1), zeros, label_smoothing=eps)
+        assert torch.allclose(pairwise_loss(c, r, eps, margin), expected, atol=1e-6)
+    logits, target = torch.randn(64, 2) * 3, torch.randint(0, 2, (64,))
+    assert torch.allclose(two_token_loss(logits, target, eps),
+                          F.cross_entropy(logits, target, label_smoothing=eps), atol=1e-6)
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.15])
+def test_smoothed_pairwise_loss_is_smallest_where_sigmoid_of_the_margin_is_one_minus_half_eps(eps):
+    # GRAM: the optimum margin is finite, sigmoid(d*) = 1 - eps/2; gradient descent stops there
     x = torch.zeros(1, requires_grad=True)
     opt = torch.optim.SGD([x], lr=2.0)
     for _ in range(3000):
         opt.zero_grad()
         pairwise_loss(x, torch.zeros(1), eps).backward()
         opt.step()
-    assert abs(torch.sigmoid(x).item() - (1 - eps)) < 1e-3
+    assert abs(torch.sigmoid(x).item() - (1 - eps / 2)) < 1e-3
 
 
 def test_ordinal_heads_targets_and_read_outs():

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 
 from schemas.exports import render
 
-OBJECTIVE_FORMATS = {"pairwise": ("trl", "openrlhf"), "ordinal": ("ordinal",), "implicit": ("implicit",)}
+OBJECTIVE_FORMATS = {"pairwise": ("trl", "openrlhf"), "generative": ("trl", "openrlhf"), "ordinal": ("ordinal",),
+                     "implicit": ("implicit",)}
 
 
 class DataError(ValueError):

@@ -29,12 +29,25 @@ def ordinal_probs(logits: torch.Tensor) -> torch.Tensor:
     return cum[:, :-1] - cum[:, 1:]
 
 
+def ranking_loss(d: torch.Tensor, label_smoothing: float = 0.1) -> torch.Tensor:
+    """GRAM's regularized ranking loss on margins d = score(better) - score(worse).
+
+    Equal to PyTorch's cross_entropy(..., label_smoothing=eps) over the two scores: the target
+    puts 1 - eps/2 on the better one and eps/2 on the worse. Its minimum is at sigmoid(d) = 1 - eps/2,
+    so the margin stops growing instead of running off. One convention for every objective.
+    """
+    w = label_smoothing / 2
+    return (-(1 - w) * F.logsigmoid(d) - w * F.logsigmoid(-d)).mean()
+
+
 def pairwise_loss(chosen: torch.Tensor, rejected: torch.Tensor, eps: float = 0.1,
                   margin: float = 0.0) -> torch.Tensor:
-    """Bradley-Terry with label smoothing (GRAM's regularized ranking loss).
+    """Bradley-Terry with label smoothing `eps` (PyTorch's convention) on two scalar rewards."""
+    return ranking_loss(chosen - rejected - margin, eps)
 
-    -(1-eps) log sigmoid(d) - eps log sigmoid(-d), d = r_c - r_r - margin; its minimum
-    is at sigmoid(d) = 1 - eps, so the margin stops growing instead of running off.
-    """
-    d = chosen - rejected - margin
-    return (-(1 - eps) * F.logsigmoid(d) - eps * F.logsigmoid(-d)).mean()
+
+def two_token_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
+    """The generative RM's loss: logits (B, 2) of the tokens "A" and "B", target (B,) the better one's index."""
+    better = logits.gather(1, target[:, None])[:, 0]
+    worse = logits.gather(1, 1 - target[:, None])[:, 0]
+    return ranking_loss(better - worse, eps)

@@ -5,7 +5,8 @@
 PATH is a Parquet or JSONL file with a `text` column, or an export folder (both splits). The
 reward is what the checkpoint's objective reads out: the expected level 1..4 for `ordinal`,
 the scalar reward for `pairwise` and `implicit`. Pair exports (trl, openrlhf) get a reward for
-each side.
+each side. A `generative` checkpoint compares two replies, so it scores pair exports only: one
+`p_chosen_better` per pair, both orders averaged.
 """
 import json
 from pathlib import Path
@@ -72,8 +73,27 @@ def rewards(checkpoint: Path, texts: list[str], batch_size: int = 32, max_length
     return out
 
 
+def score_pairs(checkpoint: Path, data: Path) -> list[dict]:
+    """A generative checkpoint on a pair export: row, split and p_chosen_better."""
+    from trainer.generative import p_chosen, pair_rows
+
+    if not data.is_dir():
+        raise DataError(f"{data}: a generative reward model compares two replies; pass a trl or openrlhf export")
+    out = []
+    for split in ("train", "test"):
+        pairs = pair_rows(data, split)
+        out += [{"row": i, "split": split, "p_chosen_better": p} for i, p in enumerate(p_chosen(checkpoint, pairs))]
+    return out
+
+
 def score(checkpoint: Path, data: Path, out: Path) -> int:
     """Write `out` (Parquet): the rows' ids and a reward per text; returns the number of rows."""
+    if objective_of(checkpoint) == "generative":
+        rows = score_pairs(checkpoint, data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        schema = pa.schema([("row", pa.int64()), ("split", pa.string()), ("p_chosen_better", pa.float64())])
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), out)
+        return len(rows)
     rows, sides = inputs(data)
     for side in sides:
         name = "reward" if side == "text" else "reward_" + side.removeprefix("text_")

@@ -26,14 +26,14 @@ from trainer.plot import loss_svg
 
 @dataclass
 class TrainConfig:
-    objective: str = "pairwise"  # pairwise | ordinal | implicit
-    model: str | None = None  # default: the bundled all-MiniLM-L6-v2
+    objective: str = "pairwise"  # pairwise | ordinal | implicit | generative
+    model: str | None = None  # default: the bundled all-MiniLM-L6-v2; generative: a causal LM, required
     max_steps: int = 200
     epochs: float = 1.0
     batch_size: int = 16  # examples; a pairwise example is two texts
     lr: float = 5e-5
     warmup: float = 0.1  # share of steps
-    eps: float = 0.1  # pairwise label smoothing
+    eps: float = 0.1  # label smoothing of pairwise and generative, PyTorch's convention (targets 1-eps/2, eps/2)
     margin: float = 0.0
     estimator: str = "implicitrm"  # implicit: implicitrm | naive | ips | dr
     negatives: bool = True  # implicit: thumbs down and regenerations are definite negatives
@@ -42,6 +42,9 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # default: cuda when there is one
     dropout: bool = False  # off, as TRL's RewardTrainer has it: steadier rewards, faster steps
+    stage1_steps: int = 0  # generative: next-token steps on prompt -> reply before the A/B stage
+    field_chars: int = 1000  # generative: each pair_compare field cut to this, as the pairs stage does
+    loss_examples: int = 16  # generative: training prompts the before/after train loss is measured on
 
 
 class Pairwise:
@@ -80,7 +83,7 @@ def objective_for(cfg: TrainConfig, targets=None) -> Objective:
         return Ordinal()
     if cfg.objective == "implicit":  # its propensity model is fitted on the training split's actions
         return Implicit(cfg.estimator, targets["z"], targets["acted"], targets["negative"], cfg.negatives)
-    raise ValueError(f"unknown objective {cfg.objective!r}: pairwise, ordinal or implicit")
+    raise ValueError(f"unknown objective {cfg.objective!r}: pairwise, ordinal, implicit or generative")
 
 
 def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -205,6 +208,10 @@ def subset(texts: list, targets, keep: list[int]) -> tuple[list, object]:
 
 
 def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
+    if cfg.objective == "generative":  # a causal LM answering A or B: its own loop
+        from trainer.generative import train_generative
+
+        return train_generative(data, out, cfg, log)
     train_texts, train_labels = load(data, cfg.objective, "train")
     test_texts, test_labels = load(data, cfg.objective, "test")
     if not train_texts:

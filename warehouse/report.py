@@ -51,6 +51,10 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
                               GROUP BY ALL ORDER BY 3 DESC, 4 DESC""", [run_id]).fetchall()
     verdicts = con.execute("""SELECT coalesce(verification, 'not run'), count(*) FROM pairs
                               WHERE run_id = ? AND origin = 'rmboost' GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
+    verifiers = con.execute("""SELECT verifier_model, count(verifier_p_chosen),
+                                      avg((verifier_p_chosen > 0.5)::INT), avg(verifier_p_chosen)
+                               FROM pairs WHERE run_id = ? AND origin = 'rmboost' AND verifier_model IS NOT NULL
+                               GROUP BY 1 ORDER BY 1""", [run_id]).fetchall()
     pair_drops = con.execute("""SELECT drop_reason, count(*) FROM pair_attempts WHERE run_id = ? AND NOT kept
                                 GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
     sections = [
@@ -67,6 +71,10 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         _table(["step", "reason", "turns"], reasons),
         "<h2>RMBoost pairs (this run): the pair judge, both orders, against the intended direction</h2>",
         f"<p>{escape(verification_summary(dict(verdicts)))}</p>",
+        _table(["verifier", "pairs with A/B logprobs", "P(intended better) > 0.5, both orders averaged",
+                "mean P(intended better)"],
+               [(m, n, "-" if share is None else f"{share:.0%}", "-" if p is None else f"{p:.3f}")
+                for m, n, share, p in verifiers]),
         _table(["verification", "pairs"], verdicts),
         "<h2>Dropped generations (this run)</h2>",
         _table(["reason", "attempts"], pair_drops),

@@ -1,0 +1,133 @@
+"""GRAM's generative reward model on the real SmolLM2: a few CPU steps teach it a known preference,
+both orders cancel a planted position bias, and the checkpoint is served by vLLM as the pair verifier."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.known_pairs import known_pairs, write_export
+from flows.pairs import PairSettings, compare, pair_verifier
+from judges.cache import CachedJudge
+from judges.embedded import free_port, served_name
+from judges.settings import JudgeSettings
+from judges.vllm_http import HttpJudge
+from trainer.generative import CHOICES, both_orders, compare_metrics, evaluate, pair_rows
+from trainer.train import TrainConfig, train
+from warehouse import connect
+from warehouse.judge_calls import DuckCallStore
+
+N_TEST = 20
+
+
+@pytest.fixture(scope="module")
+def trained(smollm2, tmp_path_factory):
+    """A generative RM trained 10 steps of 8 on replies against their own words shuffled (length-matched)."""
+    root = tmp_path_factory.mktemp("generative")
+    data = write_export(root / "export", known_pairs(80 + N_TEST, "shuffled", max_prompt=100,
+                                                     reply_chars=(40, 110)), N_TEST)
+    cfg = TrainConfig(objective="generative", model=str(smollm2), max_steps=10, epochs=10, batch_size=8, lr=1.5e-4,
+                      max_length=256, loss_examples=8, device="cpu")
+    metrics = train(data, root / "model", cfg, log=lambda _: None)
+    return data, root / "model", metrics
+
+
+def test_a_few_cpu_steps_teach_a_known_preference(trained):
+    data, ckpt, m = trained
+    before, after, length = m["test_before"], m["test"], m["length_baseline"]
+    assert after["n"] == N_TEST and m["steps"] == 10
+    assert after["pairwise_accuracy"] >= 0.8, m
+    assert after["pairwise_accuracy"] >= before["pairwise_accuracy"] + 0.1, m
+    assert after["pairwise_accuracy"] >= length["pairwise_accuracy"] + 0.2, m
+    assert m["train_loss_after"] < m["train_loss_before"]
+    # the untrained model answers A whatever it reads: only both orders together rank the replies
+    assert before["answers_a"] > 0.9 and before["accuracy_single_order"] == pytest.approx(0.5, abs=0.1)
+    saved = json.loads((ckpt / "metrics.json").read_text())
+    assert saved["objective"] == "generative" and saved["template"] == "pair_compare.v1"
+
+
+def test_averaging_both_orders_cancels_a_position_bias_planted_in_the_logits(trained):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.generative import Prompts, choice_ids
+
+    data, ckpt, m = trained
+    model = AutoModelForCausalLM.from_pretrained(ckpt)  # the saved checkpoint loads as a causal LM
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    a, _ = choice_ids(tok)
+    prompts = Prompts(tok, 1000, 256)
+    seqs = [(prompts.compare(p, c, r), prompts.compare(p, r, c)) for p, c, r in pair_rows(data, "test")]
+
+    def autocast():
+        return torch.autocast("cpu", enabled=False)
+
+    bias = torch.zeros(model.config.vocab_size)
+    bias[a] = 4.0  # "A" gets +4 nats whatever the replies say
+    hook = model.lm_head.register_forward_hook(lambda _m, _i, out: out + bias)
+    biased = evaluate(model, seqs, choice_ids(tok), tok.pad_token_id, torch.device("cpu"), autocast)
+    hook.remove()
+    assert biased["answers_a"] > 0.95  # the bias took over every single prompt
+    assert biased["accuracy_single_order"] <= 0.6  # each order alone: right in one order, wrong in the other
+    assert biased["pairwise_accuracy"] >= m["test"]["pairwise_accuracy"] - 0.1  # both orders: cancelled
+    assert biased["pairwise_accuracy"] >= 0.75
+
+
+def test_both_orders_read_out():
+    # chosen in A: P(A)=0.9; chosen in B: P(A)=0.3, so P(B)=0.7 -> P(chosen) = 0.8
+    assert both_orders(np.array([0.9]), np.array([0.3]))[0] == pytest.approx(0.8)
+    got = compare_metrics(np.array([0.9, 0.9, 0.2]), np.array([0.3, 0.8, 0.9]))
+    assert got["n"] == 3
+    # pair 1: chosen both times; pair 2: A both times (chosen, then rejected); pair 3: rejected both times
+    assert got["position_consistency"] == pytest.approx(2 / 3)
+    assert got["answers_a"] == pytest.approx(4 / 6)
+    assert got["pairwise_accuracy"] == pytest.approx(2 / 3)  # P(chosen) 0.8 and 0.55 right, 0.15 wrong
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_the_checkpoint_is_served_by_vllm_and_verifies_pairs(trained, tmp_path):
+    data, ckpt, m = trained
+    home, port = tmp_path / "home", free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "judge", "serve",
+                                 "--port", str(port), "--model", str(ckpt)], stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while not _healthy(url):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        con = connect(home)
+        # the pairs stage's verifier, pointed at the served checkpoint while another model writes pairs
+        verifier = pair_verifier(PairSettings(verify_url=url), JudgeSettings(model="the-generator"),
+                                 DuckCallStore(con))
+        assert verifier.model == served_name(ckpt)
+        items = [(p, c, r) for p, c, r in pair_rows(data, "test")]
+        verdicts = compare(verifier, items, 1000)
+        assert len(verdicts) == N_TEST and all(v.vote != "failed" and v.p_better is not None for v in verdicts)
+        answers = {t for (t,) in con.execute("SELECT text FROM judge_calls WHERE model = ?",
+                                             [served_name(ckpt)]).fetchall()}
+        assert answers <= set(CHOICES) and answers  # one letter, constrained, as the judge template asks
+        # What vLLM serves ranks as the trainer measured: its A/B probabilities, both orders averaged,
+        # prefer the known better reply as often (the answered letters alone may all be "A").
+        served = np.mean([v.p_better > 0.5 for v in verdicts])
+        assert served >= m["test"]["pairwise_accuracy"] - 0.15 and served >= 0.7, (served, m["test"])
+        con.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -12,10 +12,8 @@ import torch
 
 from benchmarks.known_pairs import known_pairs, write_export
 from flows.pairs import PairSettings, compare, pair_verifier
-from judges.cache import CachedJudge
 from judges.embedded import free_port, served_name
 from judges.settings import JudgeSettings
-from judges.vllm_http import HttpJudge
 from trainer.generative import CHOICES, both_orders, compare_metrics, evaluate, pair_rows
 from trainer.train import TrainConfig, train
 from warehouse import connect

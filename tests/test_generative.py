@@ -85,6 +85,30 @@ def test_both_orders_read_out():
     assert got["pairwise_accuracy"] == pytest.approx(2 / 3)  # P(chosen) 0.8 and 0.55 right, 0.15 wrong
 
 
+def test_score_reads_out_both_orders_for_a_pair_export(trained, tmp_path):
+    import pyarrow.parquet as pq
+
+    data, ckpt, m = trained
+    from trainer.data import read_split
+
+    rows = read_split(data, "train")[1][:2] + read_split(data, "test")[1]
+    small = write_export(tmp_path / "small", rows, N_TEST)
+    out = tmp_path / "scores.parquet"
+    run = subprocess.run([sys.executable, "-m", "flows.cli", "score", "--model", str(ckpt), "--data", str(small),
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    got = pq.read_table(out).to_pylist()
+    assert [(r["split"], r["row"]) for r in got] == [("train", 0), ("train", 1)] + [("test", i) for i in range(N_TEST)]
+    test = [r["p_chosen_better"] for r in got if r["split"] == "test"]
+    assert np.mean([p > 0.5 for p in test]) == pytest.approx(m["test"]["pairwise_accuracy"], abs=0.05)
+    # a generative RM compares two replies: a file of single texts is a one-line error
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "hello"}\n')
+    run = subprocess.run([sys.executable, "-m", "flows.cli", "score", "--model", str(ckpt), "--data", str(texts),
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 2 and "compares two replies" in run.stderr
+
+
 def _healthy(url: str) -> bool:
     import httpx
 

@@ -79,11 +79,12 @@ def score_pairs(checkpoint: Path, data: Path) -> list[dict]:
 
     if not data.is_dir():
         raise DataError(f"{data}: a generative reward model compares two replies; pass a trl or openrlhf export")
-    out = []
+    ids, pairs = [], []
     for split in ("train", "test"):
-        pairs = pair_rows(data, split)
-        out += [{"row": i, "split": split, "p_chosen_better": p} for i, p in enumerate(p_chosen(checkpoint, pairs))]
-    return out
+        part = pair_rows(data, split)
+        ids += [(i, split) for i in range(len(part))]
+        pairs += part
+    return [{"row": i, "split": split, "p_chosen_better": p} for (i, split), p in zip(ids, p_chosen(checkpoint, pairs))]
 
 
 def score(checkpoint: Path, data: Path, out: Path) -> int:

@@ -11,6 +11,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from extractors.export.chat import trainable_prompt
 from extractors.export.dedup import duplicates
 from extractors.export.split import assign
 from extractors.pii import KINDS, pseudonym, scrub_value
@@ -60,13 +61,36 @@ def dedup_text(fmt: str, row: dict) -> str:
     return render(row["prompt"][-1:] + [{"role": "assistant", "content": row["response"]}])
 
 
+def chat_ready(fmt: str, rows: list[dict]) -> tuple[list[str | None], Counter]:
+    """Pair rows with prompts every chat template accepts, repaired in place: (drop reason per row,
+    repairs made). Other formats pass through."""
+    reasons: list[str | None] = [None] * len(rows)
+    repaired: Counter = Counter()
+    if fmt not in ("trl", "openrlhf"):
+        return reasons, repaired
+    for i, row in enumerate(rows):
+        prompt, fix, reasons[i] = trainable_prompt(row["prompt"])
+        if prompt is None:
+            continue
+        if fix:
+            repaired[fix] += 1
+        row["prompt"] = prompt
+        if fmt == "openrlhf":  # chosen and rejected hold the conversation too
+            row["chosen"], row["rejected"] = prompt + row["chosen"][-1:], prompt + row["rejected"][-1:]
+    return reasons, repaired
+
+
 def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_salt: bytes = b""):
-    """Scrub, drop duplicates, split: (rows per split, label counts per split, drops per reason)."""
+    """Scrub, repair or drop untrainable prompts, drop duplicates, split:
+    (rows per split, label counts per split, drops per reason, repairs per kind)."""
     rows = [with_text(fmt, scrub_value(it["row"])) for it in items]
     for row in rows:
         if "user_id" in row:
             row["user_id"] = pseudonym(row["user_id"], user_salt)
-    reasons = duplicates([dedup_text(fmt, r) for r in rows])
+    reasons, repaired = chat_ready(fmt, rows)
+    live = [i for i, why in enumerate(reasons) if why is None]  # a dropped row keeps no duplicate out
+    for i, why in zip(live, duplicates([dedup_text(fmt, rows[i]) for i in live])):
+        reasons[i] = why
     splits = assign([it["conversations"] for it in items], seed, test_fraction)
     for i, split in enumerate(splits):
         if split is None and reasons[i] is None:
@@ -78,7 +102,7 @@ def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_sa
             by_split[split].append(row)
             labels[split][str(items[i]["label"])] += 1
     dropped = dict(Counter(why for why in reasons if why))
-    return by_split, {s: dict(sorted(c.items())) for s, c in labels.items()}, dropped
+    return by_split, {s: dict(sorted(c.items())) for s, c in labels.items()}, dropped, dict(repaired)
 
 
 def check_all_out(out: Path) -> None:
@@ -108,7 +132,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
     items, filters = read_rows(snapshot_dir, fmt)
-    by_split, labels, dropped = select(fmt, items, seed, test_fraction, salt(home))
+    by_split, labels, dropped, repaired = select(fmt, items, seed, test_fraction, salt(home))
     n_kept = sum(len(r) for r in by_split.values())
 
     tmp = out.with_name(out.name + ".partial")
@@ -117,7 +141,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     shards = write_shards(tmp, fmt, by_split, shard_rows, jsonl)
     manifest = {
         "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
-        "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped,
+        "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped, "repaired": repaired,
         "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
         "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),

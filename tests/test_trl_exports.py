@@ -1,0 +1,121 @@
+"""The pair exports as TRL and strict chat templates take them: logged prompts that open with the
+assistant, are empty, or repeat a role are repaired or dropped with a reason, and TRL's own
+RewardTrainer and DPOTrainer prepare the rows with a real model's chat template."""
+import json
+
+import pytest
+from test_export import NOW, snapshot_home  # noqa: F401 - the fixture
+
+from extractors.export.chat import trainable_prompt
+from schemas.pairs import Pair
+from warehouse.exports import export
+from warehouse.feedback import insert_models
+from warehouse.snapshot import write_snapshot
+
+# Mistral's rule, as many templates have it: optional system, then user/assistant alternating.
+STRICT_TEMPLATE = (
+    "{% set msgs = messages[1:] if messages[0]['role'] == 'system' else messages %}"
+    "{% for m in msgs %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}")
+
+U, A = "user", "assistant"
+
+
+def msg(role, content):
+    return {"role": role, "content": content}
+
+
+@pytest.mark.parametrize("prompt, expected, repair, reason", [
+    ([msg(U, "hi")], [msg(U, "hi")], None, None),
+    ([msg("system", "be brief"), msg(U, "hi")], [msg("system", "be brief"), msg(U, "hi")], None, None),
+    ([msg(A, "Hello! How can I help?"), msg(U, "fix my code")], [msg(U, "fix my code")],
+     "opening assistant messages removed", None),
+    ([msg(U, "part one"), msg(U, "part two")], [msg(U, "part one\n\npart two")],
+     "consecutive messages of one role merged", None),
+    ([msg(U, "q"), msg(A, ""), msg(U, "again")], [msg(U, "q\n\nagain")],
+     "empty messages removed; consecutive messages of one role merged", None),
+    ([], None, None, "prompt has no user message"),
+    ([msg(A, "Welcome!")], None, None, "prompt has no user message"),
+    ([msg(U, "q"), msg(A, "a")], None, None, "prompt does not end with a user message"),
+])
+def test_trainable_prompt(prompt, expected, repair, reason):
+    assert trainable_prompt(prompt) == (expected, repair, reason)
+
+
+@pytest.fixture
+def awkward_export(snapshot_home, tmp_path):
+    """The export fixture plus pairs whose logged prompts no strict template takes as they are."""
+    home, con, _ = snapshot_home
+    awkward = {"p-opened": [msg(A, "Hi, I am your assistant."), msg(U, "What is a monad?")],
+               "p-empty": [], "p-assistant-only": [msg(A, "Welcome back!")],
+               "p-twice": [msg(U, "Sort this list."), msg(U, "[3, 1, 2]")]}
+    insert_models(con, "pairs", [
+        Pair(pair_id=pid, prompt=prompt, chosen=f"A careful answer ({pid}).", rejected="No.", origin="rmboost",
+             intended_label="worse", source_item_id=f"conv-{pid}:1", pipeline_version="rmboost-1", run_id="r2",
+             created_at=NOW) for pid, prompt in awkward.items()])
+    write_snapshot(con, home, "run2")
+    out = {}
+    for fmt in ("trl", "openrlhf"):
+        export(con, home, fmt, tmp_path / fmt, snapshot="run2", test_fraction=0.3)
+        out[fmt] = tmp_path / fmt
+    return out
+
+
+def load(folder):
+    """The export as the dataset card's snippet loads it."""
+    from datasets import load_dataset
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    splits = [s for s, c in manifest["splits"].items() if c["rows"]]
+    return manifest, load_dataset("parquet", data_files={s: str(folder / f"data/{s}-*.parquet") for s in splits})
+
+
+def test_every_pair_row_has_a_prompt_strict_templates_accept(awkward_export, smollm2):
+    from transformers import AutoTokenizer
+
+    strict = AutoTokenizer.from_pretrained(smollm2)
+    strict.chat_template = STRICT_TEMPLATE
+    for fmt, folder in awkward_export.items():
+        manifest, ds = load(folder)
+        assert manifest["dropped"].get("prompt has no user message") == 2, manifest["dropped"]
+        assert manifest["repaired"] == {"opening assistant messages removed": 1,
+                                        "consecutive messages of one role merged": 1}, manifest["repaired"]
+        n = 0
+        for split in ds.values():
+            for row in split:
+                whole = row["prompt"] + row["chosen"] if fmt == "trl" else row["chosen"]
+                strict.apply_chat_template(whole, tokenize=False)  # raises on a role out of turn
+                assert row["prompt"] and row["prompt"][-1]["role"] == "user"
+                n += 1
+        assert n == sum(c["rows"] for c in manifest["splits"].values()) > 0
+
+
+def test_trl_reward_and_dpo_trainers_prepare_the_trl_export(awkward_export, smollm2, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
+
+    _, ds = load(awkward_export["trl"])
+    tok = AutoTokenizer.from_pretrained(smollm2)  # SmolLM2's own chat template
+    common = dict(report_to="none", max_steps=1, per_device_train_batch_size=2, use_cpu=True, save_strategy="no")
+    rm = AutoModelForSequenceClassification.from_pretrained(smollm2, num_labels=1)
+    rm.config.pad_token_id = tok.pad_token_id
+    reward = RewardTrainer(model=rm, args=RewardConfig(output_dir=str(tmp_path / "rm"), **common),
+                           train_dataset=ds["train"], eval_dataset=ds.get("test"), processing_class=tok)
+    assert len(reward.train_dataset) == len(ds["train"])  # nothing filtered out or failed in preparation
+    assert {"chosen_ids", "rejected_ids"} <= set(reward.train_dataset.column_names)
+    dpo = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(smollm2),
+                     args=DPOConfig(output_dir=str(tmp_path / "dpo"), **common),
+                     train_dataset=ds["train"], processing_class=tok)
+    assert len(dpo.train_dataset) == len(ds["train"])
+    assert {"prompt_ids", "chosen_ids", "rejected_ids"} <= set(dpo.train_dataset.column_names)
+
+
+def test_an_empty_split_has_no_shard_and_the_card_names_only_splits_with_rows(snapshot_home, tmp_path):
+    home, con, _ = snapshot_home
+    export(con, home, "trl", tmp_path / "trl", test_fraction=0.0)  # everything in train
+    manifest, ds = load(tmp_path / "trl")
+    assert manifest["splits"]["test"]["rows"] == 0 and list(ds) == ["train"]
+    assert not list((tmp_path / "trl" / "data").glob("test-*"))
+    card = (tmp_path / "trl" / "README.md").read_text()
+    assert "split: train" in card and "split: test" not in card and "'test'" not in card

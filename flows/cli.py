@@ -39,10 +39,13 @@ def main(ctx: typer.Context,
 @app.command()
 def ingest(ctx: typer.Context,
            paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
-           format: Annotated[str | None, typer.Option("--format", help=f"Force the kind: {', '.join(KINDS)}.")] = None):
+           format: Annotated[str | None, typer.Option("--format", help=f"Force the kind: {', '.join(KINDS)}.")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Read files seen before again, replacing what their "
+                                                "earlier ingest wrote (in one transaction).")] = False):
     """Load WildChat, ShareGPT or event-log files into the warehouse.
 
     A file that cannot be read is reported and the others still load; the exit status is 1 then.
+    A file none of whose records loaded is 'quarantined'; read as another --format it loads in its place.
     """
     if format is not None and format not in KINDS:
         fail(f"unknown --format {format!r}: choose one of {', '.join(KINDS)}")
@@ -56,16 +59,20 @@ def ingest(ctx: typer.Context,
         fail(str(e))
     table = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status")
     totals = [0, 0, 0, 0]
-    problems = []
+    problems, notes = [], []
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         for path in files:
             size = path.stat().st_size if path.exists() else 0
             bar = progress.add_task(path.name, total=size, visible=size >= PROGRESS_MIN_BYTES)
-            r = ingest_path(con, path, format,
+            r = ingest_path(con, path, format, force=force,
                             on_chunk=lambda c, bar=bar: progress.update(bar, completed=c.bytes_read))
             progress.update(bar, completed=size)
             status = f"skipped (same content as ingest {r.skipped_as})" if r.status == "skipped" else r.status
+            if r.replaced:
+                status += f" (replaces ingest {', '.join(map(str, r.replaced))})"
+            if r.note:
+                notes.append(f"{path}: {r.note}")
             if r.reason:
                 problems.append(r.reason)
             table.add_row(str(path), r.format, *map(str, (r.n_read, r.n_loaded, r.n_duplicate, r.n_quarantined)),
@@ -75,6 +82,8 @@ def ingest(ctx: typer.Context,
     if len(files) > 1:
         table.add_row("total", "", *map(str, totals), "")
     out.print(table)
+    for note in notes:
+        err.print(f"rmcurate: note: {note}", markup=False, highlight=False, soft_wrap=True)
     for reason in problems:
         err.print(f"rmcurate: error: {reason}", markup=False, highlight=False, soft_wrap=True)
     if problems:

@@ -20,12 +20,13 @@ class TrainSettings(BaseSettings):
     lr: float = 1e-4
     seed: int = 0
     test_fraction: float = 0.1
-    max_test: int = 400  # test rows scored per objective: keeps the night's evaluation in seconds
+    max_test: int = 300  # test rows scored per objective: keeps the night's evaluation in seconds
+    loss_examples: int = 64  # train rows the before/after train loss is measured on
     # GRAM's generative RM on the trl export: a causal LM (default: the embedded judge's SmolLM2,
     # converted under the home) answering A or B. About 5 s a step on 2 CPU cores, so a few steps.
     generative: bool = True
     generative_model: str | None = None
-    generative_steps: int = 4
+    generative_steps: int = 2
     generative_batch_size: int = 2
     generative_max_length: int = 384
     generative_field_chars: int = 500  # as the embedded pairs stage cuts its fields
@@ -57,13 +58,13 @@ def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None
             ("implicit", "implicit", "implicit", "implicitrm"), ("implicit-naive", "implicit", "implicit", "naive"))
     configs = {name: (fmt, TrainConfig(objective=objective, model=s.model, max_steps=s.max_steps,
                                        batch_size=s.batch_size, max_length=s.max_length, lr=s.lr, seed=s.seed,
-                                       estimator=estimator, max_test=s.max_test))
+                                       estimator=estimator, max_test=s.max_test, loss_examples=s.loss_examples))
                for name, objective, fmt, estimator in runs}
     if s.generative:
         configs["generative"] = ("trl", TrainConfig(
             objective="generative", model=s.generative_model, max_steps=s.generative_steps,
             batch_size=s.generative_batch_size, max_length=s.generative_max_length, lr=s.lr, seed=s.seed,
-            field_chars=s.generative_field_chars, max_test=s.generative_max_test, loss_examples=4))
+            field_chars=s.generative_field_chars, max_test=s.generative_max_test, loss_examples=2))
     results = {}
     for name, (fmt, cfg) in configs.items():
         data = home / "exports" / run_id / fmt

@@ -179,4 +179,5 @@ class Ingest(_Record):
     n_quarantined: int
     started_at: datetime
     finished_at: datetime | None = None
-    status: str = Field(description="loaded | empty | rejected")
+    status: str = Field(description="loaded | empty | quarantined (no record loaded) | rejected | replaced "
+                                    "(by a later ingest of the same content) | failed | running")

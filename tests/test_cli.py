@@ -69,3 +69,57 @@ def test_home_option_overrides_the_environment(tmp_path):
                        env={**os.environ, "RMCURATE_HOME": str(tmp_path / "unused")})
     assert r.returncode == 0, r.stderr
     assert (other / "warehouse.duckdb").exists() and not (tmp_path / "unused").exists()
+
+
+def sharegpt_file(path: Path, n: int = 30) -> Path:
+    return write_json(path, [{"id": f"s{i}", "conversations": [{"from": "human", "value": f"question {i}"},
+                                                               {"from": "gpt", "value": f"answer {i}"}]}
+                             for i in range(n)])
+
+
+def test_a_wrong_format_does_not_block_a_file_and_force_replaces_in_place(home, tmp_path):
+    from warehouse import connect
+
+    path = sharegpt_file(tmp_path / "chats.json")
+    r = run(home, "ingest", "--format", "wildchat", str(path))
+    assert r.returncode == 0, r.stderr
+    r = run(home, "sql", "select status, n_quarantined from ingests", "--format", "csv")
+    assert r.stdout == "status,n_quarantined\nquarantined,30\n"  # not 'loaded': nothing loaded
+    r = run(home, "ingest", "--format", "wildchat", str(path))  # the same mistake: said, not redone
+    assert "skipped" in r.stdout and "check --format, or --force" in r.stderr
+    r = run(home, "ingest", str(path))  # read as what it is: loads, in place of the quarantined attempt
+    assert r.returncode == 0 and "replaces ingest 1" in r.stdout, r.stdout
+    con = connect(home, read_only=True)
+    assert con.execute("SELECT count(*) FROM conversations").fetchall() == [(30,)]
+    assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]  # the wrong-format rows are gone
+    assert con.execute("SELECT ingest_id, status FROM ingests ORDER BY 1").fetchall() == \
+        [(1, "replaced"), (2, "loaded")]
+    con.close()
+    assert "skipped" in run(home, "ingest", str(path)).stdout
+    r = run(home, "ingest", "--force", str(path))
+    assert r.returncode == 0 and "replaces ingest 2" in r.stdout, r.stdout
+    con = connect(home, read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT ingest_id) FROM conversations").fetchall() == [(30, 1)]
+    assert con.execute("SELECT count(*) FROM messages").fetchall() == [(60,)]
+    con.close()
+
+
+def test_a_forced_reingest_that_fails_leaves_the_earlier_rows(home, tmp_path):
+    from extractors import detect
+    from warehouse import connect, ingest_file
+
+    path = sharegpt_file(tmp_path / "chats.json", 3000)
+    con = connect(home)
+    first = ingest_file(con, path, detect(path))
+
+    def crash(chunk):
+        raise RuntimeError("disk full")
+
+    try:
+        ingest_file(con, path, detect(path), force=True, batch_size=1000, on_chunk=crash)
+    except RuntimeError:
+        pass
+    assert con.execute("SELECT count(*) FROM conversations WHERE ingest_id = ?", [first.ingest_id]).fetchall() == \
+        [(3000,)]
+    assert con.execute("SELECT status FROM ingests ORDER BY ingest_id").fetchall() == [("loaded",), ("failed",)]
+    con.close()

@@ -258,8 +258,8 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     test_seqs = [(prompts.compare(p, c, r), prompts.compare(p, r, c)) for p, c, r in test_pairs]
     stage1_seqs = [prompts.reply(p, reply) for p, c, r in train_pairs for reply in (c, r)] if cfg.stage1_steps else []
 
-    yardstick = (train_seqs[:cfg.loss_examples], train_targets[:cfg.loss_examples], choices, cfg.eps, pad_id,
-                 device, autocast)
+    n_loss = cfg.loss_examples or 16
+    yardstick = (train_seqs[:n_loss], train_targets[:n_loss], choices, cfg.eps, pad_id, device, autocast)
     before = evaluate(model, test_seqs, choices, pad_id, device, autocast)
     loss_before = mean_loss(model, *yardstick)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)

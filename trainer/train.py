@@ -44,7 +44,8 @@ class TrainConfig:
     dropout: bool = False  # off, as TRL's RewardTrainer has it: steadier rewards, faster steps
     stage1_steps: int = 0  # generative: next-token steps on prompt -> reply before the A/B stage
     field_chars: int = 1000  # generative: each pair_compare field cut to this, as the pairs stage does
-    loss_examples: int = 16  # generative: training prompts the before/after train loss is measured on
+    # Training examples the before/after train loss is measured on (None: 256, generative 16).
+    loss_examples: int | None = None
 
 
 class Pairwise:
@@ -269,7 +270,8 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 
     before = evaluate(obj, predict(model, enc_test, device, autocast), test_labels)
-    loss_before = mean_loss(model, obj, enc_train, train_labels, device, autocast)
+    yardstick = cfg.loss_examples or 256
+    loss_before = mean_loss(model, obj, enc_train, train_labels, device, autocast, yardstick)
     model.train()
     losses, queue, seen = [], [], 0
     started = time.perf_counter()
@@ -299,7 +301,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
         "config": asdict(cfg), "steps": steps, "n_train": len(train_texts), "n_test": len(test_texts),
         "samples_per_s": seen / elapsed, "train_seconds": elapsed,
         "train_loss_before": loss_before,
-        "train_loss_after": mean_loss(model, obj, enc_train, train_labels, device, autocast),
+        "train_loss_after": mean_loss(model, obj, enc_train, train_labels, device, autocast, yardstick),
         "test_before": before,
         "test": evaluate(obj, predict(model, enc_test, device, autocast), test_labels),
         "length_baseline": length_baseline(obj, (train_texts, train_labels), (test_texts, test_labels)),

@@ -7,7 +7,10 @@ dies in between, `recover` (run by every `connect`) deletes the rows of
 that ingest, so readers see either all of a file or none of it.
 
 A file whose content hash was ingested before is skipped; a conversation
-or event id already stored counts as a duplicate.
+or event id already stored counts as a duplicate. A file none of whose records
+loaded (all quarantined, say under a wrong --format) ends 'quarantined', not
+'loaded': read again as another format, or with force=True, it replaces what the
+earlier ingest wrote, in one transaction, so a failure leaves the earlier rows.
 """
 import hashlib
 from collections.abc import Callable, Iterator
@@ -34,8 +37,10 @@ class IngestResult:
     n_loaded: int = 0
     n_duplicate: int = 0
     n_quarantined: int = 0
-    status: str = "loaded"  # loaded | empty | skipped | rejected | unreadable
+    status: str = "loaded"  # loaded | empty | quarantined | skipped | rejected | unreadable
     skipped_as: int | None = None  # the earlier ingest of the same content
+    replaced: list[int] | None = None  # earlier ingests of the same content this one replaced
+    note: str | None = None  # why a file was skipped, when it is worth saying
     reason: str | None = None  # why a file was rejected or could not be read
 
 
@@ -131,21 +136,45 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
             yield chunk
 
 
+def _forget(con, ingest_ids: list[int]) -> None:
+    """Delete what these ingests wrote and mark them 'replaced' (inside the caller's transaction)."""
+    for ingest_id in ingest_ids:
+        con.execute("""DELETE FROM messages WHERE conversation_id IN
+                       (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
+        for table in ("conversations", "events", "quarantine"):
+            con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+        con.execute("UPDATE ingests SET status = 'replaced' WHERE ingest_id = ?", [ingest_id])
+
+
 def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
-                on_chunk: Callable[[Chunk], None] | None = None) -> IngestResult:
+                on_chunk: Callable[[Chunk], None] | None = None, force: bool = False) -> IngestResult:
     source_file = str(path.resolve())
     digest = content_hash(path)
     result = IngestResult(path=source_file, format=fmt.name)
-    prior = scalar(con, "SELECT min(ingest_id) FROM ingests WHERE content_hash = ? AND status IN ('loaded', 'empty')",
-                   [digest])
-    if prior:
-        result.status, result.skipped_as = "skipped", prior
+    earlier = con.execute("""SELECT ingest_id, status, format FROM ingests WHERE content_hash = ?
+                             AND status IN ('loaded', 'empty', 'quarantined') ORDER BY ingest_id""",
+                          [digest]).fetchall()
+    # Seen before: skipped, unless forced, or unless all of it was quarantined when read as another format.
+    same = [(i, status, f) for i, status, f in earlier if status != "quarantined" or f == fmt.name]
+    if same and not force:
+        result.status, result.skipped_as = "skipped", same[0][0]
+        if same[0][1] == "quarantined":
+            result.note = (f"every record was quarantined when read as {same[0][2]}: check --format, "
+                           "or --force to read it again")
         return result
+    replaced = [i for i, _, _ in earlier]
+    result.replaced = replaced or None
+    # Replacing rows: all of it in one transaction or none. Otherwise each chunk commits on its own.
+    single = bool(replaced)
     result.ingest_id = _new_ingest(con, path, digest, fmt.name, "running")
     con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     try:
-        for chunk in _read_ahead(read(path, fmt, batch_size)):
+        if single:
             con.begin()
+            _forget(con, replaced)
+        for chunk in _read_ahead(read(path, fmt, batch_size)):
+            if not single:
+                con.begin()
             if chunk.events is not None:
                 loaded = _load_events(con, chunk, result.ingest_id)
             elif chunk.conversations is not None:
@@ -153,14 +182,16 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
             else:  # only quarantine rows (an unreadable stretch of a file)
                 loaded = 0
             _quarantine(con, chunk, result.ingest_id, source_file)
-            con.commit()
+            if not single:
+                con.commit()
             result.n_read += chunk.n_read
             result.n_loaded += loaded
             result.n_duplicate += chunk.n_good - loaded
             result.n_quarantined += len(chunk.quarantined)
             if on_chunk:
                 on_chunk(chunk)
-        con.begin()
+        if not single:
+            con.begin()
         if fmt.kind in ("wildchat", "sharegpt"):
             # Events that arrived before their conversation are no longer orphans.
             con.execute("""
@@ -168,7 +199,8 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 WHERE NOT conversation_known
                   AND conversation_id IN (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""",
                         [result.ingest_id])
-        result.status = "empty" if result.n_read == 0 else "loaded"
+        nothing_good = result.n_loaded == 0 and result.n_duplicate == 0 and result.n_quarantined > 0
+        result.status = "empty" if result.n_read == 0 else "quarantined" if nothing_good else "loaded"
         con.execute("""
             UPDATE ingests SET n_read = ?, n_loaded = ?, n_duplicate = ?, n_quarantined = ?, finished_at = ?,
                                status = ?

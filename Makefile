@@ -10,7 +10,9 @@ export RMCURATE_HOME ?= $(CURDIR)/data
 
 .PHONY: setup judge-setup run test bench clean
 
-setup: $(VENV)/.installed $(JUDGE_VENV)/.installed
+# The two virtualenvs install side by side: most of the time is unpacking wheels, not CPU.
+setup:
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(JUDGE_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

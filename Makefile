@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.export
 	$(BIN)/python -m benchmarks.implicit
 	$(BIN)/python -m benchmarks.trainer
+	$(BIN)/python -m benchmarks.generative
 
 clean:
 	rm -rf $(VENV) $(JUDGE_VENV) data bench-data

@@ -20,14 +20,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.known_pairs import known_pairs, write_export
+from flows.train import base_causal_lm
 from trainer.train import TrainConfig, train
-
-
-def base_model(home: Path) -> str:
-    from judges.embedded import ensure_model
-    from judges.settings import JudgeSettings
-
-    return str(ensure_model(home, JudgeSettings().python))
 
 
 def main() -> None:
@@ -43,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="rmcurate-bench-generative-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    model = args.model or base_model(root / "home")
+    model = args.model or str(base_causal_lm(root / "home"))
     print(f"device {args.device}; {args.pairs} train / {args.test} test pairs; {args.steps} steps of "
           f"{args.batch_size}; generative model {model}")
     header = ("set", "objective", "samples/s", "acc before", "acc after", "length", "consistency before",

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmarks.known_pairs import known_pairs, write_export
+from conftest import _healthy
 from flows.pairs import PairSettings, compare, pair_verifier
 from judges.embedded import free_port, served_name
 from judges.settings import JudgeSettings
@@ -107,15 +108,6 @@ def test_score_reads_out_both_orders_for_a_pair_export(trained, tmp_path):
     run = subprocess.run([sys.executable, "-m", "flows.cli", "score", "--model", str(ckpt), "--data", str(texts),
                           "--out", str(out)], capture_output=True, text=True)
     assert run.returncode == 2 and "compares two replies" in run.stderr
-
-
-def _healthy(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_checkpoint_is_served_by_vllm_and_verifies_pairs(trained, tmp_path):

@@ -28,6 +28,7 @@ from trainer.data import OBJECTIVE_FORMATS, DataError, read_split
 from trainer.losses import two_token_loss
 from trainer.metrics import ece, pair_accuracy
 from trainer.plot import loss_svg
+from trainer.train import schedule
 
 CHOICES = ("A", "B")
 TEMPLATE = "pair_compare"
@@ -184,12 +185,6 @@ def mean_loss(model, seqs: list[list[int]], targets: torch.Tensor, choices, eps:
         total += float(two_token_loss(lg, targets[b:b + 16].to(device), eps)) * len(lg)
     model.train()
     return total / max(1, len(seqs))
-
-
-def schedule(opt, steps: int, warmup: float):
-    warm = max(1, int(warmup * steps))
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
 
 
 @torch.no_grad()

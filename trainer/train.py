@@ -87,6 +87,13 @@ def objective_for(cfg: TrainConfig, targets=None) -> Objective:
     raise ValueError(f"unknown objective {cfg.objective!r}: pairwise, ordinal, implicit or generative")
 
 
+def schedule(opt, steps: int, warmup: float):
+    """Linear warm-up over a `warmup` share of the steps, then linear decay to zero."""
+    warm = max(1, int(warmup * steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
+
+
 def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Padding-aware batches: shuffle, sort within windows of 50 batches by length, shuffle the batches."""
     idx = list(range(len(lengths)))
@@ -262,12 +269,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     if extra:
         # Its own optimizer: a small model on a few features learns at a larger rate than the encoder.
         extra_opt = torch.optim.Adam(extra, lr=0.05)
-    warm = max(1, int(cfg.warmup * steps))
-
-    def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero
-        return (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched = schedule(opt, steps, cfg.warmup)
 
     before = evaluate(obj, predict(model, enc_test, device, autocast), test_labels)
     yardstick = cfg.loss_examples or 256

@@ -25,7 +25,7 @@ import pyarrow as pa
 from extractors import Chunk, Format, FormatError, detect, read
 from warehouse.db import INGEST_MEMORY_LIMIT, MEMORY_LIMIT, scalar
 from warehouse.ddl import columns
-from warehouse.recovery import recover
+from warehouse.recovery import delete_rows, recover
 
 
 @dataclass
@@ -139,10 +139,7 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 def _forget(con, ingest_ids: list[int]) -> None:
     """Delete what these ingests wrote and mark them 'replaced' (inside the caller's transaction)."""
     for ingest_id in ingest_ids:
-        con.execute("""DELETE FROM messages WHERE conversation_id IN
-                       (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
-        for table in ("conversations", "events", "quarantine"):
-            con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+        delete_rows(con, ingest_id)
         con.execute("UPDATE ingests SET status = 'replaced' WHERE ingest_id = ?", [ingest_id])
 
 

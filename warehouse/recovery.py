@@ -6,6 +6,14 @@ def dead_ingests(con) -> list[int]:
     return [r[0] for r in con.execute("SELECT ingest_id FROM ingests WHERE status = 'running'").fetchall()]
 
 
+def delete_rows(con, ingest_id: int) -> None:
+    """Delete every row an ingest wrote (inside the caller's transaction)."""
+    con.execute("""DELETE FROM messages WHERE conversation_id IN
+                   (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
+    for table in ("conversations", "events", "quarantine"):
+        con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+
+
 def recover(con) -> list[int]:
     """Delete every row of unfinished ingests and mark them 'failed'; returns their ids.
 
@@ -15,10 +23,7 @@ def recover(con) -> list[int]:
     dead = dead_ingests(con)
     for ingest_id in dead:
         con.begin()
-        con.execute("""DELETE FROM messages WHERE conversation_id IN
-                       (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
-        for table in ("conversations", "events", "quarantine"):
-            con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+        delete_rows(con, ingest_id)
         con.execute("UPDATE ingests SET status = 'failed', finished_at = ? WHERE ingest_id = ?",
                     [datetime.now(timezone.utc), ingest_id])
         con.commit()

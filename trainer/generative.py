@@ -28,7 +28,7 @@ from trainer.data import OBJECTIVE_FORMATS, DataError, read_split
 from trainer.losses import two_token_loss
 from trainer.metrics import ece, pair_accuracy
 from trainer.plot import loss_svg
-from trainer.train import schedule
+from trainer.train import place, schedule, update
 
 CHOICES = ("A", "B")
 TEMPLATE = "pair_compare"
@@ -196,11 +196,7 @@ def p_chosen(checkpoint: Path, pairs: list[tuple[list[dict], str, str]]) -> list
     model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
     prompts = Prompts(tok, cfg["field_chars"], cfg["max_length"])
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-
-    def autocast():
-        return torch.autocast("cpu", enabled=False)
-
-    args = (choice_ids(tok), pad_id, torch.device("cpu"), autocast)
+    args = (choice_ids(tok), pad_id, torch.device("cpu"), place(model, torch.device("cpu")))
     first = p_first(model, [prompts.compare(p, c, r) for p, c, r in pairs], *args)
     second = p_first(model, [prompts.compare(p, r, c) for p, c, r in pairs], *args)
     return both_orders(first, second).tolist()
@@ -230,20 +226,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     hf_logging.set_verbosity_error()
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32)
     model.config.use_cache = False
-    if not cfg.dropout:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
-    model.to(device)
-    if device.type == "cuda":  # bf16 compute, recomputed activations, as for the scalar objectives
-        model.gradient_checkpointing_enable()
-
-        def autocast():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-    else:
-        def autocast():
-            return torch.autocast("cpu", enabled=False)
-
+    autocast = place(model, device, cfg.dropout)  # bf16 and gradient checkpointing on a GPU
     prompts = Prompts(tok, cfg.field_chars, cfg.max_length)
     # Which reply sits in slot A is drawn once per training example; the test asks both orders.
     flips = [rng.random() < 0.5 for _ in train_pairs]
@@ -270,12 +253,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
                 order = rng.sample(range(len(stage1_seqs)), len(stage1_seqs))
             idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
             loss = sft_loss(model, [stage1_seqs[i] for i in idx], pad_id, device, autocast)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            stage1_losses.append(loss.item())
+            stage1_losses.append(update(model, loss, opt, sched))
             log(f"stage 1 step {step + 1}/{cfg.stage1_steps}  loss {stage1_losses[-1]:.4f}")
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
         stage1_seconds = time.perf_counter() - started
@@ -290,13 +268,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
             order = rng.sample(range(len(train_seqs)), len(train_seqs))
         idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
         logits = ab_logits(model, collate([train_seqs[i] for i in idx], pad_id, device), choices, autocast)
-        loss = two_token_loss(logits, train_targets[idx].to(device), cfg.eps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(update(model, two_token_loss(logits, train_targets[idx].to(device), cfg.eps), opt, sched))
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
             log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}")

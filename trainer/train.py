@@ -94,6 +94,34 @@ def schedule(opt, steps: int, warmup: float):
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
 
 
+def place(model, device, dropout: bool = False):
+    """Move the model to `device`, dropout off unless asked; returns the autocast context to run it in.
+    On a GPU: bf16 compute and recomputed activations, so bigger batches fit on one GPU."""
+    if not dropout:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    model.to(device)
+    if device.type != "cuda":
+        return lambda: torch.autocast("cpu", enabled=False)
+    model.gradient_checkpointing_enable()
+    return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def update(model, loss: torch.Tensor, opt, sched, extra_opt=None) -> float:
+    """One optimizer step: gradients clipped to norm 1, then the schedule moves on. Returns the loss."""
+    opt.zero_grad(set_to_none=True)
+    if extra_opt is not None:
+        extra_opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    if extra_opt is not None:
+        extra_opt.step()
+    sched.step()
+    return loss.item()
+
+
 def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Padding-aware batches: shuffle, sort within windows of 50 batches by length, shuffle the batches."""
     idx = list(range(len(lengths)))
@@ -244,20 +272,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels,
                                                                ignore_mismatched_sizes=True)
     model.config.pad_token_id = tokenizer.pad_token_id
-    if not cfg.dropout:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
-    model.to(device)
-    if device.type == "cuda":  # bf16 compute, recomputed activations: bigger batches on one GPU
-        model.gradient_checkpointing_enable()
-
-        def autocast():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-    else:
-        def autocast():
-            return torch.autocast("cpu", enabled=False)
-
+    autocast = place(model, device, cfg.dropout)
     enc_train = Encoder(tokenizer, train_texts, cfg.max_length)
     enc_test = Encoder(tokenizer, test_texts, cfg.max_length)
     steps = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * len(train_texts) / cfg.batch_size)))
@@ -266,9 +281,8 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     if obj.name == "implicit":
         obj.to(device)
     extra = obj.parameters() if hasattr(obj, "parameters") else []  # ImplicitRM's propensity model and eps
-    if extra:
-        # Its own optimizer: a small model on a few features learns at a larger rate than the encoder.
-        extra_opt = torch.optim.Adam(extra, lr=0.05)
+    # Its own optimizer: a small model on a few features learns at a larger rate than the encoder.
+    extra_opt = torch.optim.Adam(extra, lr=0.05) if extra else None
     sched = schedule(opt, steps, cfg.warmup)
 
     before = evaluate(obj, predict(model, enc_test, device, autocast), test_labels)
@@ -283,16 +297,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
         idx = queue.pop()
         batch = targets_batch(train_labels, idx, device)
         loss = obj.loss(forward(model, enc_train.batch(idx, device), len(idx), autocast), batch)
-        opt.zero_grad(set_to_none=True)
-        if extra:
-            extra_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if extra:
-            extra_opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(update(model, loss, opt, sched, extra_opt))
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
             log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}")

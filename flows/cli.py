@@ -190,6 +190,45 @@ def run(ctx: typer.Context,
         raise typer.Exit(1)
 
 
+@app.command()
+def deploy(ctx: typer.Context,
+           sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
+           cron: Annotated[str, typer.Option(help="When to run, as a cron line (server time zone: UTC unless --timezone).")] = "0 3 * * *",
+           timezone: Annotated[str, typer.Option(help="IANA time zone of --cron.")] = "UTC",
+           name: Annotated[str, typer.Option(help="Deployment name: runs as `nightly/NAME`.")] = "rmcurate-nightly",
+           sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = SAMPLE_SIZE):
+    """Register the nightly flow with a Prefect server on a cron schedule, and run it when due.
+
+    Needs a server (`prefect server start`) and PREFECT_API_URL pointing at it.
+    This process is the worker: it stays up and runs each scheduled or triggered run
+    (`prefect deployment run nightly/NAME`); Ctrl-C or SIGTERM stops it.
+    Runs, logs and artifacts show in `prefect flow-run ls`, `prefect artifact ls` and the UI."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.settings import PREFECT_API_URL
+    from pydantic import ValidationError
+
+    if not PREFECT_API_URL.value():
+        fail("no Prefect server: start one (`prefect server start`) and set PREFECT_API_URL, "
+             "e.g. http://127.0.0.1:4200/api")
+    try:
+        schedule = CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as e:
+        fail(f"--cron/--timezone: {e.errors()[0]['msg']}")
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from flows.nightly import nightly
+
+    params = {"home": str(ctx.obj), "sources": [str(s.resolve()) for s in sources] if sources else None,
+              "sample_size": sample_size}
+    err.print(f"serving nightly/{name} ({cron}, {timezone}) from {PREFECT_API_URL.value()}; Ctrl-C stops",
+              markup=False, highlight=False)
+    # By module path: the run subprocess imports flows.nightly as installed, from any folder.
+    nightly.serve(name=name, schedule=Cron(schedule.cron, timezone=schedule.timezone), parameters=params,
+                  print_starting_message=False, entrypoint_type=EntrypointType.MODULE_PATH)
+
+
 def print_exports_and_training(exports: dict, trained: dict) -> None:
     """The same tables the run's report gets."""
     from flows.train import report_rows

@@ -4,8 +4,12 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 from prefect import flow, get_run_logger, task
+from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
+from prefect.tasks import exponential_backoff
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
@@ -13,9 +17,44 @@ from flows.sources import SAMPLE_SIZE, inbox_files, sample_file, simulated_event
 from flows.train import TrainSettings, export_all, report_rows, train_exports
 from judges.backends import shared_judge
 from judges.settings import JudgeSettings
-from warehouse import connect, ingest_path, resolve_home
+from warehouse import WarehouseBusy, connect, ingest_path, resolve_home
 from warehouse.feedback import pending_conversations
+from warehouse.runs import finish_run, start_run
 from warehouse.snapshot import write_snapshot
+
+
+class FlowSettings(BaseSettings):
+    """How the nightly's tasks meet trouble (RMCURATE_FLOW_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="RMCURATE_FLOW_")
+
+    # A task that fails for a reason that passes (another process writing the warehouse, the judge
+    # server unreachable) runs again after retry_delay_s, then twice that, and so on.
+    retries: int = 3
+    retry_delay_s: float = 10.0
+    # The label and pairs stages stop waiting on the judge at the judge's stage_deadline_s and keep
+    # what they have; this hard limit is for a stage stuck anywhere else. 0: none.
+    llm_stage_timeout_s: float = 2 * 3600.0
+
+
+TRANSIENT = (WarehouseBusy, httpx.TransportError, ConnectionError)
+
+
+def transient(task, task_run, state) -> bool:
+    """Retry only what may pass: a bad file or a failed judge stage would fail the same way again."""
+    try:
+        state.result()
+    except TRANSIENT:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+def with_retries(t, settings: FlowSettings, timeout_s: float | None = None):
+    delays = exponential_backoff(backoff_factor=settings.retry_delay_s)(settings.retries) if settings.retries else 0
+    return t.with_options(retries=settings.retries, retry_delay_seconds=delays, retry_condition_fn=transient,
+                          timeout_seconds=timeout_s or None)
 
 
 @task(name="ingest")
@@ -133,24 +172,49 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
     paths = [Path(s) for s in sources] if sources else [sample_file(root, sample_size),
                                                          simulated_events_file(root, sample_size)]
     paths += inbox_files(root)
+    fs = FlowSettings()
+    llm_timeout = fs.llm_stage_timeout_s
     # One writer at a time: DuckDB allows a single writing process.
-    ingests = [ingest_task(root, p) for p in paths]
+    ingests = [with_retries(ingest_task, fs)(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    prefect_run = {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name, "deployment_id": deployment.id}
+    with_retries(record_start, fs)(root, run_id, prefect_run)
     # Without a configured judge, label and pairs share one embedded server.
     failures: list[str] = []
     with shared_judge(root, judge_needed(root)) as judge:
-        labels = settled(label_task(root, run_id, judge, return_state=True), failures)
-        pairs = settled(pairs_task(root, run_id, judge, return_state=True), failures)
+        labels = settled(with_retries(label_task, fs, llm_timeout)(root, run_id, judge, return_state=True), failures)
+        pairs = settled(with_retries(pairs_task, fs, llm_timeout)(root, run_id, judge, return_state=True), failures)
     # A judge stage that failed too many calls still wrote what it could: the night goes on to
     # snapshot, export and train on that, and the run is marked failed at the end.
-    snapshot = snapshot_task(root, run_id)
-    exports = export_task(root, run_id)
+    snapshot = with_retries(snapshot_task, fs)(root, run_id)
+    exports = with_retries(export_task, fs)(root, run_id)
     trained = train_task(root, run_id, exports)
-    result = {"home": str(root), "run_id": run_id, "ingests": ingests, "labels": labels, "pairs": pairs,
-              "snapshot": snapshot, "exports": exports, "train": trained, "failures": failures}
+    with_retries(record_finish, fs)(root, run_id, failures)
+    result = {"home": str(root), "run_id": run_id, "prefect_flow_run_id": prefect_run["flow_run_id"], "ingests": ingests,
+              "labels": labels, "pairs": pairs, "snapshot": snapshot, "exports": exports, "train": trained,
+              "failures": failures}
     if failures:
         return Failed(message="; ".join(failures), data=result)
     return result
+
+
+@task(name="record_start")
+def record_start(home: Path, run_id: str, prefect_run: dict) -> None:
+    """The `runs` row: our run id beside Prefect's flow-run id, so either finds the other."""
+    con = connect(home)
+    try:
+        start_run(con, run_id, **prefect_run)
+    finally:
+        con.close()
+
+
+@task(name="record_finish")
+def record_finish(home: Path, run_id: str, failures: list[str]) -> None:
+    con = connect(home)
+    try:
+        finish_run(con, run_id, failures)
+    finally:
+        con.close()
 
 
 def settled(state, failures: list[str]) -> dict:

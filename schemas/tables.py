@@ -8,6 +8,7 @@ from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.judging import JudgeCall
 from schemas.pairs import Pair, PairAttempt
 from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, ReplyEvidence, TurnItem
+from schemas.runs import NightlyRun
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Tables:
     pairs: str = "pairs"
     pair_attempts: str = "pair_attempts"
     exports: str = "exports"
+    runs: str = "runs"
 
 
 TABLES = Tables()
@@ -44,5 +46,6 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.pairs: Pair,
     TABLES.pair_attempts: PairAttempt,
     TABLES.exports: Export,
+    TABLES.runs: NightlyRun,
 }
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem, TABLES.reply_evidence: ReplyEvidence}

@@ -20,6 +20,10 @@ class WarehouseError(RuntimeError):
     """A problem the user can act on (locked file, missing warehouse, bad SQL)."""
 
 
+class WarehouseBusy(WarehouseError):
+    """Another process holds the write lock: worth trying again later (the flow's tasks retry)."""
+
+
 def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a write connection first undoes any interrupted ingest."""
     path = db_path(home)
@@ -35,7 +39,8 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as e:
-        raise WarehouseError(f"cannot open {path}: {str(e).splitlines()[0]}") from None
+        first = str(e).splitlines()[0]
+        raise (WarehouseBusy if "lock" in first.lower() else WarehouseError)(f"cannot open {path}: {first}") from None
     con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
     if not read_only:
         ensure_schema(con)

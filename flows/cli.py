@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from extractors import KINDS
+from flows.quiet import quiet_teardown
 from flows.sources import SAMPLE_SIZE, expand
 from warehouse import WarehouseError, connect, ingest_path, resolve_home
 from warehouse.judge_calls import judge_stats
@@ -34,6 +35,7 @@ def fail(message: str, code: int = 2):
 def main(ctx: typer.Context,
          home: Annotated[Path | None, typer.Option(help="Data directory (default: $RMCURATE_HOME or ./data).")] = None):
     ctx.obj = resolve_home(home)
+    quiet_teardown()  # before a command imports Prefect: see flows/quiet.py
 
 
 @app.command()

@@ -69,6 +69,9 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     n_turns = con.execute("SELECT count(*) FROM turns").fetchall()[0][0]
     assert con.execute("SELECT count(*) FROM feedback_labels").fetchall() == [(n_turns,)]
     assert con.execute("SELECT count(*) FROM pair_attempts").fetchall() == [(first["pairs"]["n_seeds"],)]
+    # each night beside the Prefect flow run that carried it
+    assert con.execute("SELECT run_id, prefect_flow_run_id, status FROM runs ORDER BY started_at").fetchall() == \
+        [(r["run_id"], r["prefect_flow_run_id"], "completed") for r in (first, second)]
     con.close()
     out = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "sql",
                           "select label, count(*) from feedback_labels where kept group by 1 order by 1",
@@ -82,6 +85,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     run = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "run",
                           "--sample-size", str(SIZE)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
+    assert "nanobind" not in run.stderr  # DuckDB's teardown diagnostics after the results (flows/quiet.py)
     for words in ("nightly ingest", "feedback funnel", "pairs:", "Exports (this run)",
                   "Trainer: does the data teach anything?", "report: "):
         assert words in run.stdout, words

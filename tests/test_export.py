@@ -1,6 +1,7 @@
 """Exports on a real warehouse and snapshot: formats that load with datasets and TRL,
 splits by conversation, repeatable shards, PII gone, duplicates removed with reasons."""
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -332,3 +333,42 @@ def test_only_pairs_the_verifier_inverted_are_left_out(snapshot_home, tmp_path):
     export(con, home, "trl", tmp_path / "trl", snapshot="verified", test_fraction=0.0)
     manifest = json.loads((tmp_path / "trl" / "manifest.json").read_text())
     assert manifest["n_read"] == len(ids)  # every rmboost pair but the inverted one, plus the natural pair
+
+
+def card_snippets(card: str, lang: str) -> list[str]:
+    return [block.split("\n", 1)[1] for block in card.split("```")[1::2] if block.startswith(lang + "\n")]
+
+
+def test_the_dataset_card_has_hub_metadata_names_its_judge_and_its_snippets_run(snapshot_home, tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from schemas.feedback import FeedbackJudgement
+
+    home, con, ids = snapshot_home
+    # the judge that labelled the turns, and the language it found, as the label stage stores them
+    items = [i for (i,) in rows(con, "SELECT item_id FROM feedback_labels ORDER BY item_id")]
+    insert_models(con, "feedback_judgements", [
+        FeedbackJudgement(item_id=i, kind="feedback", judge_model="SmolLM2-135M-Instruct", template="wildreward_feedback",
+                          template_version=3, call_key=f"k{i}", raw_category=5, from_cache=False, run_id="r1",
+                          judged_at=NOW) for i in items])
+    con.execute("UPDATE feedback_labels SET language = 'en'")
+    write_snapshot(con, home, "run2")
+    for fmt in ("trl", "ordinal"):
+        export(con, home, fmt, tmp_path / fmt, snapshot="run2")
+        card = DatasetCard.load(tmp_path / fmt / "README.md")  # the Hub's own parser
+        data = card.data.to_dict()
+        assert data["license"] == "other"  # ShareGPT: no stated terms
+        assert data["language"] == ["en"] and data["size_categories"] == ["n<1K"]
+        assert "text-classification" in data["task_categories"] and "reward-modeling" in data["tags"]
+        assert [f["split"] for f in data["configs"][0]["data_files"]] == ["train", "test"]
+        assert "| SmolLM2-135M-Instruct | wildreward_feedback v3 | 84 |" in card.text
+        assert "sharegpt (42 conversations, license: other)" in card.text
+        # the snippets, as written, from the export's folder
+        for code in card_snippets(card.text, "python"):
+            r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / fmt, capture_output=True, text=True)
+            assert r.returncode == 0 and "train: Dataset" in r.stdout, r.stderr[-2000:]
+    (command,) = card_snippets((tmp_path / "ordinal" / "README.md").read_text(), "sh")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(command, shell=True, cwd=tmp_path / "ordinal", env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "pairwise_accuracy" in json.loads((tmp_path / "ordinal" / "rm-check" / "metrics.json").read_text())["test"]

@@ -17,7 +17,7 @@ from extractors.export.split import assign
 from extractors.pii import KINDS, pseudonym, scrub_value
 from schemas.exports import FORMATS, SPLITS, Export, render
 from schemas.tables import TABLES
-from warehouse.exports.rows import read_rows, with_text
+from warehouse.exports.rows import provenance, read_rows, with_text
 from warehouse.exports.shards import write_card, write_shards
 from warehouse.feedback import insert_models
 from warehouse.home import salt, snapshots
@@ -145,6 +145,8 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
         "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
+        # of the conversations behind the rows read: sources, languages, the judges that labelled them
+        "provenance": provenance(snapshot_dir, {c for item in items for c in item["conversations"]}),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     write_card(tmp, manifest)

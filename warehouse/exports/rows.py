@@ -3,10 +3,13 @@
 Reading a snapshot is what makes an export repeatable: the same snapshot and seed
 give the same shards, whatever ran since.
 """
+from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from extractors.feedback.language import from_source
 from extractors.replies import has_code, has_list
 from schemas.exports import render
 from schemas.tables import TABLES
@@ -20,7 +23,7 @@ POSITIVE = ("copy", "click", "thumbs_up", "share")
 
 def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    for table in (TABLES.pairs, TABLES.feedback_labels, TABLES.feedback_judgements, TABLES.turns, TABLES.messages,
+    for table in (TABLES.conversations, TABLES.pairs, TABLES.feedback_labels, TABLES.feedback_judgements, TABLES.turns, TABLES.messages,
                   TABLES.events, TABLES.reply_evidence):
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{snapshot_dir / (table + '.parquet')}')")
     return con
@@ -134,6 +137,30 @@ def simulated(con) -> str | None:
     (name,) = con.execute(f"""SELECT max(json_extract_string(payload, '$.simulator')) FROM {TABLES.events}
                               WHERE event = 'impression'""").fetchone()
     return name
+
+
+def provenance(snapshot_dir: Path, conversation_ids: set[str]) -> dict:
+    """Where the rows' conversations came from, their languages (ISO 639-1, from the source or from
+    the labelled turns), and the judge models and templates that labelled their turns: the card's facts."""
+    con = open_snapshot(snapshot_dir)
+    try:
+        ids = pa.table({"conversation_id": sorted(conversation_ids)})  # noqa: F841 - read by DuckDB
+        sources = dict(con.execute(f"""SELECT source, count(*) FROM {TABLES.conversations}
+                                       WHERE conversation_id IN (SELECT conversation_id FROM ids)
+                                       GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall())
+        per_conversation = con.execute(f"""
+            SELECT c.conversation_id, c.language, mode(l.language) FILTER (WHERE l.language IS NOT NULL)
+            FROM {TABLES.conversations} c LEFT JOIN {TABLES.feedback_labels} l USING (conversation_id)
+            WHERE c.conversation_id IN (SELECT conversation_id FROM ids) GROUP BY 1, 2""").fetchall()
+        languages = Counter(from_source(source) or labelled for _, source, labelled in per_conversation
+                            if from_source(source) or labelled)
+        judges = [dict(zip(("model", "template", "template_version", "judgements"), r)) for r in con.execute(f"""
+            SELECT judge_model, template, template_version, count(*) FROM {TABLES.feedback_judgements}
+            WHERE regexp_replace(item_id, ':[^:]*$', '') IN (SELECT conversation_id FROM ids)
+            GROUP BY ALL ORDER BY 4 DESC, 1, 2""").fetchall()]
+    finally:
+        con.close()
+    return {"sources": sources, "languages": dict(languages.most_common()), "judges": judges}
 
 
 def read_rows(snapshot_dir: Path, fmt: str) -> tuple[list[dict], dict]:

@@ -24,6 +24,7 @@ from extractors.feedback.labels import NEUTRAL, ordinal, parse_category
 from extractors.feedback.mining import mine
 from extractors.feedback.prefilter import obviously_neutral
 from extractors.feedback.refusal import VERDICTS, looks_like_refusal
+from flows.progress import StageProgress
 from judges.cache import CachedJudge
 from judges.fields import cut
 from judges.templates import load
@@ -305,11 +306,18 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels))
     conversations = pending_conversations(con, PIPELINE_VERSION)
     step = settings.batch_conversations
-    for start in range(0, len(conversations), step):
-        turns = turns_of(con, conversations[start:start + step], PIPELINE_VERSION)
-        judgements, labels, n_pending = labeller.run_batch(turns)
-        write(judgements, labels)
-        result.n_pending += n_pending
+    progress = StageProgress("label_feedback", "conversations", len(conversations))
+    judge.on_answer = progress.answered
+    try:
+        for start in range(0, len(conversations), step):
+            batch = conversations[start:start + step]
+            judgements, labels, n_pending = labeller.run_batch(turns_of(con, batch, PIPELINE_VERSION))
+            write(judgements, labels)
+            result.n_pending += n_pending
+            progress.advance(len(batch))
+    finally:
+        judge.on_answer = None
+    progress.finish()
     result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)
     insert_models(con, TABLES.feedback_funnel, result.funnel)

@@ -16,6 +16,7 @@ from extractors.pairs.rmboost import (ASPECTS, BETTER, condition, pair_id, parse
                                      validate)
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
 from flows.label import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary
+from flows.progress import StageProgress
 from judges.fields import cut, render_conversation
 from judges.cache import CachedJudge
 from judges.request import JudgeRequest, Structured
@@ -133,65 +134,72 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
     markers = template_markers(text for _, text in rewrite.messages)
     todo = seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, s.max_seeds)
     result.n_seeds = len(todo)
-    for start in range(0, len(todo), s.batch):
-        batch = todo[start:start + s.batch]
-        now = datetime.now(UTC)
-        prompts = [prompt_messages(x) for x in batch]
-        convs = [render_conversation(p, s.field_max_chars) for p in prompts]
-        if s.generate_y1:
-            y1s = [r.text.strip() if r.ok and r.text else None
-                   for r in judge.run([answer.render(conversation=c) for c in convs])]
-        else:
-            y1s = [x["response"] for x in batch]
-        conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
-        # The model must see all of y1: a pair built on a middle-cut y1 would pair y2 with text it never saw.
-        too_long = {i for i in range(len(batch)) if y1s[i] and len(y1s[i]) > s.field_max_chars}
-        asks = [(i, bounded(rewrite.render(conversation=convs[i], response=y1s[i],
-                                           direction=conds[i][0].upper(), aspects=", ".join(conds[i][1])),
-                            len(y1s[i]), s.max_y2_chars))
-                for i in range(len(batch)) if y1s[i] and i not in too_long]
-        answers = dict(zip([i for i, _ in asks], judge.run([r for _, r in asks])))
-        pairs, attempts = [], []
-        for i, x in enumerate(batch):
-            if i in too_long:
-                reason = f"reply over {s.field_max_chars} characters, longer than the rewrite window"
-                result.drops[reason] = result.drops.get(reason, 0) + 1
-                attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=conds[i][0],
-                                            aspects=conds[i][1], kept=False, drop_reason=reason,
-                                            pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
-                continue
-            r = answers.get(i)
-            if r is None or not r.ok:  # no y1 or the call failed: retried next run
-                result.n_pending += 1
-                continue
-            direction, chosen_aspects = conds[i]
-            y1, y2 = y1s[i], parse_response(r.text)
-            reason = validate(y1, y2, markers=markers)
-            pid = None
-            if reason is None:
-                chosen, rejected = (y2, y1) if direction == BETTER else (y1, y2)
-                pid = pair_id("rmboost", prompts[i], chosen, rejected)
-                pairs.append(Pair(pair_id=pid, prompt=[ChatMessage(**m) for m in prompts[i]], chosen=chosen,
-                                  rejected=rejected, origin="rmboost", intended_label=direction,
-                                  aspects=chosen_aspects, generator_model=judge.model, template=rewrite.name,
-                                  template_version=rewrite.version, seed=s.seed, source_item_id=x["item_id"],
-                                  pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+    progress = StageProgress("synthesize_pairs", "seeds", len(todo))
+    judge.on_answer = verifier.on_answer = progress.answered
+    try:
+        for start in range(0, len(todo), s.batch):
+            batch = todo[start:start + s.batch]
+            now = datetime.now(UTC)
+            prompts = [prompt_messages(x) for x in batch]
+            convs = [render_conversation(p, s.field_max_chars) for p in prompts]
+            if s.generate_y1:
+                y1s = [r.text.strip() if r.ok and r.text else None
+                       for r in judge.run([answer.render(conversation=c) for c in convs])]
             else:
-                result.drops[reason] = result.drops.get(reason, 0) + 1
-            attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=direction,
-                                        aspects=chosen_aspects, call_key=r.key, kept=reason is None,
-                                        drop_reason=reason, pair_id=pid, pipeline_version=PAIRS_VERSION,
-                                        run_id=run_id, created_at=now))
-        known = existing_pair_ids(con, [p.pair_id for p in pairs])
-        pairs = [p for p in pairs if p.pair_id not in known]
-        if s.verify and pairs:
-            for p, v in zip(pairs, verify(verifier, pairs, s.field_max_chars)):
-                p.verification, p.verifier_model, p.verifier_p_chosen = v.vote, verifier.model, v.p_better
-                result.verification[v.vote] = result.verification.get(v.vote, 0) + 1
-                if v.p_better is not None:
-                    result.p_better.append(v.p_better)
-        write_pairs(con, pairs, attempts)
-        result.n_kept += len(pairs)
+                y1s = [x["response"] for x in batch]
+            conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
+            # The model must see all of y1: a pair built on a middle-cut y1 would pair y2 with text it never saw.
+            too_long = {i for i in range(len(batch)) if y1s[i] and len(y1s[i]) > s.field_max_chars}
+            asks = [(i, bounded(rewrite.render(conversation=convs[i], response=y1s[i],
+                                               direction=conds[i][0].upper(), aspects=", ".join(conds[i][1])),
+                                len(y1s[i]), s.max_y2_chars))
+                    for i in range(len(batch)) if y1s[i] and i not in too_long]
+            answers = dict(zip([i for i, _ in asks], judge.run([r for _, r in asks])))
+            pairs, attempts = [], []
+            for i, x in enumerate(batch):
+                if i in too_long:
+                    reason = f"reply over {s.field_max_chars} characters, longer than the rewrite window"
+                    result.drops[reason] = result.drops.get(reason, 0) + 1
+                    attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=conds[i][0],
+                                                aspects=conds[i][1], kept=False, drop_reason=reason,
+                                                pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+                    continue
+                r = answers.get(i)
+                if r is None or not r.ok:  # no y1 or the call failed: retried next run
+                    result.n_pending += 1
+                    continue
+                direction, chosen_aspects = conds[i]
+                y1, y2 = y1s[i], parse_response(r.text)
+                reason = validate(y1, y2, markers=markers)
+                pid = None
+                if reason is None:
+                    chosen, rejected = (y2, y1) if direction == BETTER else (y1, y2)
+                    pid = pair_id("rmboost", prompts[i], chosen, rejected)
+                    pairs.append(Pair(pair_id=pid, prompt=[ChatMessage(**m) for m in prompts[i]], chosen=chosen,
+                                      rejected=rejected, origin="rmboost", intended_label=direction,
+                                      aspects=chosen_aspects, generator_model=judge.model, template=rewrite.name,
+                                      template_version=rewrite.version, seed=s.seed, source_item_id=x["item_id"],
+                                      pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
+                else:
+                    result.drops[reason] = result.drops.get(reason, 0) + 1
+                attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=direction,
+                                            aspects=chosen_aspects, call_key=r.key, kept=reason is None,
+                                            drop_reason=reason, pair_id=pid, pipeline_version=PAIRS_VERSION,
+                                            run_id=run_id, created_at=now))
+            known = existing_pair_ids(con, [p.pair_id for p in pairs])
+            pairs = [p for p in pairs if p.pair_id not in known]
+            if s.verify and pairs:
+                for p, v in zip(pairs, verify(verifier, pairs, s.field_max_chars)):
+                    p.verification, p.verifier_model, p.verifier_p_chosen = v.vote, verifier.model, v.p_better
+                    result.verification[v.vote] = result.verification.get(v.vote, 0) + 1
+                    if v.p_better is not None:
+                        result.p_better.append(v.p_better)
+            write_pairs(con, pairs, attempts)
+            result.n_kept += len(pairs)
+            progress.advance(len(batch))
+    finally:
+        judge.on_answer = verifier.on_answer = None
+    progress.finish()
     result.n_natural = add_natural_pairs(con, run_id)
     return result
 

@@ -71,10 +71,18 @@ def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None
         try:
             if cfg.objective == "generative" and cfg.model is None:  # or RMCURATE_TRAIN_GENERATIVE_MODEL
                 cfg.model = str(base_causal_lm(home))
-            results[name] = train(data, home / "models" / run_id / name, cfg, log=lambda _: None)
+            results[name] = train(data, home / "models" / run_id / name, cfg, log=progress_log(name))
         except ValueError as e:  # nothing to train on yet (no pairs, no labels): say so, do not fail the night
             results[name] = {"skipped": str(e)}
     return results
+
+
+def progress_log(name: str):
+    """The trainer's step lines (every 10 steps: loss and samples/s) into the run's log, when in a flow."""
+    from flows.progress import run_logger
+
+    log = run_logger()
+    return (lambda line: log(f"train {name}: {line}")) if log else (lambda _: None)
 
 
 def base_causal_lm(home: Path) -> Path:

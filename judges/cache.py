@@ -50,10 +50,12 @@ class CallCounts:
 class CachedJudge:
     """A backend behind the call cache. `run` returns one result per request, in order."""
 
-    def __init__(self, backend: Backend, store: CallStore):
+    def __init__(self, backend: Backend, store: CallStore,
+                 on_answer: Callable[[JudgeResult], None] | None = None):
         self.backend = backend
         self.store = store
         self.counts = CallCounts()
+        self.on_answer = on_answer  # called with each fresh answer, once stored: a stage's progress
 
     @property
     def model(self) -> str:
@@ -74,6 +76,8 @@ class CachedJudge:
 
         def save(i: int, result: JudgeResult):
             self.store.save(model, todo_requests[i], result)
+            if self.on_answer is not None:
+                self.on_answer(result)
 
         fresh = dict(zip(todo_keys, self.backend.run(todo_requests, todo_keys, save)))
         if stored:

@@ -1,5 +1,6 @@
 """The WildReward stage: rules on crafted cases, mining with the real embedder, and the
 whole stage on real ShareGPT turns with the real (embedded) vLLM judge."""
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -192,7 +193,7 @@ def test_words_count_cjk_characters():
     assert rules.short_feedback("ok thanks") == "feedback under 5 words"
 
 
-def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judge_for, embedder):
+def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judge_for, embedder, capfd):
     sample = sample_file(home, 40)
     con, judge, result = label_file(home, sample, judge_for, embedder)
     (n_turns,) = rows(con, "SELECT count(*) FROM turns")[0]
@@ -215,6 +216,10 @@ def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judg
     assert funnel[-1].n_out == rows(con, "SELECT count(*) FROM feedback_labels WHERE kept")[0][0]
     sent = judge.counts.sent
     assert sent > 0
+    # progress: conversations done of those pending, and every judge answer counted as it arrived
+    progress = re.findall(r"label_feedback: (\d+) of (\d+) conversations \(100%\), (\d+) judge calls answered",
+                          capfd.readouterr().err)
+    assert progress and progress[-1][0] == progress[-1][1] and int(progress[-1][2]) == sent
 
     again = label_feedback(con, judge, "run-2", LabelSettings(field_max_chars=500), embed=embedder)
     assert judge.counts.sent == sent and again.n_labelled == 0  # nothing new, nothing asked

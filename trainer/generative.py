@@ -271,7 +271,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
         losses.append(update(model, two_token_loss(logits, train_targets[idx].to(device), cfg.eps), opt, sched))
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}")
+            log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}  {seen / (time.perf_counter() - started):.1f} samples/s")
     elapsed = time.perf_counter() - started
 
     metrics = {

@@ -300,7 +300,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
         losses.append(update(model, loss, opt, sched, extra_opt))
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}")
+            log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}  {seen / (time.perf_counter() - started):.1f} samples/s")
     elapsed = time.perf_counter() - started
 
     metrics = {

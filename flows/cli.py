@@ -1,6 +1,7 @@
 """The `rmcurate` command line."""
 import csv
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -177,6 +178,9 @@ def run(ctx: typer.Context,
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
+    # The run's log is done; Prefect's shutdown lines (temporary server, event worker) would land
+    # between and after the tables below.
+    logging.getLogger("prefect").setLevel(logging.ERROR)
     t = Table("file", "format", "read", "loaded", "duplicate", "quarantined", "status", title="nightly ingest")
     for r in result["ingests"]:
         t.add_row(Path(r["path"]).name, r["format"], *map(str, (r["n_read"], r["n_loaded"], r["n_duplicate"],

@@ -66,7 +66,7 @@ class ImplicitRow(BaseModel):
     response_chars: int
     has_code: bool = Field(description="replies with code are copied far more often")
     has_list: bool = Field(False, description="a markdown list or table")
-    user_events: int = Field(description="events the user logged across all conversations")
+    user_events: int = Field(description="actions the user logged on other replies, across all conversations")
     user_replies: int = Field(description="replies of the user's conversations with events")
 
 

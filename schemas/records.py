@@ -129,7 +129,7 @@ class ReplyEvidence(_Record):
     edits: int
     first_action_at: datetime | None = None
     events: list[str] = Field(description="actions on it in time order (impressions left out)")
-    user_events: int = Field(description="actions its user logged across all conversations")
+    user_events: int = Field(description="actions its user logged on other replies, across all conversations")
     feedback_label: int | None = Field(None, description="the follow-up label 1..4, when the feedback stage kept one")
     feedback_category: int | None = None
     simulated_preference: float | None = Field(None, description="a simulated log's hidden truth: evaluation only")

@@ -276,6 +276,7 @@ def test_ordinal_and_implicit_rows(snapshot_home, tmp_path):
     quiet = implicit[f"{ids['conv-1']}:3"]
     assert quiet["events"] == [] and not quiet["acted"]  # replies nobody acted on are the data too
     assert implicit[f"{ids['conv-0']}:1"]["user_events"] == 5  # u0: e0, e3, e6, e9, e-late
+    assert c0["user_events"] == 3  # not its own two: they would tell a propensity model the outcome
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert manifest["filters"]["events_not_on_a_reply"] == {
         "a user message, not an assistant reply": 1, "no message_index": 1, "unknown conversation": 1}

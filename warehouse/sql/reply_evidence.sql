@@ -46,7 +46,8 @@ SELECT r.conversation_id || ':' || r.message_index AS item_id, r.conversation_id
        coalesce(a.thumbs_up, 0) AS thumbs_up, coalesce(a.thumbs_down, 0) AS thumbs_down,
        coalesce(a.regenerations, 0) AS regenerations, coalesce(a.shares, 0) AS shares,
        coalesce(a.edits, 0) AS edits, a.first_action_at, coalesce(a.events, []) AS events,
-       coalesce(act.user_events, 0) AS user_events, l.feedback_label, l.feedback_category,
+       -- the user's actions on other replies: this reply's own would leak its outcome into the propensity
+       coalesce(act.user_events, 0) - len(coalesce(a.events, [])) AS user_events, l.feedback_label, l.feedback_category,
        a.simulated_preference, a.simulated_preferred
 FROM replies r
 LEFT JOIN acts a USING (conversation_id, message_index)

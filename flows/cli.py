@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -13,8 +13,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from extractors import KINDS
+from flows.output import csv_cell, dumps
 from flows.quiet import quiet_teardown
+from flows.settings import settings_help
 from flows.sources import SAMPLE_SIZE, expand
+from schemas.exports import FORMATS
+from trainer.data import ESTIMATORS, OBJECTIVE_FORMATS
 from warehouse import WarehouseError, connect, ingest_path, resolve_home
 from warehouse.judge_calls import judge_stats
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
@@ -32,9 +36,20 @@ def fail(message: str, code: int = 2):
     raise typer.Exit(code)
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from warehouse.exports import code_version
+
+        out.print(f"rmcurate {code_version()}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(ctx: typer.Context,
-         home: Annotated[Path | None, typer.Option(help="Data directory (default: $RMCURATE_HOME or ./data).")] = None):
+         home: Annotated[Path | None, typer.Option(help="Data directory; also accepted after the command.",
+                                                   envvar="RMCURATE_HOME", show_default="./data")] = None,
+         version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                               help="Print the version (and commit) and exit.")] = False):
     ctx.obj = resolve_home(home)
     quiet_teardown()  # before a command imports Prefect: see flows/quiet.py
 
@@ -42,7 +57,7 @@ def main(ctx: typer.Context,
 @app.command()
 def ingest(ctx: typer.Context,
            paths: Annotated[list[Path], typer.Argument(help="Files or folders to load.")],
-           format: Annotated[str | None, typer.Option("--format", help=f"Force the kind: {', '.join(KINDS)}.")] = None,
+           format: Annotated[Literal[KINDS] | None, typer.Option("--format", help="Force the kind.")] = None,
            force: Annotated[bool, typer.Option("--force", help="Read files seen before again, replacing what their "
                                                 "earlier ingest wrote (in one transaction).")] = False):
     """Load WildChat, ShareGPT or event-log files into the warehouse.
@@ -50,8 +65,6 @@ def ingest(ctx: typer.Context,
     A file that cannot be read is reported and the others still load; the exit status is 1 then.
     A file none of whose records loaded is 'quarantined'; read as another --format it loads in its place.
     """
-    if format is not None and format not in KINDS:
-        fail(f"unknown --format {format!r}: choose one of {', '.join(KINDS)}")
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         fail(f"no such file or directory: {missing[0]}")
@@ -95,13 +108,11 @@ def ingest(ctx: typer.Context,
 
 @app.command()
 def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
-        format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+        format: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
         max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40):
     """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, EXPLAIN); no file outside it is reached."""
     from warehouse.sandbox import RefusedStatement, check, open_sandboxed
 
-    if format not in ("table", "csv", "json"):
-        fail(f"unknown --format {format!r}: choose table, csv or json")
     try:
         con = open_sandboxed(ctx.obj)
     except WarehouseError as e:
@@ -123,17 +134,22 @@ def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL que
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(names)
             while rows := cur.fetchmany(10_000):
-                writer.writerows(rows)
+                writer.writerows([csv_cell(v) for v in r] for r in rows)
         else:
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
-            json.dump(rows, sys.stdout, default=str, ensure_ascii=False)
-            sys.stdout.write("\n")
+            sys.stdout.write(dumps([dict(zip(names, r)) for r in cur.fetchall()], default=str) + "\n")
     except BrokenPipeError:  # `rmcurate sql ... | head`: the reader has all it wanted
         sys.stderr.close()
     except Exception as e:  # noqa: BLE001 - DuckDB errors become one line
-        fail(str(e).splitlines()[0], code=1)
+        fail(one_line_sql_error(str(e)), code=1)
     finally:
         con.close()
+
+
+def one_line_sql_error(message: str) -> str:
+    """DuckDB's first line and its hints ("Did you mean", candidate bindings); not the LINE 1 echo and caret."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if line.startswith(("Candidate", "Did you mean"))]
+    return " ".join(lines[:1] + hints)
 
 
 @app.command()
@@ -164,7 +180,7 @@ def status(ctx: typer.Context):
     con.close()
 
 
-@app.command()
+@app.command(epilog=settings_help())
 def run(ctx: typer.Context,
         sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
         sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = SAMPLE_SIZE):
@@ -196,7 +212,7 @@ def run(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=settings_help())
 def deploy(ctx: typer.Context,
            sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
            cron: Annotated[str, typer.Option(help="When to run, as a cron line (server time zone: UTC unless --timezone).")] = "0 3 * * *",
@@ -315,8 +331,12 @@ def report(ctx: typer.Context, run: Annotated[str | None, typer.Option(help="Lab
 
     try:
         con = connect(ctx.obj, read_only=True)
+    except WarehouseError as e:
+        fail(str(e))
+    try:
         path = write_feedback_report(con, ctx.obj, run)
-    except (WarehouseError, ValueError) as e:
+    except ValueError as e:
+        con.close()
         fail(str(e), code=1)
     con.close()
     out.print(str(path), soft_wrap=True)
@@ -340,7 +360,7 @@ def snapshot(ctx: typer.Context):
 
 @app.command()
 def export(ctx: typer.Context,
-           format: Annotated[str, typer.Option("--format", help="trl, openrlhf, ordinal, implicit, or all.")],
+           format: Annotated[Literal[(*FORMATS, "all")], typer.Option("--format", help="A format, or all.")],
            out_dir: Annotated[Path, typer.Option("--out", help="Output folder (all: one subfolder per format).")],
            snapshot: Annotated[str | None, typer.Option(help="Snapshot run id (default: the newest).")] = None,
            seed: Annotated[int, typer.Option(help="Seed of the train/test split.")] = 0,
@@ -348,7 +368,6 @@ def export(ctx: typer.Context,
            shard_rows: Annotated[int, typer.Option(help="Rows per shard.")] = 50_000,
            jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines shards instead of Parquet.")] = False):
     """Write a training set from a warehouse snapshot: shards, manifest.json and a dataset card."""
-    from schemas.exports import FORMATS
     from warehouse.exports import ExportError, check_all_out
     from warehouse.exports import export as write_export
 
@@ -378,8 +397,9 @@ def export(ctx: typer.Context,
 @app.command()
 def train(ctx: typer.Context,
           data: Annotated[Path, typer.Option(help="An export folder (with manifest.json).")],
-          objective: Annotated[str, typer.Option(help="pairwise (trl, openrlhf), ordinal, implicit, or generative "
-                                                 "(trl, openrlhf: a causal LM that answers A or B).")],
+          objective: Annotated[Literal[tuple(OBJECTIVE_FORMATS)], typer.Option(
+              help="pairwise (trl, openrlhf), ordinal, implicit, or generative (trl, openrlhf: a causal LM that "
+                   "answers A or B).")],
           model: Annotated[str | None, typer.Option(help="Local Hugging Face checkpoint (default: all-MiniLM-L6-v2; "
                                                     "generative: the embedded judge's SmolLM2-135M-Instruct).")] = None,
           out_dir: Annotated[Path | None, typer.Option("--out", help="Where the checkpoint and metrics go.")] = None,
@@ -392,7 +412,7 @@ def train(ctx: typer.Context,
           margin: Annotated[float, typer.Option(help="Pairwise margin.")] = 0.0,
           max_length: Annotated[int, typer.Option(help="Tokens per text; older history is cut first "
                                                   "(generative: the whole A/B prompt).")] = 256,
-          estimator: Annotated[str, typer.Option(help="Implicit: implicitrm (debiased), naive, ips or dr.")] = "implicitrm",
+          estimator: Annotated[Literal[ESTIMATORS], typer.Option(help="Implicit: implicitrm is debiased.")] = "implicitrm",
           negatives: Annotated[bool, typer.Option(help="Implicit: thumbs down and regenerate are definite negatives.")] = True,
           stage1_steps: Annotated[int, typer.Option(help="Generative: next-token steps on prompt -> reply first "
                                                     "(GRAM's stage 1).")] = 0,
@@ -514,7 +534,7 @@ def judge_eval(ctx: typer.Context,
                                                                  "$RMCURATE_LABEL_TEMPLATE or feedback_choice).")] = None,
                cues: Annotated[bool | None, typer.Option("--cues/--no-cues", help="Settle explicit follow-ups by "
                                                          "cue before the judge (default $RMCURATE_LABEL_CUES).")] = None,
-               undecided: Annotated[str | None, typer.Option(help="judge or neutral: what a turn no cue settles "
+               undecided: Annotated[Literal["judge", "neutral"] | None, typer.Option(help="What a turn no cue settles "
                                                              "gets (default $RMCURATE_LABEL_UNDECIDED).")] = None,
                pairs: Annotated[int, typer.Option(help="pair_compare checks (0: none).")] = 40,
                as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False):
@@ -525,8 +545,6 @@ def judge_eval(ctx: typer.Context,
     from judges.templates import TemplateError, load
     from judges.vllm_http import JudgeUnavailable
 
-    if undecided not in (None, "judge", "neutral"):
-        fail(f"--undecided must be judge or neutral, not {undecided!r}")
     overrides = {k: v for k, v in (("template", template), ("cues", cues), ("undecided", undecided)) if v is not None}
     settings = LabelSettings(**overrides)
     try:
@@ -579,5 +597,41 @@ def print_judge_eval(r: dict) -> None:
                   f"agree on {_f(pc['order_agreement'])}, {pc['failed']} failed", soft_wrap=True)
 
 
+def hoist_home(args: list[str]) -> list[str]:
+    """`rmcurate sql --home DIR ...` as `rmcurate --home DIR sql ...`: --home is the app's option, and
+    users put it after the command too. Options only: nothing after `--` moves."""
+    end = args.index("--") if "--" in args else len(args)
+    out, moved, i = [], [], 0
+    while i < end:
+        if args[i] == "--home" and i + 1 < end:
+            moved += args[i:i + 2]
+            i += 2
+            continue
+        if args[i].startswith("--home="):
+            moved.append(args[i])
+        else:
+            out.append(args[i])
+        i += 1
+    return moved + out + args[end:]
+
+
+def cli() -> None:
+    """The `rmcurate` entry point: usage errors (an unknown option, a value outside its choices) are
+    one line on stderr with status 2, as every other error of ours is."""
+    try:
+        code = app(args=hoist_home(sys.argv[1:]), prog_name="rmcurate", standalone_mode=False)
+    except typer.TyperException as e:  # click's usage errors, as typer raises them
+        message = e.format_message().replace(": Value error, ", ": ")  # pydantic's words on a bad choice
+        if message.strip():  # empty after `rmcurate` alone, which printed the help
+            err.print(f"rmcurate: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        err.print("rmcurate: aborted", markup=False, highlight=False)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(code or 0)
+
+
 if __name__ == "__main__":
-    app()
+    cli()

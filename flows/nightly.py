@@ -9,10 +9,10 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
 from prefect.tasks import exponential_backoff
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
+from flows.settings import FlowSettings
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file, simulated_events_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
 from judges.backends import shared_judge
@@ -21,20 +21,6 @@ from warehouse import WarehouseBusy, connect, ingest_path, resolve_home
 from warehouse.feedback import pending_conversations
 from warehouse.runs import finish_run, start_run
 from warehouse.snapshot import write_snapshot
-
-
-class FlowSettings(BaseSettings):
-    """How the nightly's tasks meet trouble (RMCURATE_FLOW_*)."""
-
-    model_config = SettingsConfigDict(env_prefix="RMCURATE_FLOW_")
-
-    # A task that fails for a reason that passes (another process writing the warehouse, the judge
-    # server unreachable) runs again after retry_delay_s, then twice that, and so on.
-    retries: int = 3
-    retry_delay_s: float = 10.0
-    # The label and pairs stages stop waiting on the judge at the judge's stage_deadline_s and keep
-    # what they have; this hard limit is for a stage stuck anywhere else. 0: none.
-    llm_stage_timeout_s: float = 2 * 3600.0
 
 
 TRANSIENT = (WarehouseBusy, httpx.TransportError, ConnectionError)

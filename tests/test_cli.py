@@ -54,7 +54,7 @@ def test_missing_paths_and_unknown_formats_are_one_line_errors_with_status_2(hom
     notes = tmp_path / "notes.txt"
     notes.write_text("just words")
     r = run(home, "ingest", "--format", "chats", str(notes))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown --format 'chats'" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'chats' is not one of 'wildchat'" in r.stderr
     assert not (home / "warehouse.duckdb").exists()  # nothing was touched
     # A file no reader understands is that file's error alone: reported in one line, status 1.
     r = run(home, "ingest", str(notes))
@@ -123,3 +123,42 @@ def test_a_forced_reingest_that_fails_leaves_the_earlier_rows(home, tmp_path):
         [(3000,)]
     assert con.execute("SELECT status FROM ingests ORDER BY ingest_id").fetchall() == [("loaded",), ("failed",)]
     con.close()
+
+
+def test_cli_conventions(home, tmp_path):
+    r = subprocess.run([RMCURATE, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("rmcurate 0.")
+    # a reader pointed at a home with no warehouse says so, and makes nothing there
+    nowhere = tmp_path / "typo"
+    for args in (["sql", "select 1"], ["status"], ["report"]):
+        r = subprocess.run([RMCURATE, "--home", str(nowhere), *args], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no warehouse at" in r.stderr, (args, r.stderr)
+    assert not nowhere.exists()
+    run(home, "ingest", str(write_json(tmp_path / "s.json", [{"id": "a", "conversations": [
+        {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}])))
+    # --home after the command, as users type it
+    r = subprocess.run([RMCURATE, "sql", "select count(*) as n from conversations", "--home", str(home),
+                        "--format", "csv"], capture_output=True, text=True)
+    assert r.stdout == "n\n1\n", r.stderr
+    # choices are validated and shown, in one line
+    r = run(home, "sql", "select 1", "--format", "xml")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'xml' is not one of 'table', 'csv', 'json'" in r.stderr
+    assert "<table|csv|json>" in run(home, "sql", "--help").stdout
+    # every setting the nightly reads, with its variable, in --help
+    helptext = subprocess.run([RMCURATE, "run", "--help"], capture_output=True, text=True,
+                              env={**os.environ, "COLUMNS": "200"}).stdout
+    for name in ("RMCURATE_JUDGE_URLS", "RMCURATE_LABEL_TEMPLATE", "RMCURATE_PAIRS_MAX_SEEDS",
+                 "RMCURATE_TRAIN_MAX_STEPS", "RMCURATE_FLOW_RETRIES"):
+        assert name in helptext, name
+    # DuckDB's hints survive
+    r = run(home, "sql", "select conversaton_id from conversations")
+    assert r.returncode == 1 and "Candidate bindings" in r.stderr and '"conversation_id"' in r.stderr
+    assert run(home, "report", "--run", "nope").returncode == 1
+    # CSV and JSON: true/false, nested values as JSON, ISO 8601 times, null for NaN
+    query = ("select true as b, [1, 2] as l, {'a': 1} as s, TIMESTAMPTZ '2026-01-02 03:04:05+00' as t, "
+             "'nan'::double as n")
+    row = next(csv.DictReader(io.StringIO(run(home, "sql", query, "--format", "csv").stdout)))
+    assert row == {"b": "true", "l": "[1, 2]", "s": '{"a": 1}', "t": "2026-01-02T03:04:05+00:00", "n": ""}
+    got = run(home, "sql", query, "--format", "json").stdout
+    assert "NaN" not in got and json.loads(got) == [{"b": True, "l": [1, 2], "s": {"a": 1},
+                                                      "t": "2026-01-02T03:04:05+00:00", "n": None}]

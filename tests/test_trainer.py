@@ -111,7 +111,7 @@ def test_cli_errors_are_one_line(snapshot_home, tmp_path):
     cli = [sys.executable, "-m", "flows.cli", "train"]
     for args, words in [(["--data", str(tmp_path / "trl"), "--objective", "ordinal"], "trains on ordinal exports"),
                         (["--data", str(tmp_path / "implicit"), "--objective", "implicit", "--estimator", "magic"],
-                         "unknown estimator 'magic'"),
+                         "'magic' is not one of 'implicitrm'"),
                         (["--data", str(tmp_path), "--objective", "pairwise"], "no manifest.json"),
                         (["--data", str(tmp_path / "all-train"), "--objective", "pairwise"], "no test rows")]:
         r = subprocess.run(cli + args, capture_output=True, text=True)

@@ -9,6 +9,8 @@ from schemas.exports import render
 
 OBJECTIVE_FORMATS = {"pairwise": ("trl", "openrlhf"), "generative": ("trl", "openrlhf"), "ordinal": ("ordinal",),
                      "implicit": ("implicit",)}
+# How the implicit objective turns actions into a reward (trainer/implicit.py).
+ESTIMATORS = ("implicitrm", "naive", "ips", "dr")
 
 
 class DataError(ValueError):

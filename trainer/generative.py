@@ -26,7 +26,7 @@ from judges.fields import cut, render_conversation
 from judges.templates import load as load_template
 from trainer.data import OBJECTIVE_FORMATS, DataError, read_split
 from trainer.losses import two_token_loss
-from trainer.metrics import ece, pair_accuracy
+from trainer.metrics import ece, pair_accuracy, write_json
 from trainer.plot import loss_svg
 from trainer.train import place, schedule, update
 
@@ -290,7 +290,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     model.config.use_cache = True  # for serving
     model.save_pretrained(out)
     tok.save_pretrained(out)  # with its chat template: vLLM renders the same prompt
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out / "losses.json").write_text(json.dumps(losses))
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "losses.json", losses)
     (out / "loss.svg").write_text(loss_svg(losses, "generative (A/B) training loss"))
     return metrics

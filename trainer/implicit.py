@@ -35,8 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainer.data import ESTIMATORS  # noqa: F401 - named here too, beside the estimators
+
 FEATURES = ("position", "response_chars", "has_code", "has_list", "user_events", "user_replies")
-ESTIMATORS = ("implicitrm", "naive", "ips", "dr")
 
 
 class Objective(Protocol):

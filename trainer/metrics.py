@@ -1,4 +1,7 @@
 """Evaluation on the test split: ranking, calibration, and for ordinal labels error and correlation."""
+import json
+import math
+
 import numpy as np
 
 
@@ -85,3 +88,19 @@ def implicit_metrics(score: np.ndarray, targets: dict) -> dict:
         prob = 1 / (1 + np.exp(-score))
         out["mae_vs_truth"] = float(np.mean(np.abs(prob - targets["truth_p"])))
     return out
+
+
+def finite(value):
+    """NaN and infinities as null, all the way down: `metrics.json` stays JSON (a single-class test split
+    has no AUC, a constant prediction no correlation)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_json(path, value) -> None:
+    path.write_text(json.dumps(finite(value), indent=2, allow_nan=False))

@@ -5,7 +5,6 @@
 The model is any local Hugging Face checkpoint, loaded as a sequence-classification
 model (a fresh head); the CPU default is all-MiniLM-L6-v2 so this runs anywhere.
 """
-import json
 import math
 import random
 import time
@@ -20,7 +19,8 @@ from transformers.utils import logging as hf_logging
 from trainer.data import load
 from trainer.implicit import Implicit, Objective, propensity_by_bucket
 from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss
-from trainer.metrics import implicit_metrics, length_to_level, ordinal_metrics, pair_accuracy, pairwise_metrics
+from trainer.metrics import (implicit_metrics, length_to_level, ordinal_metrics, pair_accuracy, pairwise_metrics,
+                             write_json)
 from trainer.plot import loss_svg
 
 
@@ -320,10 +320,10 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
                                                                                    test_labels["rows"])}
     out.mkdir(parents=True, exist_ok=True)
     if obj.name == "implicit":
-        (out / "propensity.json").write_text(json.dumps(metrics["propensity"], indent=2))
+        write_json(out / "propensity.json", metrics["propensity"])
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out / "losses.json").write_text(json.dumps(losses))
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "losses.json", losses)
     (out / "loss.svg").write_text(loss_svg(losses, f"{obj.name} training loss"))
     return metrics

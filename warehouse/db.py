@@ -27,8 +27,9 @@ class WarehouseBusy(WarehouseError):
 def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a write connection first undoes any interrupted ingest."""
     path = db_path(home)
-    if read_only and not path.exists():
-        connect(home).close()  # a fresh home answers queries on empty tables
+    if read_only and not path.exists():  # a reader never makes a warehouse where a typo in --home pointed
+        raise WarehouseError(f"no warehouse at {path}: load data first (`rmcurate ingest` or `rmcurate run`), "
+                             "or point --home or RMCURATE_HOME at an existing one")
     if not read_only:
         home.mkdir(parents=True, exist_ok=True)
         (home / "tmp").mkdir(exist_ok=True)

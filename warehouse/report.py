@@ -42,6 +42,9 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
     run_id = run_id or last_label_run(con)
     if run_id is None:
         raise ValueError("no labelling run yet: run `rmcurate label` or `rmcurate run` first")
+    known = [r for (r,) in con.execute("SELECT DISTINCT run_id FROM feedback_funnel ORDER BY 1 DESC").fetchall()]
+    if run_id not in known:
+        raise ValueError(f"no labelling run {run_id!r}: the last ones are {', '.join(known[:5]) or 'none'}")
     steps = funnel(con, run_id)
     hist = label_histogram(con)
     reasons = con.execute("""SELECT drop_step, drop_reason, count(*) FROM feedback_labels

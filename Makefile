@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# OpenRLHF's dataset classes, for tests: its package pins flash-attn, deepspeed, ray and an older
+	# transformers, none needed to prepare data (flash-attn needs CUDA to build). --no-deps installs its
+	# code alone, and pylatexenc, which its utils import.
+	$(BIN)/pip install --quiet --no-deps openrlhf==0.11.2 pylatexenc==2.11
 	touch $@
 
 judge-setup: $(JUDGE_VENV)/.installed

@@ -119,3 +119,27 @@ def test_an_empty_split_has_no_shard_and_the_card_names_only_splits_with_rows(sn
     assert not list((tmp_path / "trl" / "data").glob("test-*"))
     card = (tmp_path / "trl" / "README.md").read_text()
     assert "split: train" in card and "split: test" not in card and "'test'" not in card
+
+
+@pytest.mark.parametrize("is_dpo", [False, True])
+def test_openrlhf_reward_dataset_prepares_the_openrlhf_export(awkward_export, smollm2, is_dpo):
+    """OpenRLHF's own RewardDataset, with the flags the card gives (--chosen_key chosen --rejected_key rejected
+    --apply_chat_template, no --prompt_key), on SmolLM2's chat template."""
+    from types import SimpleNamespace
+
+    from openrlhf.datasets import RewardDataset
+    from transformers import AutoTokenizer
+
+    manifest, ds = load(awkward_export["openrlhf"])
+    tok = AutoTokenizer.from_pretrained(smollm2)
+    flags = SimpleNamespace(chosen_key="chosen", rejected_key="rejected", apply_chat_template=True)
+    strategy = SimpleNamespace(args=SimpleNamespace(data=flags))
+    prepared = RewardDataset(ds["train"], tok, max_length=512, strategy=strategy, is_dpo=is_dpo, num_processors=1)
+    assert len(prepared) == len(ds["train"]) > 0  # no row lost in its preparation
+    for i, row in enumerate(ds["train"]):
+        # the reply is in the chosen text, and (DPO) the prompt is the conversation before it
+        assert row["chosen"][-1]["content"].strip()[:40] in prepared.chosens[i]
+        if is_dpo:
+            assert prepared.prompts[i].rstrip().endswith("assistant")
+    chosen_ids, _, reject_ids, _, _ = prepared.collate_fn([prepared[0], prepared[1]])
+    assert chosen_ids.shape[0] == reject_ids.shape[0] == 2

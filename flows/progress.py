@@ -19,12 +19,12 @@ def run_logger() -> Callable[[str], None] | None:
 
 
 class StageProgress:
-    """Count `advance(n)` units of work out of `total` and `answered()` judge calls."""
+    """Count `advance(n)` units of work out of `total`, and judge calls as they return (`answered`)."""
 
     def __init__(self, stage: str, unit: str, total: int, every_s: float = 15.0,
                  log: Callable[[str], None] | None = None):
         self.stage, self.unit, self.total, self.every_s = stage, unit, total, every_s
-        self.done = self.calls = 0
+        self.done = self.calls = self.failed = 0
         self.started = self.last = time.monotonic()
         in_flow = run_logger()
         self.log = log or in_flow or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -35,8 +35,9 @@ class StageProgress:
             self.artifact = create_progress_artifact(0.0, key=f"{stage.replace('_', '-')}-progress",
                                                      description=f"{stage}: share of {unit} done")
 
-    def answered(self, _result=None) -> None:
+    def answered(self, result=None) -> None:
         self.calls += 1
+        self.failed += result is not None and not result.ok
         self._report()
 
     def advance(self, n: int) -> None:
@@ -50,7 +51,7 @@ class StageProgress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         share = self.done / self.total if self.total else 1.0
         text = (f"{self.stage}: {self.done:,} of {self.total:,} {self.unit} ({share:.0%}), "
-                f"{self.calls:,} judge calls answered ({self.calls / elapsed:.1f}/s)")
+                f"{self.calls:,} judge calls returned ({self.failed:,} failed, {self.calls / elapsed:.1f}/s)")
         if 0 < share < 1:
             text += f", about {elapsed * (1 - share) / share:.0f} s left"
         return text

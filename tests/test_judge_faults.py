@@ -93,7 +93,9 @@ def test_label_writes_what_the_filters_decided_then_fails_loudly(home, tmp_path)
         hanging.close()
     assert time.monotonic() - t0 < 60
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    error = r.stderr.strip().splitlines()
+    # the stage's progress line, then the one error line
+    assert r.stderr.startswith("label_feedback: 5 of 5 conversations (100%), 3 judge calls returned (3 failed, ")
+    error = [line for line in r.stderr.strip().splitlines() if not line.startswith("label_feedback: ")]
     assert len(error) == 1 and error[0].startswith("rmcurate: error: label: 3 of 3 judge calls failed (3 x stage "
                                                    "deadline of 3 s reached"), r.stderr
     assert "2 turns labelled, 3 wait for the next run" in error[0]

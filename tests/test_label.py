@@ -217,7 +217,7 @@ def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judg
     sent = judge.counts.sent
     assert sent > 0
     # progress: conversations done of those pending, and every judge answer counted as it arrived
-    progress = re.findall(r"label_feedback: (\d+) of (\d+) conversations \(100%\), (\d+) judge calls answered",
+    progress = re.findall(r"label_feedback: (\d+) of (\d+) conversations \(100%\), (\d+) judge calls returned",
                           capfd.readouterr().err)
     assert progress and progress[-1][0] == progress[-1][1] and int(progress[-1][2]) == sent
 

@@ -29,6 +29,7 @@ app = typer.Typer(help="Curate reward-model training data from what chat users d
 out = Console(width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True)
 PROGRESS_MIN_BYTES = 20 << 20  # show a progress bar for files above 20 MiB
+SETTINGS_HELP = settings_help()  # the epilog of run and deploy
 
 
 def fail(message: str, code: int = 2):
@@ -180,7 +181,7 @@ def status(ctx: typer.Context):
     con.close()
 
 
-@app.command(epilog=settings_help())
+@app.command(epilog=SETTINGS_HELP)
 def run(ctx: typer.Context,
         sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
         sample_size: Annotated[int, typer.Option(help="Bundled ShareGPT conversations to use.")] = SAMPLE_SIZE):
@@ -212,7 +213,7 @@ def run(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-@app.command(epilog=settings_help())
+@app.command(epilog=SETTINGS_HELP)
 def deploy(ctx: typer.Context,
            sources: Annotated[list[Path] | None, typer.Argument(help="Files to ingest instead of the bundled sample.")] = None,
            cron: Annotated[str, typer.Option(help="When to run, as a cron line (server time zone: UTC unless --timezone).")] = "0 3 * * *",

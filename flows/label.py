@@ -306,18 +306,13 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels))
     conversations = pending_conversations(con, PIPELINE_VERSION)
     step = settings.batch_conversations
-    progress = StageProgress("label_feedback", "conversations", len(conversations))
-    judge.on_answer = progress.answered
-    try:
+    with StageProgress("label_feedback", "conversations", len(conversations)).watching(judge) as progress:
         for start in range(0, len(conversations), step):
             batch = conversations[start:start + step]
             judgements, labels, n_pending = labeller.run_batch(turns_of(con, batch, PIPELINE_VERSION))
             write(judgements, labels)
             result.n_pending += n_pending
             progress.advance(len(batch))
-    finally:
-        judge.on_answer = None
-    progress.finish()
     result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)
     insert_models(con, TABLES.feedback_funnel, result.funnel)

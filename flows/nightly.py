@@ -32,8 +32,8 @@ def transient(task, task_run, state) -> bool:
         state.result()
     except TRANSIENT:
         return True
-    except BaseException:
-        return False
+    except BaseException:  # noqa: BLE001 - any other failure is for good
+        pass
     return False
 
 
@@ -159,17 +159,18 @@ def nightly(home: str | None = None, sources: list[str] | None = None, sample_si
                                                          simulated_events_file(root, sample_size)]
     paths += inbox_files(root)
     fs = FlowSettings()
-    llm_timeout = fs.llm_stage_timeout_s
     # One writer at a time: DuckDB allows a single writing process.
-    ingests = [with_retries(ingest_task, fs)(root, p) for p in paths]
+    ingest = with_retries(ingest_task, fs)
+    ingests = [ingest(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     prefect_run = {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name, "deployment_id": deployment.id}
     with_retries(record_start, fs)(root, run_id, prefect_run)
     # Without a configured judge, label and pairs share one embedded server.
     failures: list[str] = []
     with shared_judge(root, judge_needed(root)) as judge:
-        labels = settled(with_retries(label_task, fs, llm_timeout)(root, run_id, judge, return_state=True), failures)
-        pairs = settled(with_retries(pairs_task, fs, llm_timeout)(root, run_id, judge, return_state=True), failures)
+        timeout = fs.llm_stage_timeout_s
+        labels = settled(with_retries(label_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
+        pairs = settled(with_retries(pairs_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
     # A judge stage that failed too many calls still wrote what it could: the night goes on to
     # snapshot, export and train on that, and the run is marked failed at the end.
     snapshot = with_retries(snapshot_task, fs)(root, run_id)

@@ -41,5 +41,5 @@ def csv_cell(v):
 
 
 def dumps(value, **kw) -> str:
-    """JSON with no NaN in it (`metrics.json`, `sql --format json`)."""
+    """JSON with no NaN in it (`sql --format json`; the trainer's `metrics.json` has trainer.metrics.finite)."""
     return json.dumps(plain(value), allow_nan=False, ensure_ascii=False, **kw)

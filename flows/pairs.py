@@ -134,9 +134,7 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
     markers = template_markers(text for _, text in rewrite.messages)
     todo = seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, s.max_seeds)
     result.n_seeds = len(todo)
-    progress = StageProgress("synthesize_pairs", "seeds", len(todo))
-    judge.on_answer = verifier.on_answer = progress.answered
-    try:
+    with StageProgress("synthesize_pairs", "seeds", len(todo)).watching(judge, verifier) as progress:
         for start in range(0, len(todo), s.batch):
             batch = todo[start:start + s.batch]
             now = datetime.now(UTC)
@@ -197,9 +195,6 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
             write_pairs(con, pairs, attempts)
             result.n_kept += len(pairs)
             progress.advance(len(batch))
-    finally:
-        judge.on_answer = verifier.on_answer = None
-    progress.finish()
     result.n_natural = add_natural_pairs(con, run_id)
     return result
 

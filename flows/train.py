@@ -1,10 +1,15 @@
 """The end of the nightly flow: export every format from the run's snapshot, then a short
 training run per objective (pairwise, ordinal, implicit, generative), with the metrics put in the report."""
+import hashlib
+import json
+import os
+from dataclasses import asdict
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.exports import FORMATS
+from trainer.metrics import write_json
 
 
 class TrainSettings(BaseSettings):
@@ -67,14 +72,43 @@ def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None
             field_chars=s.generative_field_chars, max_test=s.generative_max_test, loss_examples=2))
     results = {}
     for name, (fmt, cfg) in configs.items():
-        data = home / "exports" / run_id / fmt
+        data, out = home / "exports" / run_id / fmt, home / "models" / run_id / name
         try:
             if cfg.objective == "generative" and cfg.model is None:  # or RMCURATE_TRAIN_GENERATIVE_MODEL
                 cfg.model = str(base_causal_lm(home))
-            results[name] = train(data, home / "models" / run_id / name, cfg, log=progress_log(name))
+            fp = fingerprint(data, cfg)
+            earlier = trained_before(home, name, fp, run_id)
+            if earlier is not None:  # a night with nothing new: the same rows, the same config, the same model
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.unlink(missing_ok=True)
+                out.symlink_to(os.path.relpath(earlier, out.parent), target_is_directory=True)
+                results[name] = {**json.loads((earlier / "metrics.json").read_text()),
+                                 "reused_from": earlier.parent.name}
+                progress_log(name)(f"export unchanged since run {earlier.parent.name}: its model and metrics reused")
+                continue
+            results[name] = train(data, out, cfg, log=progress_log(name))
+            results[name]["data_fingerprint"] = fp
+            write_json(out / "metrics.json", results[name])
         except ValueError as e:  # nothing to train on yet (no pairs, no labels): say so, do not fail the night
             results[name] = {"skipped": str(e)}
     return results
+
+
+def fingerprint(data: Path, cfg) -> str:
+    """What decides a training run: the export's shard hashes (same rows, same bytes) and the config."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    shards = sorted((s["name"], s["sha256"]) for s in manifest["shards"])
+    return hashlib.sha256(json.dumps([shards, asdict(cfg)], sort_keys=True).encode()).hexdigest()
+
+
+def trained_before(home: Path, name: str, fp: str, run_id: str) -> Path | None:
+    """The newest earlier models/<run>/<name> trained on the same fingerprint, if any."""
+    for metrics in sorted((home / "models").glob(f"*/{name}/metrics.json"), reverse=True):
+        folder = metrics.parent
+        if folder.parent.name != run_id and not folder.is_symlink() \
+                and json.loads(metrics.read_text()).get("data_fingerprint") == fp:
+            return folder
+    return None
 
 
 def progress_log(name: str):
@@ -105,7 +139,8 @@ def report_rows(exports: dict[str, dict], results: dict[str, dict]) -> dict[str,
     export_rows = [{"format": f, "rows": e["n_rows"], "train": e["n_train"], "test": e["n_test"],
                     "dropped": e["n_dropped"], "folder": e["out_dir"]} for f, e in exports.items()]
     train_rows = []
-    for objective, m in results.items():
+    for name, m in results.items():
+        objective = name + (f" (export unchanged: run {m['reused_from']}'s model)" if "reused_from" in m else "")
         if "skipped" in m:
             train_rows.append({"objective": objective, "metric": "skipped", "before training": m["skipped"],
                                "after": "", "length baseline": ""})

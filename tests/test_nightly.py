@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import layout
 from flows.nightly import nightly
 from warehouse import connect
 
@@ -61,6 +62,10 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     second = nightly(home=str(home), sample_size=SIZE)
     assert [r["status"] for r in second["ingests"]] == ["skipped", "skipped", "rejected"]
     assert second["labels"]["n_labelled"] == 0
+    # nothing new: the same export bytes, so no objective trains again; the first night's models stand
+    for name in trained + ["implicit", "implicit-naive"]:
+        assert second["train"]["results"][name]["reused_from"] == first["run_id"], name
+        assert (home / "models" / second["run_id"] / name).resolve() == home / "models" / first["run_id"] / name
     assert first["pairs"]["n_seeds"] > 0 and first["pairs"]["n_pending"] == 0
     assert second["pairs"]["n_seeds"] == 0
     con = connect(home, read_only=True)
@@ -90,3 +95,15 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     for words in ("nightly ingest", "feedback funnel", "pairs:", "Exports (this run)",
                   "Trainer: does the data teach anything?", "report: "):
         assert words in run.stdout, words
+    # The last report, as Chromium lays it out: every section there with its table or chart.
+    page = Path(run.stdout.split("report: ")[-1].split()[0])
+    seen = layout(page, home / "chromium-profile")
+    sections = {s["title"]: s for s in seen["sections"]}
+    for title in ("Funnel", "Ordinal labels kept", "How the labels were decided", "Drop reasons", "RMBoost pairs",
+                  "Judge calls sent", "Trends: the last 3 labelling runs", "Exports (this run)",
+                  "Trainer: does the data teach anything?", "Training loss", "Example rows: trl export",
+                  "Example rows: ordinal export", "Example rows: implicit export"):
+        match = [s for t, s in sections.items() if t.startswith(title)]
+        assert match and match[0]["shown"] and match[0]["body_shown"], (title, list(sections))
+    assert len(seen["svgs"]) >= 3 + len(trained) + 2 and all(seen["svgs"])  # funnel, labels, trends, a curve each
+    assert "export unchanged: run " + first["run_id"] in page.read_text()

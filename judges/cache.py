@@ -1,9 +1,10 @@
 """Ask a judge through the call cache: an answered request is never sent again.
 
-The store (warehouse/judge_calls.py) keeps one row per request key. Every
-result is written the moment it arrives, so a run killed mid-way loses at
-most the calls that were in flight. Failed calls are stored too, with their
-error, and are sent again by the next run.
+The store (warehouse/judge_calls.py) keeps one row per request key. Results
+are handed to it as they arrive and written in batches within a second, so a
+run killed mid-way loses at most the calls of its last second. Failed calls
+are stored too, with their error, and are sent again by the next run; a
+rejected one (a 4xx answer, or failed too many runs running) is final.
 """
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,6 +30,9 @@ class CallStore(Protocol):
 
     def count_hits(self, keys: Sequence[str]) -> None:
         """Record that these keys were answered from the store."""
+
+    def flush(self) -> None:
+        """Return once every saved result is stored; raise if one could not be."""
 
 
 @dataclass
@@ -79,7 +83,10 @@ class CachedJudge:
             if self.on_answer is not None:
                 self.on_answer(result)
 
-        fresh = dict(zip(todo_keys, self.backend.run(todo_requests, todo_keys, save)))
+        try:
+            fresh = dict(zip(todo_keys, self.backend.run(todo_requests, todo_keys, save)))
+        finally:
+            self.store.flush()  # stored before anyone asks again: the next batch's lookups see them
         if stored:
             self.store.count_hits(list(stored))
         c = self.counts

@@ -77,7 +77,8 @@ class JudgeRequest(BaseModel):
 
 @dataclass
 class JudgeResult:
-    """A judge's raw answer. `status` is 'ok' or 'failed' (then `error` says why)."""
+    """A judge's raw answer. `status` is 'ok', 'failed' (sent again next run) or 'rejected' (a 4xx, or
+    failed too many runs running: never sent again); `error` says why."""
 
     key: str
     status: str

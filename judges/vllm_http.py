@@ -19,6 +19,10 @@ import httpx
 from judges.request import JudgeRequest, JudgeResult
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# The request itself is wrong (too long for the context, malformed): no run will do better,
+# so the result is 'rejected' and the cache never sends it again. 401, 403 and 404 are the
+# server's or our configuration's fault: 'failed', sent again next run.
+REJECTED_STATUS = {400, 413, 422}
 
 
 class JudgeUnavailable(RuntimeError):
@@ -108,13 +112,19 @@ class HttpJudge:
 
         def finish(i: int, result: JudgeResult):
             nonlocal remaining
+            if results[i] is not None:
+                return
             result.attempts, result.started_at, result.finished_at = attempts[i], started[i], _now()
             results[i] = result
-            if on_result:
-                on_result(i, result)
-            remaining -= 1
-            if remaining == 0:
-                done.set()
+            try:
+                if on_result:
+                    on_result(i, result)
+            except Exception as e:  # noqa: BLE001 - the caller's callback (a store write) must not stall the batch
+                result.status, result.error = "failed", f"result callback failed: {_error_line(e)}"
+            finally:
+                remaining -= 1
+                if remaining == 0:
+                    done.set()
 
         # Per endpoint: consecutive retryable failures, and when its workers may pick work again.
         failures = {url: 0 for url in self.urls}
@@ -132,7 +142,11 @@ class HttpJudge:
                 attempts[i] += 1
                 if attempts[i] == 1:
                     started[i] = _now()
-                result, retryable = await self._post(client, url, requests[i].body(model), keys[i])
+                try:
+                    result, retryable = await self._post(client, url, requests[i].body(model), keys[i])
+                except Exception as e:  # noqa: BLE001 - a surprise fails this call, never the worker
+                    result, retryable = JudgeResult(key=keys[i], status="failed", endpoint=url,
+                                                    error=f"client error: {_error_line(e)}"), False
                 if result.ok:
                     failures[url] = 0
                 if result.ok or not retryable or attempts[i] > self.retries:
@@ -177,8 +191,8 @@ class HttpJudge:
         latency = time.perf_counter() - t0
         if r.status_code != 200:
             detail = r.text.strip().splitlines()[0][:300] if r.text.strip() else ""
-            return JudgeResult(key=key, status="failed", endpoint=url, latency_s=latency,
-                               error=f"HTTP {r.status_code}: {detail}".rstrip(": ")), \
+            return JudgeResult(key=key, status="rejected" if r.status_code in REJECTED_STATUS else "failed",
+                               endpoint=url, latency_s=latency, error=f"HTTP {r.status_code}: {detail}".rstrip(": ")), \
                 r.status_code in RETRYABLE_STATUS or r.status_code >= 500
         try:
             fields = parse_completion(r.json())

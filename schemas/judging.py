@@ -19,7 +19,8 @@ class JudgeCall(_Record):
     template: str = Field(description="template name, e.g. feedback_choice")
     template_version: int
     request: str = Field(description="the request body as JSON, for audit and replay")
-    status: str = Field(description="ok | failed")
+    status: str = Field(description="ok | failed (sent again next run) | rejected (never sent again: a 4xx "
+                                    "answer, or failed too many runs running)")
     text: str | None = Field(None, description="raw response text")
     finish_reason: str | None = None
     top_logprobs: dict[str, float] | None = Field(None, description="first generated token: token -> logprob")
@@ -32,3 +33,5 @@ class JudgeCall(_Record):
     hits: int = Field(0, description="times answered from this row instead of the model")
     started_at: datetime
     finished_at: datetime
+    run_id: str | None = Field(None, description="the run that last sent this request (none: outside a run)")
+    failures: int | None = Field(None, description="failed sends in a row, over runs; null once answered")

@@ -48,4 +48,6 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.exports: Export,
     TABLES.runs: NightlyRun,
 }
+# Tables keyed for upserts (INSERT OR REPLACE) and point lookups: table -> key column.
+PRIMARY_KEYS: dict[str, str] = {TABLES.judge_calls: "key"}
 VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem, TABLES.reply_evidence: ReplyEvidence}

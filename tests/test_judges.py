@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from judges.request import JudgeRequest, Sampling, Structured
 from judges.templates import TEMPLATE_DIR, TemplateError, available, file_digests, load
 from judges.vllm_http import HttpJudge
 from warehouse import connect
-from warehouse.judge_calls import DuckCallStore, judge_stats
+from warehouse.judge_calls import DuckCallStore, judge_stats, run_costs
 
 FEEDBACK = ["thank you, that fixed it!", "no, this is wrong, the function does not exist",
             "continue", "now write the same in Rust"]
@@ -151,7 +152,8 @@ CHILD = textwrap.dedent("""
 
     t = load("feedback_choice")
     requests = [t.render(prompt="Sort this list", response="Done.", feedback=f"item {i}") for i in range(60)]
-    CachedJudge(HttpJudge([sys.argv[2]], max_in_flight=4), Announcing(connect(Path(sys.argv[1])))).run(requests)
+    store = Announcing(connect(Path(sys.argv[1])), flush_s=0.05)
+    CachedJudge(HttpJudge([sys.argv[2]], max_in_flight=4), store).run(requests)
 """)
 
 
@@ -161,6 +163,7 @@ def test_a_killed_run_resends_only_what_had_not_completed(home, judge_url):
     for line in child.stdout:
         seen += line.startswith("saved")
         if seen == 10:
+            time.sleep(0.5)  # results are written in batches within flush_s (0.05 s here)
             child.send_signal(signal.SIGKILL)
             break
     child.wait()
@@ -191,6 +194,16 @@ def test_rendering_needs_every_field():
     assert "a {brace}" in request.messages[1][1]
     assert request.key("m") != t.render(prompt="a {brace}", response="r", feedback="g").key("m")
     assert request.key("m") != request.key("other-model")
+
+
+def test_run_costs_count_the_calls_a_run_sent_not_its_cache_hits(con, judge_url):
+    CachedJudge(HttpJudge([judge_url], model=None), DuckCallStore(con, "run-a")).run(feedback_requests(3, " [cost]"))
+    second = CachedJudge(HttpJudge([judge_url], model=None), DuckCallStore(con, "run-b"))
+    second.run(feedback_requests(4, " [cost]"))  # three answered from the cache, one sent
+    (a,), (b,) = run_costs(con, "run-a"), run_costs(con, "run-b")
+    assert (a[1], a[2], a[3]) == ("feedback_choice v1", 3, 0) and (b[2], b[3]) == (1, 0)
+    assert a[4] > 3 * 100 and 3 <= a[5] <= 6 and 0 < a[6] <= a[7] and a[8] > 0  # tokens, p50 <= p95, seconds
+    assert run_costs(con, "run-c") == []
 
 
 def test_status_reports_judge_stats(home, judge_url):

@@ -252,6 +252,7 @@ def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
         now = datetime.now(UTC)
         store.save(SEEDED_MODEL, request, JudgeResult(key=request.key(SEEDED_MODEL), status="ok", text=text,
                                                       started_at=now, finished_at=now))
+    store.flush()  # saves are queued for the batch writer
     dead = HttpJudge([f"http://127.0.0.1:{free_port()}"], SEEDED_MODEL, retries=0, timeout_s=5)
     return CachedJudge(dead, store)
 

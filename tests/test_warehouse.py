@@ -153,6 +153,29 @@ def test_a_warehouse_with_score_maps_is_migrated_without_losing_a_score(home):
     con.close()
 
 
+def test_an_unkeyed_judge_call_cache_gets_its_key_and_keeps_the_newest_row_of_a_key(home):
+    import duckdb
+
+    from warehouse.home import db_path
+
+    connect(home).close()
+    old = duckdb.connect(str(db_path(home)))  # as an older rmcurate left it: no key, no run_id or failures
+    old.execute("CREATE TABLE old_calls AS SELECT * EXCLUDE (run_id, failures) FROM judge_calls")
+    old.execute("DROP TABLE judge_calls")
+    old.execute("ALTER TABLE old_calls RENAME TO judge_calls")
+    for key, status in (("a", "failed"), ("a", "ok"), ("b", "ok")):
+        old.execute("""INSERT INTO judge_calls (key, model, template, template_version, request, status, attempts,
+                       hits, started_at, finished_at) VALUES (?, 'm', 't', 1, '{}', ?, 1, 0, now(), now())""",
+                    [key, status])
+    old.close()
+    con = connect(home, read_only=True)  # a reader finds it mended
+    assert rows(con, "SELECT key, status, run_id, failures FROM judge_calls ORDER BY key") == \
+        [("a", "ok", None, None), ("b", "ok", None, None)]
+    assert rows(con, """SELECT constraint_column_names FROM duckdb_constraints()
+                        WHERE table_name = 'judge_calls' AND constraint_type = 'PRIMARY KEY'""") == [(["key"],)]
+    con.close()
+
+
 def test_a_column_of_another_type_is_a_one_line_error_not_a_rewrite(home):
     import duckdb
     import pytest

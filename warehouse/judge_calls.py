@@ -1,30 +1,73 @@
-"""The judge call cache, stored in table `judge_calls` (see schemas/judging.py)."""
+"""The judge call cache, stored in table `judge_calls` (see schemas/judging.py).
+
+Results arrive on the judge client's event loop faster than one transaction each could keep
+up with (3 to 21 ms a row with DELETE + INSERT). `save` only queues the row; a writer thread
+upserts them in batches (every `batch_rows` results or `flush_s` seconds) through the table's
+primary key, on its own cursor. `flush` returns once everything queued is written (the cache calls
+it at the end of every batch of requests), and raises what the writer met, so a stage never
+goes on past a lost write.
+"""
+import queue
+import threading
+import time
 from collections.abc import Sequence
 
-from judges.vllm_http import body_json
-from judges.request import JudgeRequest, JudgeResult
-from schemas.tables import TABLES
-from warehouse.ddl import columns
+import pyarrow as pa
 
-_COLS = columns(TABLES.judge_calls)
+from judges.request import JudgeRequest, JudgeResult
+from judges.vllm_http import body_json
+from schemas import arrow_schema
+from schemas.judging import JudgeCall
+from schemas.tables import TABLES
+
+_SCHEMA = arrow_schema(JudgeCall)
+_COLS = _SCHEMA.names
 _RESULT_COLS = ["key", "status", "text", "finish_reason", "top_logprobs", "prompt_tokens", "completion_tokens",
                 "latency_s", "endpoint", "error", "attempts", "started_at", "finished_at"]
-_INSERT = (f"INSERT INTO {TABLES.judge_calls} ({', '.join(_COLS)}) VALUES ("
-           + ", ".join("map(?::VARCHAR[], ?::DOUBLE[])" if c == "top_logprobs" else "?" for c in _COLS) + ")")
+_STOP = object()
+# A failed call is sent again next run; after this many failed runs in a row it is given up
+# ("rejected") with its last error, so a request no endpoint can answer is not sent for ever.
+GIVE_UP_AFTER = 3
+
+
+def _upsert_sql(give_up_after: int) -> str:
+    """Upsert a batch: a failure counts on from the key's earlier failures and is given up at the limit."""
+    plain = [c for c in _COLS if c not in ("status", "error", "failures")]
+    return f"""
+        INSERT OR REPLACE INTO {TABLES.judge_calls} ({', '.join(plain)}, status, error, failures)
+        SELECT {', '.join(f'b.{c}' for c in plain)},
+               CASE WHEN b.status = 'failed' AND coalesce(j.failures, 0) + 1 >= {give_up_after} THEN 'rejected'
+                    ELSE b.status END,
+               CASE WHEN b.status = 'failed' AND coalesce(j.failures, 0) + 1 >= {give_up_after}
+                    THEN b.error || ' (failed ' || (coalesce(j.failures, 0) + 1) || ' runs running: given up)'
+                    ELSE b.error END,
+               CASE WHEN b.status = 'ok' THEN NULL
+                    WHEN b.status = 'failed' THEN coalesce(j.failures, 0) + 1 ELSE 1 END
+        FROM batch b LEFT JOIN {TABLES.judge_calls} j ON j.key = b.key"""
 
 
 class DuckCallStore:
-    """judges.cache.CallStore on a warehouse connection."""
+    """judges.cache.CallStore on a warehouse connection, written in batches by a writer thread."""
 
-    def __init__(self, con):
-        self.con = con
+    def __init__(self, con, run_id: str | None = None, batch_rows: int = 512, flush_s: float = 1.0,
+                 give_up_after: int = GIVE_UP_AFTER):
+        self.con, self.run_id = con, run_id  # run_id: the run the calls are made for (the report's cost table)
+        self.batch_rows, self.flush_s = batch_rows, flush_s
+        self._upsert = _upsert_sql(give_up_after)
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self.rows_written = 0
 
     def answered(self, keys: Sequence[str]) -> dict[str, JudgeResult]:
+        """Final answers among these keys: ok, or rejected (given up, never sent again)."""
         if not keys:
             return {}
         rows = self.con.execute(f"""
             SELECT {', '.join(_RESULT_COLS)} FROM {TABLES.judge_calls}
-            WHERE status = 'ok' AND key IN (SELECT unnest(?::VARCHAR[]))""", [list(set(keys))]).fetchall()
+            WHERE status IN ('ok', 'rejected') AND key IN (SELECT unnest(?::VARCHAR[]))""",
+                                [list(set(keys))]).fetchall()
         out = {}
         for row in rows:
             r = JudgeResult(**dict(zip(_RESULT_COLS, row)))
@@ -33,35 +76,103 @@ class DuckCallStore:
         return out
 
     def save(self, model: str, request: JudgeRequest, result: JudgeResult) -> None:
-        values = {**{c: getattr(result, c) for c in _RESULT_COLS}, "model": model, "template": request.template,
-                  "template_version": request.template_version, "request": body_json(request, model), "hits": 0}
-        params = []
-        for c in _COLS:
-            if c == "top_logprobs":
-                lp = values[c]
-                params += [list(lp) if lp is not None else None, list(lp.values()) if lp is not None else None]
-            else:
-                params.append(values[c])
-        self.con.execute("BEGIN")
-        try:
-            self.con.execute(f"DELETE FROM {TABLES.judge_calls} WHERE key = ?", [result.key])
-            self.con.execute(_INSERT, params)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+        """Queue one result for the writer (returns at once)."""
+        self._raise_writer_error()
+        row = (model, request, result)  # made into a row by the writer: no JSON on the client's event loop
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="judge-call-writer", daemon=True)
+                self._writer.start()
+            self._queue.put(row)
+
+    def flush(self) -> None:
+        """Write everything queued, stop the writer (it holds a cursor, so the file stays open while it
+        lives) and raise what it met. The next save starts a new one."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                self._queue.put(_STOP)
+        if writer is not None:
+            writer.join()
+        self._raise_writer_error()
+
+    close = flush
 
     def count_hits(self, keys: Sequence[str]) -> None:
         self.con.execute(f"UPDATE {TABLES.judge_calls} SET hits = hits + 1 WHERE key IN (SELECT unnest(?::VARCHAR[]))",
                          [list(set(keys))])
+
+    def _raise_writer_error(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"judge call cache: a batch write failed ({self._error})") from self._error
+
+    def _write_loop(self) -> None:
+        cur = self.con.cursor()  # its own connection to the same database: safe beside the caller's
+        try:
+            stop = False
+            while not stop:
+                rows, deadline = [], None
+                while len(rows) < self.batch_rows:
+                    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    try:
+                        item = self._queue.get(timeout=timeout)
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    rows.append(item)
+                    deadline = deadline or time.monotonic() + self.flush_s
+                if rows and self._error is None:
+                    try:
+                        self._write(cur, rows)
+                    except Exception as e:  # noqa: BLE001 - kept for flush() to raise in the stage's thread
+                        self._error = e
+        finally:
+            cur.close()
+
+    def _row(self, model: str, request: JudgeRequest, result: JudgeResult) -> dict:
+        row = {**{c: getattr(result, c) for c in _RESULT_COLS}, "model": model, "template": request.template,
+               "template_version": request.template_version, "request": body_json(request, model), "hits": 0,
+               "run_id": self.run_id, "failures": None}
+        if row["top_logprobs"] is not None:
+            row["top_logprobs"] = list(row["top_logprobs"].items())
+        return row
+
+    def _write(self, cur, queued: list[tuple]) -> None:
+        # one row per key in a statement: the newest result wins
+        latest = {r["key"]: r for r in (self._row(*q) for q in queued)}
+        cur.register("batch", pa.Table.from_pylist(list(latest.values()), schema=_SCHEMA))
+        try:
+            cur.execute("BEGIN")
+            try:
+                cur.execute(self._upsert)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.unregister("batch")
+        self.rows_written += len(latest)
 
 
 def judge_stats(con) -> list[tuple]:
     """Per model and template: calls stored, ok, failed, cache hits, tokens, mean latency."""
     return con.execute(f"""
         SELECT model, template || ' v' || template_version AS template, count(*) AS calls,
-               count(*) FILTER (status = 'ok') AS ok, count(*) FILTER (status = 'failed') AS failed,
+               count(*) FILTER (status = 'ok') AS ok, count(*) FILTER (status <> 'ok') AS failed,
                sum(hits) AS cache_hits, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
                coalesce(sum(completion_tokens), 0) AS completion_tokens,
                round(avg(latency_s) FILTER (status = 'ok'), 3) AS mean_latency_s
         FROM {TABLES.judge_calls} GROUP BY ALL ORDER BY model, template""").fetchall()
+
+
+def run_costs(con, run_id: str) -> list[tuple]:
+    """Per model and template: the calls this run sent (not cache hits), their tokens and latency."""
+    return con.execute(f"""
+        SELECT model, template || ' v' || template_version AS template, count(*) AS calls,
+               count(*) FILTER (status <> 'ok') AS failed,
+               coalesce(sum(prompt_tokens), 0) AS prompt_tokens, coalesce(sum(completion_tokens), 0) AS completion_tokens,
+               round(median(latency_s), 3) AS p50_latency_s, round(quantile_cont(latency_s, 0.95), 3) AS p95_latency_s,
+               round(sum(latency_s), 1) AS judge_seconds
+        FROM {TABLES.judge_calls} WHERE run_id = ? GROUP BY ALL ORDER BY model, template""", [run_id]).fetchall()

@@ -6,7 +6,7 @@ What cannot be migrated is reported, never dropped.
 """
 from schemas import arrow_schema
 from schemas.records import DETOXIFY_HEADS, OPENAI_CATEGORIES
-from schemas.tables import STORED
+from schemas.tables import PRIMARY_KEYS, STORED
 from warehouse.ddl import create_table_sql, duck_type
 
 
@@ -56,7 +56,13 @@ def outdated(con) -> bool:
     """Whether `migrate` has work to do (read-only connections ask before they read)."""
     disk = _columns(con)
     return _score_maps(disk) or any((name, f.name) not in disk for name, model in STORED.items()
-                                    for f in arrow_schema(model))
+                                    for f in arrow_schema(model)) or bool(set(PRIMARY_KEYS) - _keyed(con))
+
+
+def _keyed(con) -> set[str]:
+    return {t for (t,) in con.execute("""SELECT table_name FROM duckdb_constraints()
+                                         WHERE constraint_type = 'PRIMARY KEY' AND database_name = current_database()
+                                         """).fetchall()}
 
 
 def migrate(con) -> list[str]:
@@ -82,4 +88,16 @@ def migrate(con) -> list[str]:
             problems.append(f"{table}.{column} is {have.get((table, column), 'missing')}, expected {data_type}")
     for name in STORED:
         con.execute(f"DROP TABLE temp.contract_{name}")
+    _primary_keys(con)
     return problems
+
+
+def _primary_keys(con) -> None:
+    """Key the tables that are upserted; rows of a key written twice by an older version keep the newest."""
+    keyed = _keyed(con)
+    for table, key in PRIMARY_KEYS.items():
+        if table in keyed:
+            continue
+        # Two steps: DuckDB checks the new index against rows deleted in the same transaction.
+        con.execute(f"""DELETE FROM {table} WHERE rowid NOT IN (SELECT max(rowid) FROM {table} GROUP BY "{key}")""")
+        con.execute(f'ALTER TABLE {table} ADD PRIMARY KEY ("{key}")')

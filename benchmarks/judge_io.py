@@ -1,0 +1,151 @@
+"""Can the pipeline feed a GPU server? Judge I/O measured against an instant fake judge.
+
+    python -m benchmarks.judge_io [--requests 3000] [--table-rows 1000000] [--store-rows 20000]
+
+1. Cache-store throughput, results/s written into `judge_calls` with --table-rows rows already
+   there: the batched, keyed store (warehouse/judge_calls.py) against the per-row DELETE + INSERT
+   + COMMIT it replaced (no key index), both in this run. Goal: >= 2,000/s.
+2. Requests/s through the full path (HttpJudge + CachedJudge + DuckDB store) against the fake
+   OpenAI-compatible server (benchmarks/fake_judge.py, uvicorn + starlette, its own process),
+   as a ratio to a bare httpx loop with the same bodies and concurrency. Goal: >= 0.9.
+"""
+import argparse
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from benchmarks.fake_judge import MODEL, serving
+from judges.cache import CachedJudge
+from judges.request import JudgeResult
+from judges.templates import load
+from judges.vllm_http import HttpJudge, body_json
+from warehouse import connect
+from warehouse.judge_calls import DuckCallStore
+
+IN_FLIGHT = 32
+
+
+def requests(n: int, tag: str):
+    t = load("feedback_choice")
+    return [t.render(prompt=f"How do I sort a list? ({tag})", response="Use sorted(xs), it returns a new list.",
+                     feedback=f"thanks, that works {i}") for i in range(n)]
+
+
+def fill(con, n: int) -> None:
+    """n answered calls, as a warehouse that has judged for months holds."""
+    con.execute("""INSERT INTO judge_calls (key, model, template, template_version, request, status, text,
+                                            attempts, hits, started_at, finished_at)
+                   SELECT 'old-' || i, 'm', 'feedback_choice', 1, '{}', 'ok', '3', 1, 0, now(), now()
+                   FROM range(?) r(i)""", [n])
+    con.execute("CHECKPOINT")
+
+
+def result_for(request, i: int) -> JudgeResult:
+    now = datetime.now(UTC)
+    return JudgeResult(key=request.key(MODEL) + str(i), status="ok", text="3", finish_reason="stop",
+                       top_logprobs={"3": -0.1, "2": -2.5}, prompt_tokens=200, completion_tokens=1,
+                       latency_s=0.01, endpoint="http://x", attempts=1, started_at=now, finished_at=now)
+
+
+def per_row_store(con, n: int, reqs) -> float:
+    """The store before: one DELETE + INSERT + COMMIT per result, on a table with no key index."""
+    con.execute("CREATE TABLE calls_unkeyed AS SELECT * FROM judge_calls")
+    cols = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
+                                      "'calls_unkeyed' ORDER BY column_index").fetchall()]
+    insert = (f"INSERT INTO calls_unkeyed ({', '.join(cols)}) VALUES ("
+              + ", ".join("map(?::VARCHAR[], ?::DOUBLE[])" if c == "top_logprobs" else "?" for c in cols) + ")")
+    t0 = time.perf_counter()
+    for i in range(n):
+        r, req = result_for(reqs[i % len(reqs)], i), reqs[i % len(reqs)]
+        values = {**r.__dict__, "model": MODEL, "template": req.template, "template_version": req.template_version,
+                  "request": body_json(req, MODEL), "hits": 0, "run_id": None, "failures": None}
+        params = []
+        for c in cols:
+            if c == "top_logprobs":
+                params += [list(r.top_logprobs), list(r.top_logprobs.values())]
+            else:
+                params.append(values[c])
+        con.execute("BEGIN")
+        con.execute("DELETE FROM calls_unkeyed WHERE key = ?", [r.key])
+        con.execute(insert, params)
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    con.execute("DROP TABLE calls_unkeyed")
+    return n / elapsed
+
+
+def batched_store(con, n: int, reqs) -> float:
+    store = DuckCallStore(con, "bench")
+    t0 = time.perf_counter()
+    for i in range(n):
+        store.save(MODEL, reqs[i % len(reqs)], result_for(reqs[i % len(reqs)], i))
+    store.flush()
+    return n / (time.perf_counter() - t0)
+
+
+async def bare_loop(url: str, bodies: list[dict]) -> float:
+    """The ceiling: plain httpx, the same bodies, the same concurrency, nothing done with the answers."""
+    sem = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def one(body):
+            async with sem:
+                r = await client.post(f"{url}/v1/chat/completions", json=body)
+                r.raise_for_status()
+                r.json()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(b) for b in bodies))
+        return len(bodies) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--table-rows", type=int, default=1_000_000)
+    ap.add_argument("--store-rows", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--per-row", type=int, default=300, help="results written by the old per-row store")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rmcurate-bench-judge-io-"))
+    try:
+        con = connect(tmp / "store")
+        fill(con, args.table_rows)
+        reqs = requests(64, "store")
+        before = per_row_store(con, args.per_row, reqs)
+        after = batched_store(con, args.store_rows, reqs)
+        con.close()
+        print(f"cache store, {args.table_rows:,} rows already stored: per-row {before:,.0f} results/s, "
+              f"batched {after:,.0f} results/s ({after / before:.0f}x; goal >= 2,000/s)")
+
+        with serving() as url:
+            asyncio.run(bare_loop(url, [r.body(MODEL) for r in requests(200, "warm")]))  # warm the server
+            rates = {"bare": [], "client": [], "full": []}
+            for k in range(args.rounds):  # interleaved, medians: 2 cores make single runs noisy
+                reqs = requests(args.requests, f"round {k}")
+                rates["bare"].append(asyncio.run(bare_loop(url, [r.body(MODEL) for r in reqs])))
+                t0 = time.perf_counter()
+                HttpJudge([url], MODEL, max_in_flight=IN_FLIGHT).run(reqs)
+                rates["client"].append(args.requests / (time.perf_counter() - t0))
+                con = connect(tmp / f"path-{k}")
+                judge = CachedJudge(HttpJudge([url], MODEL, max_in_flight=IN_FLIGHT), DuckCallStore(con, "bench"))
+                t0 = time.perf_counter()
+                results = judge.run(reqs)
+                rates["full"].append(args.requests / (time.perf_counter() - t0))
+                con.close()
+                assert all(r.ok for r in results) and judge.counts.sent == args.requests
+        bare, client, full = (statistics.median(rates[k]) for k in ("bare", "client", "full"))
+        print(f"requests/s against an instant judge, {IN_FLIGHT} in flight, {args.requests:,} requests, median of "
+              f"{args.rounds}: bare httpx {bare:,.0f}, our client {client:,.0f} ({client / bare:.2f}), "
+              f"client + DuckDB cache {full:,.0f} ({full / bare:.2f}; goal >= 0.9)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

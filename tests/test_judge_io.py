@@ -1,0 +1,127 @@
+"""Judge I/O at production scale: batched cache writes, final answers for requests no run can get
+answered, and a client that no exception can stall. Against a real (instant) OpenAI-compatible
+server on loopback and a real DuckDB file."""
+import concurrent.futures
+
+import pytest
+
+from benchmarks.fake_judge import serving
+from conftest import rows
+from faults import Failing500
+from judges.cache import CachedJudge
+from judges.request import JudgeRequest
+from judges.templates import load
+from judges.vllm_http import HttpJudge
+from warehouse import connect
+from warehouse.judge_calls import GIVE_UP_AFTER, DuckCallStore
+
+
+@pytest.fixture(scope="module")
+def fake_url():
+    with serving() as url:
+        yield url
+
+
+def requests(n: int, tag: str = "", bad: set[int] = frozenset()) -> list[JudgeRequest]:
+    t = load("feedback_choice")
+    return [t.render(prompt=f"How do I sort? {tag}", response="sorted(xs)",
+                     feedback=f"thanks {i}" + (" [[status 400]]" if i in bad else "")) for i in range(n)]
+
+
+def bounded(fn, seconds: float = 60):
+    """Run fn in a thread and fail (rather than hang the suite) if it does not return in time."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result(timeout=seconds)
+
+
+def test_results_are_written_in_batches_and_read_back(con, fake_url):
+    store = DuckCallStore(con, "run-1", batch_rows=64, flush_s=5.0)
+    judge = CachedJudge(HttpJudge([fake_url], max_in_flight=16), store)
+    first = judge.run(requests(200, "batch"))
+    assert all(r.ok for r in first) and store.rows_written == 200
+    # flushed before run() returned, though 5 s had not passed: the next lookups see every row
+    assert rows(con, "SELECT count(*), count(DISTINCT key) FROM judge_calls WHERE run_id = 'run-1'") == [(200, 200)]
+    again = judge.run(requests(200, "batch"))
+    assert judge.counts.sent == 200 and judge.counts.cached == 200
+    assert [r.text for r in again] == [r.text for r in first] and all(r.cached for r in again)
+    store.close()
+
+
+def test_a_4xx_is_a_final_answer_never_sent_twice(con, fake_url):
+    backend = HttpJudge([fake_url], max_in_flight=4)
+    judge = CachedJudge(backend, DuckCallStore(con))
+    results = judge.run(requests(6, "4xx", bad={2}))
+    assert [r.status for r in results] == ["ok", "ok", "rejected", "ok", "ok", "ok"]
+    assert results[2].error.startswith("HTTP 400") and backend.http_requests == 6  # a 4xx is not retried
+    second = CachedJudge(backend, DuckCallStore(con)).run(requests(6, "4xx", bad={2}))
+    assert backend.http_requests == 6 and second[2].status == "rejected" and second[2].cached
+
+
+def test_a_call_that_fails_run_after_run_is_given_up(con):
+    server = Failing500()
+    try:
+        for night in range(1, GIVE_UP_AFTER + 2):
+            backend = HttpJudge([server.url], "m", retries=0)
+            (r,) = CachedJudge(backend, DuckCallStore(con, f"night-{night}")).run(requests(1, "500"))
+            (status, failures, error), = rows(con, "SELECT status, failures, error FROM judge_calls")
+            if night < GIVE_UP_AFTER:
+                assert (r.status, status, failures) == ("failed", "failed", night)
+            elif night == GIVE_UP_AFTER:
+                assert (status, failures) == ("rejected", night) and f"failed {night} runs running" in error
+            else:  # given up: answered from the store, nothing sent
+                assert backend.http_requests == 0 and r.status == "rejected" and r.cached
+        assert server.hits == GIVE_UP_AFTER
+    finally:
+        server.close()
+
+
+def test_no_exception_in_a_request_or_a_callback_stalls_a_batch(fake_url):
+    class Broken(JudgeRequest):
+        def body(self, model):
+            raise ValueError("cannot build this body")
+
+    good = requests(5, "survive")
+    batch = good[:2] + [Broken(**good[2].model_dump())] + good[3:]
+
+    def callback(i, result):
+        if i == 4:
+            raise OSError("disk full")
+
+    results = bounded(lambda: HttpJudge([fake_url], "m", max_in_flight=2).run(
+        batch, keys=[f"k{i}" for i in range(5)], on_result=callback))
+    assert [r.status for r in results] == ["ok", "ok", "failed", "ok", "failed"]
+    assert results[2].error == "client error: ValueError: cannot build this body"
+    assert results[4].error == "result callback failed: OSError: disk full"
+
+
+def test_a_cache_write_that_fails_ends_the_batch_with_the_error(home, fake_url):
+    connect(home).close()
+    reader = connect(home, read_only=True)  # every write on it fails, as on a full or read-only disk
+    judge = CachedJudge(HttpJudge([fake_url], max_in_flight=4), DuckCallStore(reader))
+    with pytest.raises(RuntimeError, match="judge call cache: a batch write failed"):
+        bounded(lambda: judge.run(requests(20, "ro")))
+    reader.close()
+
+
+def test_a_turn_whose_call_is_rejected_is_dropped_with_the_reason_not_left_pending(home, tmp_path, fake_url):
+    from conftest import write_json
+    from extractors import detect
+    from extractors.feedback.embed import Embedder
+    from flows.label import LabelSettings, label_feedback
+    from warehouse import ingest_file
+
+    reply = "Here is a complete answer with more than ten words in it, as the filter requires."
+    convs = [{"id": f"c{i}", "conversations": [
+        {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": reply},
+        {"from": "human", "value": f"can you also show the reverse order{tail}"},
+        {"from": "gpt", "value": "Use reverse=True."}]} for i, tail in enumerate(["", " [[status 400]]"])]
+    path = write_json(tmp_path / "two.json", convs)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    judge = CachedJudge(HttpJudge([fake_url], max_in_flight=4), DuckCallStore(con, "run-1"))
+    result = label_feedback(con, judge, "run-1", LabelSettings(cues=False, prefilter=False), embed=Embedder())
+    assert result.n_pending == 0 and result.n_labelled == 2
+    # the fake judge's "3" makes the other turn neutral: judged, not pending
+    assert rows(con, "SELECT drop_step, drop_reason FROM feedback_labels ORDER BY 1") == [
+        ("judge", 'judge gave up: HTTP 400: {"error":{"message":"fake status 400","code":400}}'),
+        ("neutral", "neutral feedback")]

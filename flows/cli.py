@@ -21,6 +21,7 @@ from schemas.exports import FORMATS
 from trainer.data import ESTIMATORS, OBJECTIVE_FORMATS
 from warehouse import WarehouseError, connect, ingest_path, resolve_home
 from warehouse.judge_calls import judge_stats
+from warehouse.runlock import RunInProgress
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
 
 app = typer.Typer(help="Curate reward-model training data from what chat users do.", no_args_is_help=True,
@@ -115,9 +116,11 @@ def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL que
     from warehouse.sandbox import RefusedStatement, check, open_sandboxed
 
     try:
-        con = open_sandboxed(ctx.obj)
+        con, note = open_sandboxed(ctx.obj)
     except WarehouseError as e:
         fail(str(e))
+    if note:  # on stderr: stdout stays the answer alone, for csv and json readers
+        err.print(f"rmcurate: note: {note}", markup=False, highlight=False, soft_wrap=True)
     try:
         check(con, query)
     except RefusedStatement as e:
@@ -193,6 +196,8 @@ def run(ctx: typer.Context,
     state = nightly(home=str(ctx.obj), sources=[str(s) for s in sources] if sources else None,
                     sample_size=sample_size, return_state=True)
     result = state.result(raise_on_failure=False)
+    if isinstance(result, RunInProgress):
+        fail(str(result), code=1)
     if isinstance(result, BaseException):
         raise result
     # The run's log is done; Prefect's shutdown lines (temporary server, event worker) would land

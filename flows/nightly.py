@@ -19,6 +19,7 @@ from judges.backends import shared_judge
 from judges.settings import JudgeSettings
 from warehouse import WarehouseBusy, connect, ingest_path, resolve_home
 from warehouse.feedback import pending_conversations
+from warehouse.runlock import nightly_lock
 from warehouse.runs import finish_run, start_run
 from warehouse.snapshot import write_snapshot
 
@@ -153,6 +154,11 @@ def train_task(home: Path, run_id: str, exports: dict) -> dict:
 def nightly(home: str | None = None, sources: list[str] | None = None, sample_size: int = SAMPLE_SIZE) -> dict:
     """Ingest `sources` (default: the bundled ShareGPT sample) plus everything in the inbox."""
     root = resolve_home(home)
+    with nightly_lock(root):  # a second run on the same home stops here, naming the one that holds it
+        return night(root, sources, sample_size)
+
+
+def night(root: Path, sources: list[str] | None, sample_size: int):
     # The bundled sample has no event log: a simulated one (named so in the export's manifest)
     # exercises the implicit path and lets the report score it against a known truth.
     paths = [Path(s) for s in sources] if sources else [sample_file(root, sample_size),

@@ -143,6 +143,7 @@ def test_a_nightly_task_waits_out_another_writer_with_backoff(tmp_path, monkeypa
     monkeypatch.setenv("RMCURATE_TRAIN_ENABLED", "false")
     monkeypatch.setenv("RMCURATE_FLOW_RETRIES", str(retries))
     monkeypatch.setenv("RMCURATE_FLOW_RETRY_DELAY_S", "1")  # then 2, 4: past the 3 s the other writer holds
+    monkeypatch.setenv("RMCURATE_LOCK_WAIT_S", "0")  # the task's retries under test, not connect's own wait
     flow(lambda: None, name="warm-up")()  # the ephemeral API starts here, not while the lock is held
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path(home)), "3"], stdout=subprocess.PIPE)
     try:

@@ -1,5 +1,6 @@
 """Opening the warehouse: one DuckDB file under the home directory."""
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -37,11 +38,20 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = {"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False, "checkpoint_threshold": "1GB"}
     if not read_only:
         config["temp_directory"] = str(home / "tmp")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as e:
-        first = str(e).splitlines()[0]
-        raise (WarehouseBusy if "lock" in first.lower() else WarehouseError)(f"cannot open {path}: {first}") from None
+    # A writer waits a little for readers (queries are short), rather than failing a stage on one.
+    wait_s = 0.0 if read_only else float(os.environ.get("RMCURATE_LOCK_WAIT_S", "10"))
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            break
+        except duckdb.IOException as e:
+            first = str(e).splitlines()[0]
+            if "lock" not in first.lower():
+                raise WarehouseError(f"cannot open {path}: {first}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"cannot open {path}: {first}") from None
+            time.sleep(0.2)
     con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
     if not read_only:
         ensure_schema(con)

@@ -21,6 +21,14 @@ def snapshots(home: Path) -> Path:
     return home / "snapshots"
 
 
+def latest_snapshot(home: Path) -> str | None:
+    """The newest complete snapshot's run id (a folder still named *.partial is being written)."""
+    root = snapshots(home)
+    done = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial")) \
+        if root.exists() else []
+    return done[-1] if done else None
+
+
 def salt(home: Path) -> bytes:
     """This warehouse's secret salt for pseudonymising user ids in exports, made on first use."""
     path = home / "salt"

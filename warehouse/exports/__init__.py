@@ -20,19 +20,12 @@ from schemas.tables import TABLES
 from warehouse.exports.rows import provenance, read_rows, with_text
 from warehouse.exports.shards import write_card, write_shards
 from warehouse.feedback import insert_models
-from warehouse.home import salt, snapshots
+from warehouse.home import latest_snapshot, salt, snapshots
 from warehouse.ingest import content_hash
 
 
 class ExportError(ValueError):
     """A problem the user can act on: no snapshot, unknown format, an output folder in the way."""
-
-
-def latest_snapshot(home: Path) -> str | None:
-    root = snapshots(home)
-    done = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial")) \
-        if root.exists() else []
-    return done[-1] if done else None
 
 
 @cache  # one git call per process, not one per export

@@ -1,0 +1,82 @@
+"""Users during the night: a query while the label stage waits on a slow judge, and a second run."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.fake_judge import serving
+from conftest import write_json
+from warehouse.runlock import nightly_lock
+
+RMCURATE = str(Path(sys.executable).parent / "rmcurate")
+REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."
+
+
+def cli(home, *args, env=None, **kw):
+    return subprocess.run([RMCURATE, "--home", str(home), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse(home, tmp_path):
+    convs = [{"id": f"c{i}", "conversations": [
+        {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
+        {"from": "human", "value": f"can you also show the reverse order, case {i}"},
+        {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
+    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs))).returncode == 0
+    assert cli(home, "snapshot").returncode == 0
+    query = ["sql", "select count(*) as n from conversations", "--format", "csv"]
+    assert cli(home, *query).stdout == "n\n3\n"
+    with serving(delay_s=12) as slow:
+        env = {"RMCURATE_JUDGE_URLS": slow, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
+        label = subprocess.Popen([RMCURATE, "--home", str(home), "label"], env={**os.environ, **env},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, answered = time.monotonic() + 60, None
+            while time.monotonic() < deadline and label.poll() is None:
+                t0 = time.monotonic()
+                r = cli(home, *query, timeout=30)
+                took = time.monotonic() - t0
+                if "busy" in r.stderr:  # the stage holds the file: the answer came from the snapshot
+                    answered = (r, took)
+                    break
+                time.sleep(0.2)
+            assert answered is not None, ("the label stage never held the warehouse while a query ran",
+                                          label.poll(), label.stderr.read()[-2000:] if label.poll() is not None else "")
+            # (a query that opened the file first made the stage's writer wait, up to RMCURATE_LOCK_WAIT_S)
+            r, took = answered
+            assert label.poll() is None  # still waiting on the judge
+            assert r.returncode == 0 and r.stdout == "n\n3\n" and took < 5, (r.stderr, took)
+            assert r.stderr.count("\n") == 1 and "answered from snapshot" in r.stderr
+            # the snapshot stand-in is as closed as the warehouse: no file outside the snapshot is read
+            outside = cli(home, "sql", "select * from read_text('/etc/hostname')", timeout=30)
+            assert "busy" in outside.stderr and outside.returncode == 1 and "Permission Error" in outside.stderr
+            assert label.poll() is None
+        finally:
+            out, errors = label.communicate(timeout=120)
+    assert label.returncode == 0, errors[-2000:]
+    assert "busy" not in cli(home, *query).stderr  # the live warehouse again once the stage is done
+
+
+def test_a_second_run_stops_at_once_and_says_who_holds_the_home(home):
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from pathlib import Path
+from warehouse.runlock import nightly_lock
+with nightly_lock(Path({str(home)!r})):
+    print("held", flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        r = cli(home, "run", str(home / "nothing.json"), timeout=120)
+        assert r.returncode == 1 and time.monotonic() - t0 < 60, r.stderr[-2000:]
+        assert r.stderr.strip().splitlines()[-1].startswith("rmcurate: error: another nightly run is using")
+        assert f"pid {holder.pid}" in r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (home / "warehouse.duckdb").exists() or cli(home, "status").returncode == 0
+    with nightly_lock(home):  # the kernel freed the dead holder's lock
+        pass

@@ -6,10 +6,12 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.exports import FORMATS
 from trainer.metrics import write_json
+from warehouse.retention import prune_checkpoints
 
 
 class TrainSettings(BaseSettings):
@@ -36,6 +38,7 @@ class TrainSettings(BaseSettings):
     generative_max_length: int = 384
     generative_field_chars: int = 500  # as the embedded pairs stage cuts its fields
     generative_max_test: int = 32  # pairs, each asked in both orders before and after training
+    keep_runs: int = Field(7, ge=1)  # models/<run>/ kept for the newest runs, and the earlier ones they reuse
 
 
 def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
@@ -91,6 +94,8 @@ def train_exports(home: Path, run_id: str, settings: TrainSettings | None = None
             write_json(out / "metrics.json", results[name])
         except ValueError as e:  # nothing to train on yet (no pairs, no labels): say so, do not fail the night
             results[name] = {"skipped": str(e)}
+    if removed := prune_checkpoints(home, s.keep_runs):
+        progress_log("retention")(f"removed the checkpoints of {len(removed)} older runs ({', '.join(removed)})")
     return results
 
 

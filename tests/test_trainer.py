@@ -74,6 +74,22 @@ def test_metrics_against_known_values():
     assert list(level) == [1, 2, 4]
 
 
+def test_ordinal_pairs_of_a_large_test_set_are_sampled_not_materialised():
+    import tracemalloc
+
+    from trainer.metrics import label_pairs, ordinal_metrics
+    labels = np.random.default_rng(1).integers(1, 5, 100_000)  # n x n booleans would be 10 GB
+    tracemalloc.start()
+    i, j = label_pairs(labels, limit=20_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(i) == 20_000 and (labels[i] > labels[j]).all() and peak < 20_000_000, peak
+    score = labels + np.random.default_rng(2).normal(0, 1.0, len(labels))  # a noisy but useful scorer
+    small = ordinal_metrics(score[:1500], None, labels[:1500])["pairwise_accuracy"]  # exact on 1,500
+    large = ordinal_metrics(score, None, labels)["pairwise_accuracy"]  # sampled on 100,000
+    assert abs(small - large) < 0.03, (small, large)
+
+
 @pytest.mark.parametrize("fmt, objective", [("trl", "pairwise"), ("ordinal", "ordinal")])
 def test_a_few_cpu_steps_lower_the_loss_and_save_a_loadable_checkpoint(snapshot_home, tmp_path, fmt, objective):
     from transformers import AutoModelForSequenceClassification

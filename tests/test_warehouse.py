@@ -195,3 +195,22 @@ def test_a_column_of_another_type_is_a_one_line_error_not_a_rewrite(home):
     check = duckdb.connect(str(db_path(home)), read_only=True)
     assert check.execute("SELECT toxic FROM messages").fetchall() == [("yes",)]
     check.close()
+
+
+def test_old_checkpoints_are_pruned_but_not_what_a_kept_run_reuses(tmp_path):
+    import os
+
+    from warehouse.retention import prune_checkpoints
+
+    models = tmp_path / "models"
+    for run in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z", "20260104T000000Z"):
+        (models / run / "ordinal").mkdir(parents=True)
+        (models / run / "ordinal" / "metrics.json").write_text("{}")
+    (models / "SmolLM2-135M-Instruct").mkdir()  # the converted judge: not a run
+    # the newest run found its export unchanged and links the pairwise model of the first
+    (models / "20260101T000000Z" / "pairwise").mkdir()
+    os.symlink("../20260101T000000Z/pairwise", models / "20260104T000000Z" / "pairwise")
+    assert prune_checkpoints(tmp_path, keep_runs=2) == ["20260102T000000Z"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        "20260101T000000Z", "20260103T000000Z", "20260104T000000Z", "SmolLM2-135M-Instruct"]
+    assert (models / "20260104T000000Z" / "pairwise").resolve().exists()

@@ -37,13 +37,30 @@ def pair_accuracy(higher: np.ndarray, lower: np.ndarray) -> float:
     return float(np.mean((higher > lower) + 0.5 * (higher == lower)))
 
 
-def label_pairs(labels: np.ndarray, limit: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (better, worse) of test items with different labels, sampled past `limit`."""
-    i, j = np.nonzero(labels[:, None] > labels[None, :])
-    if len(i) > limit:
-        keep = np.random.default_rng(seed).choice(len(i), limit, replace=False)
-        i, j = i[keep], j[keep]
-    return i, j
+def label_pairs(labels: np.ndarray, limit: int = 20_000, seed: int = 0, exact_below: int = 2_000
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (better, worse) of test items with different labels: all of them for a small test
+    set, else `limit` drawn at random (with replacement), never the n x n matrix (100k rows: 10 GB)."""
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    if n < exact_below:
+        i, j = np.nonzero(labels[:, None] > labels[None, :])
+        if len(i) > limit:
+            keep = rng.choice(len(i), limit, replace=False)
+            i, j = i[keep], j[keep]
+        return i, j
+    if len(np.unique(labels)) < 2:
+        return np.array([], dtype=int), np.array([], dtype=int)
+    found_i, found_j, total = [], [], 0
+    while total < limit:
+        a, b = rng.integers(0, n, 2 * limit), rng.integers(0, n, 2 * limit)
+        differ = labels[a] != labels[b]
+        a, b = a[differ], b[differ]
+        better = labels[a] > labels[b]
+        found_i.append(np.where(better, a, b))
+        found_j.append(np.where(better, b, a))
+        total += len(a)
+    return np.concatenate(found_i)[:limit], np.concatenate(found_j)[:limit]
 
 
 def pairwise_metrics(chosen: np.ndarray, rejected: np.ndarray) -> dict:

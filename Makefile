@@ -58,6 +58,7 @@ lock:
 bench: setup
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.judge
+	$(BIN)/python -m benchmarks.judge_io
 	$(BIN)/python -m benchmarks.label
 	$(BIN)/python -m benchmarks.judge_quality
 	$(BIN)/python -m benchmarks.pairs

@@ -27,7 +27,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     assert [(r["format"], r["status"]) for r in first["ingests"]] == \
         [("sharegpt-json", "loaded"), ("events-jsonl", "loaded"), ("unknown", "rejected")]
     assert first["ingests"][0]["n_loaded"] == SIZE and first["ingests"][1]["n_loaded"] > SIZE  # the simulated log
-    assert (home / "snapshots" / first["run_id"] / "feedback_labels.parquet").exists()
+    assert list((home / "snapshots" / first["run_id"] / "feedback_labels").glob("part-*.parquet"))
     labels = first["labels"]
     assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
     assert labels["funnel"][0].n_in == labels["n_labelled"]

@@ -20,6 +20,7 @@ import duckdb
 
 from warehouse.db import MEMORY_LIMIT, WarehouseBusy, WarehouseError, connect
 from warehouse.home import db_path, latest_snapshot, snapshots
+from warehouse.snapshot import table_glob
 
 ALLOWED = {"SELECT", "EXPLAIN"}
 LOCKED_CONFIG = {"enable_external_access": False, "autoload_known_extensions": False,
@@ -59,8 +60,9 @@ def on_snapshot(home, busy: str) -> tuple[duckdb.DuckDBPyConnection, str]:
     con = duckdb.connect(":memory:", config={k: v for k, v in LOCKED_CONFIG.items() if k != "enable_external_access"})
     con.execute("SET allowed_directories = [?]", [f"{folder}/"])
     con.execute("SET enable_external_access = false")
-    for table in sorted(folder.glob("*.parquet")):
-        con.execute(f"""CREATE VIEW "{table.stem}" AS SELECT * FROM read_parquet('{table.as_posix()}')""")
+    for table in sorted({p.stem if p.is_file() else p.name for p in folder.iterdir()
+                         if p.suffix == ".parquet" or p.is_dir()}):
+        con.execute(f"""CREATE VIEW "{table}" AS SELECT * FROM read_parquet('{table_glob(folder, table)}')""")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
     return con, (f"the warehouse is busy (a nightly stage is writing): answered from snapshot {run_id}, "

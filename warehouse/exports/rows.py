@@ -13,6 +13,7 @@ from extractors.feedback.language import from_source
 from extractors.replies import has_code, has_list
 from schemas.exports import render
 from schemas.tables import TABLES
+from warehouse.snapshot import table_glob
 
 # Pairs a verifying judge inverted (both orders prefer the rejected reply) are left out. A split
 # verdict (the two orders disagree) is the judge's position bias, not evidence against the pair's
@@ -25,7 +26,7 @@ def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for table in (TABLES.conversations, TABLES.pairs, TABLES.feedback_labels, TABLES.feedback_judgements, TABLES.turns, TABLES.messages,
                   TABLES.events, TABLES.reply_evidence):
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{snapshot_dir / (table + '.parquet')}')")
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{table_glob(snapshot_dir, table)}')")
     return con
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from schemas.tables import STORED, TABLES, VIEWS
 from warehouse.home import latest_snapshot, snapshots
 
-# table -> (the partition key's SQL over rows `t`, a FROM clause giving `t` that key's context)
+# table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
 BY_INGEST = "(SELECT c.ingest_id FROM conversations c WHERE c.conversation_id = t.conversation_id)"
 PARTITIONS = {
     TABLES.conversations: "t.ingest_id", TABLES.events: "t.ingest_id",
@@ -27,8 +27,8 @@ PARTITIONS = {
     TABLES.judge_calls: "t.run_id", TABLES.feedback_judgements: "t.run_id", TABLES.feedback_labels: "t.run_id",
     TABLES.feedback_funnel: "t.run_id", TABLES.pairs: "t.run_id", TABLES.pair_attempts: "t.run_id",
 }
-# A turn is made of its conversation's messages and conversation row only: its parts share when those do,
-# without building the (quadratic) history just to hash it.
+# A turn is made of its conversation's messages and conversation row only: its parts share when those
+# do and the view's SQL is the same, without building the (quadratic) history just to hash it.
 DERIVED = {TABLES.turns: (TABLES.messages, TABLES.conversations)}
 
 
@@ -81,11 +81,12 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
     for name in [*STORED, *VIEWS]:
         (tmp / name).mkdir()
         if name in DERIVED:
+            view_sql = resources.files("warehouse.sql").joinpath(f"{name}.sql").read_text()
             parts = {}
             for source in DERIVED[name]:
                 for k, fp in prints[source].items():
                     parts.setdefault(k, []).append(fp)
-            fps = {k: [None, hashlib.sha256(json.dumps(v).encode()).hexdigest()] for k, v in parts.items()}
+            fps = {k: [None, hashlib.sha256(json.dumps([view_sql, v]).encode()).hexdigest()] for k, v in parts.items()}
         else:
             fps = _fingerprints(con, name)
         prints[name] = fps
@@ -96,7 +97,7 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
             key_json = json.dumps(k, default=str)
             earlier = old.get(key_json)
             source = snapshots(home) / previous / name / earlier["file"] if earlier else None
-            if fp[1] is not None and earlier and earlier["fingerprint"] == fp and source.exists():
+            if earlier and earlier["fingerprint"] == fp and source.exists():
                 try:
                     os.link(source, file)
                 except OSError:  # another file system: a copy is still correct

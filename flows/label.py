@@ -13,25 +13,27 @@ A turn whose judge call failed gets no label, so the next run retries it; one wh
 rejected (a 4xx, or failed too many runs running) is dropped with that reason.
 """
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from extractors.feedback import language, rules
 from extractors.feedback.cues import cue
 from extractors.feedback.labels import NEUTRAL, ordinal, parse_category
 from extractors.feedback.mining import mine
 from extractors.feedback.prefilter import obviously_neutral
 from extractors.feedback.refusal import VERDICTS, looks_like_refusal
+from extractors.feedback.screen import STEPS as SCREEN_STEPS, screen
 from flows.progress import StageProgress
 from judges.cache import CachedJudge
 from judges.fields import cut
 from judges.templates import load
 from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
 from schemas.tables import TABLES
-from warehouse.feedback import insert_models, pending_conversations, turns_of, write_batch
+from warehouse.feedback import (advance_watermark, insert_models, latest_ingest, pending_conversations, turns_of,
+                                write_batch)
 
 # Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
 PIPELINE_VERSION = "wildreward-2"
@@ -97,17 +99,7 @@ class Funnel:
                            n_out=self.n_in.get(s, 0) - self.dropped.get(s, 0)) for i, s in enumerate(self.steps)]
 
 
-FILTERS: list[tuple[str, Callable[[dict, LabelSettings], str | None]]] = [
-    ("conversation length", lambda t, s: rules.short_conversation(t["n_messages"], s.min_messages)),
-    ("history length", lambda t, s: rules.long_history(t["n_history"], s.max_history)),
-    ("reply length", lambda t, s: rules.short_reply(t["response"], s.min_reply_words)),
-    ("feedback length", lambda t, s: rules.short_feedback(t["feedback"], s.min_feedback_words)),
-    ("token budget", lambda t, s: rules.over_budget(t["history_words"], t["response"], s.max_words)),
-    ("PII", lambda t, s: rules.pii(t["feedback"])),
-    ("topic", lambda t, s: rules.topic(t["feedback"])),
-]
-STEPS = ["language", *[name for name, _ in FILTERS], "prefilter", "judge", "mining", "refusal check", "neutral",
-         "ordinal"]
+STEPS = [*SCREEN_STEPS, "prefilter", "judge", "mining", "refusal check", "neutral", "ordinal"]
 
 
 @dataclass
@@ -138,12 +130,14 @@ def call_summary(judge: CachedJudge) -> dict:
 class Labeller:
     """Runs the steps over one batch of turns; `judge` answers, `embed` serves mining."""
 
-    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str, decided=None):
+    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str, decided=None,
+                 screener: Callable[[list[dict]], list] | None = None):
         self.judge, self.embed, self.s, self.run_id = judge, embed, settings, run_id
         # Called with the labels the filters settle, before any judge call: a hanging judge must
         # not hold back what needs no judge.
         self.decided = decided
-        self.keep_languages = {x.strip() for x in settings.languages.split(",") if x.strip()}
+        # Language and rule filters for a list of turns; flows/scaleout.py spreads it over workers.
+        self.screener = screener or partial(screen, settings=settings)
         self.template = load(settings.template)
         self.refusal_template = load("refusal_check")
         self.funnel = Funnel(STEPS)
@@ -212,28 +206,20 @@ class Labeller:
                 t.update(category=answer[0], method="judged", confidence=answer[1], probs=answer[2])
         return pending
 
-    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], int]:
-        """(judgements, labels, turns pending a failed call); labels already handed to `decided` are not repeated."""
+    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
+        """(judgements, labels, item ids pending a failed call); labels already handed to `decided` are not repeated."""
         labels: list[FeedbackLabel] = []
         judgements: list[FeedbackJudgement] = []
         f = self.funnel
 
-        alive = []
-        for t in turns:
-            t["lang"] = language.from_source(t["language"]) or language.detect(f"{t['prompt'] or ''}\n{t['feedback']}")
-            if t["lang"] in self.keep_languages:
-                alive.append(t)
-            else:
-                self._drop(labels, t, "language", f"language {t['lang'] or 'unknown'} not kept")
-        f.add("language", len(turns), len(turns) - len(alive))
-
-        for step, check in FILTERS:
-            survivors = []
+        for t, answer in zip(turns, self.screener(turns)):
+            t["lang"], t["screened"] = answer.lang, answer
+        alive = turns
+        for step in SCREEN_STEPS:  # the funnel counts what each step saw and dropped, in order
             for t in alive:
-                if reason := check(t, self.s):
-                    self._drop(labels, t, step, reason)
-                else:
-                    survivors.append(t)
+                if t["screened"].step == step:
+                    self._drop(labels, t, step, t["screened"].reason)
+            survivors = [t for t in alive if t["screened"].step != step]
             f.add(step, len(alive), len(alive) - len(survivors))
             alive = survivors
         if self.decided and labels:
@@ -292,11 +278,11 @@ class Labeller:
                                       method=t["method"], mined_from=t.get("mined_from"),
                                       confidence=t.get("confidence"), rule=t.get("rule")))
         f.add("ordinal", len(kept))
-        return judgements, labels, len(pending)
+        return judgements, labels, pending
 
 
 def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings | None = None,
-                   embed=None) -> LabelResult:
+                   embed=None, screener=None) -> LabelResult:
     """Label every turn that has no label for PIPELINE_VERSION yet."""
     settings = settings or LabelSettings()
     if embed is None:
@@ -309,24 +295,34 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
         result.n_labelled += len(labels)
         result.n_kept += sum(lab.kept for lab in labels)
 
-    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels))
+    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels), screener=screener)
+    mark = latest_ingest(con)  # what this run reads up to; the watermark moves there when it is done
     conversations = pending_conversations(con, PIPELINE_VERSION)
+    backlog: set[str] = set()
     step = settings.batch_conversations
     with StageProgress("label_feedback", "conversations", len(conversations)).watching(judge) as progress:
         for start in range(0, len(conversations), step):
             batch = conversations[start:start + step]
-            judgements, labels, n_pending = labeller.run_batch(turns_of(con, batch, PIPELINE_VERSION))
+            turns = turns_of(con, batch, PIPELINE_VERSION)
+            judgements, labels, pending = labeller.run_batch(turns)
             write(judgements, labels)
-            result.n_pending += n_pending
+            result.n_pending += len(pending)
+            backlog |= {t["conversation_id"] for t in turns if t["item_id"] in pending}
             progress.advance(len(batch))
+    advance_watermark(con, PIPELINE_VERSION, mark, backlog, run_id)
     result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)
     insert_models(con, TABLES.feedback_funnel, result.funnel)
     return result
 
 
-def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None) -> dict:
-    """Open the warehouse and the configured judge (or the embedded one), label, and write the report."""
+def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None,
+                     address: str | None = None, partition_rows: int = 1000) -> dict:
+    """Open the warehouse and the configured judge (or the embedded one), label, and write the report.
+
+    `address`: a Dask scheduler that screens partitions of `partition_rows` turns (flows/scaleout.py).
+    """
+    from flows.scaleout import partitioned_screen
     from judges.backends import judge_backend
     from judges.embedded import SERVED_MODEL
     from judges.settings import JudgeSettings
@@ -347,7 +343,8 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
                 if backend.model == SERVED_MODEL:
                     embedded_defaults(settings)
                 judge = CachedJudge(backend, DuckCallStore(con, run_id))
-                result = label_feedback(con, judge, run_id, settings)
+                screener = partitioned_screen(address, settings, partition_rows)
+                result = label_feedback(con, judge, run_id, settings, screener=screener)
                 result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
         report = write_feedback_report(con, home, run_id)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import httpx
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 from prefect.states import Failed
 from prefect.tasks import exponential_backoff
 
 from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
+from flows.scaleout import Parsed, cluster, parse_ahead, task_runner
 from flows.settings import FlowSettings
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file, simulated_events_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
@@ -44,11 +46,12 @@ def with_retries(t, settings: FlowSettings, timeout_s: float | None = None):
                           timeout_seconds=timeout_s or None)
 
 
-@task(name="ingest")
-def ingest_task(home: Path, path: Path, kind: str | None = None) -> dict:
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(home: Path, path: Path, kind: str | None = None, chunks: Parsed | None = None) -> dict:
+    """`chunks`: the file as a worker parsed it; None to read it here."""
     con = connect(home)
     try:
-        result = ingest_path(con, path, kind)  # one bad inbox file must not stop the night
+        result = ingest_path(con, path, kind, chunks=chunks)  # one bad inbox file must not stop the night
     finally:
         con.close()
     if result.reason:
@@ -78,11 +81,12 @@ def judge_needed(home: Path) -> bool:
 
 
 @task(name="label_feedback")
-def label_task(home: Path, run_id: str, judge: JudgeSettings) -> dict:
-    """WildReward labels for new turns."""
+def label_task(home: Path, run_id: str, judge: JudgeSettings, address: str | None = None) -> dict:
+    """WildReward labels for new turns; `address`: the Dask cluster that screens them."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    result = label_with_judge(home, run_id, judge_settings=judge)
+    result = label_with_judge(home, run_id, judge_settings=judge, address=address,
+                              partition_rows=FlowSettings().partition_rows)
     funnel = [{"step": f.step, "in": f.n_in, "dropped": f.n_dropped, "labelled here": f.n_changed,
                "out": f.n_out} for f in result["funnel"]]
     create_table_artifact(key="feedback-funnel", table=funnel, description=f"Feedback funnel, run {run_id}")
@@ -165,18 +169,20 @@ def night(root: Path, sources: list[str] | None, sample_size: int):
                                                          simulated_events_file(root, sample_size)]
     paths += inbox_files(root)
     fs = FlowSettings()
-    # One writer at a time: DuckDB allows a single writing process.
-    ingest = with_retries(ingest_task, fs)
-    ingests = [ingest(root, p) for p in paths]
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    prefect_run = {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name, "deployment_id": deployment.id}
-    with_retries(record_start, fs)(root, run_id, prefect_run)
-    # Without a configured judge, label and pairs share one embedded server.
     failures: list[str] = []
-    with shared_judge(root, judge_needed(root)) as judge:
-        timeout = fs.llm_stage_timeout_s
-        labels = settled(with_retries(label_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
-        pairs = settled(with_retries(pairs_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
+    # Parsing and screening may spread over a Dask cluster (flows/scaleout.py); this process stays
+    # the one writer: DuckDB allows a single writing process.
+    with cluster(fs) as address:
+        ingests = ingest_all(root, paths, fs, address)
+        prefect_run = {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name, "deployment_id": deployment.id}
+        with_retries(record_start, fs)(root, run_id, prefect_run)
+        # Without a configured judge, label and pairs share one embedded server.
+        with shared_judge(root, judge_needed(root)) as judge:
+            timeout = fs.llm_stage_timeout_s
+            labels = settled(with_retries(label_task, fs, timeout)(root, run_id, judge, address, return_state=True),
+                             failures)
+            pairs = settled(with_retries(pairs_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
     # A judge stage that failed too many calls still wrote what it could: the night goes on to
     # snapshot, export and train on that, and the run is marked failed at the end.
     snapshot = with_retries(snapshot_task, fs)(root, run_id)
@@ -189,6 +195,20 @@ def night(root: Path, sources: list[str] | None, sample_size: int):
     if failures:
         return Failed(message="; ".join(failures), data=result)
     return result
+
+
+def ingest_all(root: Path, paths: list[Path], fs: FlowSettings, address: str | None) -> list[dict]:
+    """Each file's ingest, in order; with a cluster, every new file is parsed there meanwhile."""
+    ingest = with_retries(ingest_task, fs)
+    if address is None:
+        return [ingest(root, p) for p in paths]
+    with task_runner(address) as runner:
+        con = connect(root)
+        try:
+            parsed = parse_ahead(runner, con, paths)
+        finally:
+            con.close()
+        return [ingest(root, p, chunks=parsed.get(p)) for p in paths]
 
 
 @task(name="record_start")

@@ -14,6 +14,12 @@ class FlowSettings(BaseSettings):
     # The label and pairs stages stop waiting on the judge at the judge's stage_deadline_s and keep
     # what they have; this hard limit is for a stage stuck anywhere else. 0: none.
     llm_stage_timeout_s: float = 2 * 3600.0
+    # Scale-out (flows/scaleout.py): file parsing and the label stage's language and rule filters run
+    # as tasks on a Dask cluster. workers > 0 starts a local one on loopback; dask_address joins one
+    # (tcp://host:8786). The flow's process stays the only writer.
+    workers: int = 0
+    dask_address: str = ""
+    partition_rows: int = 1000  # turns per screening task
 
 
 def settings_help() -> str:

@@ -41,6 +41,8 @@ class FeedbackLabel(_Record):
     pipeline_version: str
     run_id: str
     labeled_at: datetime
+    context_hash: str | None = Field(None, description="md5 of the turn's history and prompt, set on kept labels by "
+                                                       "the natural-pairs pass ('' when the turn has no prompt)")
 
 
 class FunnelStep(_Record):
@@ -53,3 +55,22 @@ class FunnelStep(_Record):
     n_dropped: int
     n_changed: int = Field(0, description="labelled or relabelled here without a drop (prefilter, refusal, mining)")
     n_out: int
+
+
+class LabelWatermark(_Record):
+    """Table `label_watermarks`: the label stage of `pipeline_version` has read every conversation of
+    the ingests up to `ingest_id`, so the next run starts above it."""
+
+    pipeline_version: str
+    ingest_id: int
+    run_id: str
+    updated_at: datetime
+
+
+class LabelBacklog(_Record):
+    """Table `label_backlog`: conversations below the watermark with turns still waiting on a failed
+    judge call; the next run reads them again."""
+
+    pipeline_version: str
+    conversation_id: str
+    run_id: str

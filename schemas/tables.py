@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.exports import Export
-from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
+from schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep, LabelBacklog, LabelWatermark
 from schemas.judging import JudgeCall
 from schemas.pairs import Pair, PairAttempt
 from schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, ReplyEvidence, TurnItem
@@ -24,6 +24,8 @@ class Tables:
     feedback_judgements: str = "feedback_judgements"
     feedback_labels: str = "feedback_labels"
     feedback_funnel: str = "feedback_funnel"
+    label_watermarks: str = "label_watermarks"
+    label_backlog: str = "label_backlog"
     pairs: str = "pairs"
     pair_attempts: str = "pair_attempts"
     exports: str = "exports"
@@ -43,6 +45,8 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.feedback_judgements: FeedbackJudgement,
     TABLES.feedback_labels: FeedbackLabel,
     TABLES.feedback_funnel: FunnelStep,
+    TABLES.label_watermarks: LabelWatermark,
+    TABLES.label_backlog: LabelBacklog,
     TABLES.pairs: Pair,
     TABLES.pair_attempts: PairAttempt,
     TABLES.exports: Export,

@@ -1,5 +1,6 @@
 """The WildReward stage: rules on crafted cases, mining with the real embedder, and the
 whole stage on real ShareGPT turns with the real (embedded) vLLM judge."""
+import json
 import re
 from datetime import UTC, datetime
 
@@ -224,7 +225,9 @@ def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judg
     again = label_feedback(con, judge, "run-2", LabelSettings(field_max_chars=500), embed=embedder)
     assert judge.counts.sent == sent and again.n_labelled == 0  # nothing new, nothing asked
 
+    # Labelling again from scratch: without the labels and the watermark, every conversation is pending.
     con.execute("DELETE FROM feedback_labels WHERE pipeline_version = ?", [PIPELINE_VERSION])
+    con.execute("DELETE FROM label_watermarks WHERE pipeline_version = ?", [PIPELINE_VERSION])
     relabel = label_feedback(con, judge, "run-3", LabelSettings(field_max_chars=500), embed=embedder)
     assert relabel.n_labelled == n_turns and judge.counts.sent == sent  # every answer from the cache
     con.close()
@@ -347,4 +350,32 @@ def test_undecided_neutral_asks_no_judge_and_cues_are_recorded(home, tmp_path, e
     assert rows(con, "SELECT turn_index, category, method, rule FROM feedback_labels JOIN turns USING (item_id) "
                      "ORDER BY 1") == [(0, 4, "cue", "thanks or praise, then a follow-up"),
                                        (1, 5, "cue", "thanks or praise only")]
+    con.close()
+
+
+def test_a_night_reads_only_conversations_above_the_watermark_and_the_backlog(home, tmp_path, embedder):
+    from warehouse.feedback import pending_conversations, turns_of
+
+    first = sample_file(tmp_path / "a", 40)
+    records = json.loads(first.read_text())
+    later = write_json(tmp_path / "later.json", records[-10:])  # a second ingest: ten more conversations
+    write_json(first, records[:30])
+    con = connect(home)
+    ingest_file(con, first, detect(first))
+    every = [c for (c,) in rows(con, "SELECT conversation_id FROM conversations ORDER BY 1")]
+    assert pending_conversations(con, PIPELINE_VERSION) == every
+    # The turns of a few conversations, built over their messages alone, are the view's rows for them.
+    some = every[:7]
+    scoped = [(t["item_id"], t["prompt"], t["response"], t["feedback"], t["n_history"]) for t in
+              turns_of(con, some, PIPELINE_VERSION)]
+    assert scoped and scoped == rows(con, """SELECT item_id, prompt, response, feedback, len(history) FROM turns
+                                              WHERE list_contains(?, conversation_id)
+                                              ORDER BY conversation_id, turn_index""", [some])
+    settings = LabelSettings(field_max_chars=500, undecided="neutral")
+    label_feedback(con, seeded_judge(con, []), "run-1", settings, embed=embedder)
+    assert pending_conversations(con, PIPELINE_VERSION) == []  # read, turns or none: not read again
+    ingest_file(con, later, detect(later))
+    new = [c for (c,) in rows(con, "SELECT conversation_id FROM conversations WHERE ingest_id = 2 ORDER BY 1")]
+    assert len(new) == 10 and pending_conversations(con, PIPELINE_VERSION) == new
+    assert pending_conversations(con, "a-new-version") == sorted(every + new)  # a new version reads everything
     con.close()

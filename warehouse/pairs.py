@@ -1,6 +1,7 @@
 """Reading RMBoost seeds and natural pairs; storing pairs and attempts."""
 from schemas.tables import TABLES
 from warehouse.feedback import insert_models
+from warehouse.sql import scoped_view
 
 
 def seeds(con, label_version: str, pairs_version: str, seed: int, where: str, limit: int) -> list[dict]:
@@ -15,19 +16,47 @@ def seeds(con, label_version: str, pairs_version: str, seed: int, where: str, li
     return [dict(zip(("item_id", "history", "prompt", "response"), r)) for r in cur.fetchall()]
 
 
+CONTEXT_HASH = "coalesce(md5(CAST(to_json(t.history) AS VARCHAR) || '\x1f' || t.prompt), '')"
+
+
+def fill_context_hashes(con, label_version: str) -> int:
+    """Give kept labels that have none the hash of their turn's context; returns how many.
+
+    Only labels new since the last pass lack one, so this reads those conversations' messages alone.
+    """
+    ids = f"""SELECT DISTINCT conversation_id FROM {TABLES.feedback_labels}
+              WHERE kept AND pipeline_version = ? AND context_hash IS NULL"""
+    turns = scoped_view(con, TABLES.turns, f"SELECT * FROM {TABLES.messages} WHERE conversation_id IN ({ids})",
+                        [label_version])
+    return con.execute(f"""
+        UPDATE {TABLES.feedback_labels} l SET context_hash = {CONTEXT_HASH} FROM {turns} t
+        WHERE l.item_id = t.item_id AND l.kept AND l.pipeline_version = ? AND l.context_hash IS NULL""",
+                       [label_version]).fetchone()[0]
+
+
 def natural_candidates(con, label_version: str) -> list[dict]:
-    """Two kept replies to the same context (history and prompt) with different labels: (better, worse)."""
-    cur = con.execute(f"""
-        WITH lab AS (
-            SELECT t.item_id, t.history, t.prompt, t.response, l.label,
-                   md5(CAST(to_json(t.history) AS VARCHAR) || '\x1f' || coalesce(t.prompt, '')) AS ctx
-            FROM {TABLES.turns} t JOIN {TABLES.feedback_labels} l USING (item_id)
-            WHERE l.kept AND l.pipeline_version = ? AND t.prompt IS NOT NULL)
-        SELECT a.item_id, b.item_id, a.history, a.prompt, a.response, b.response
-        FROM lab a JOIN lab b ON a.ctx = b.ctx AND a.label > b.label AND a.response <> b.response
-        ORDER BY a.item_id, b.item_id""", [label_version])
+    """Two kept replies to the same context (history and prompt) with different labels: (better, worse),
+    for the pairs not made yet. A join of kept labels on their context hash: no pass over the history."""
+    fill_context_hashes(con, label_version)
+    found = con.execute(f"""
+        WITH k AS (SELECT item_id, conversation_id, context_hash, label FROM {TABLES.feedback_labels}
+                   WHERE kept AND pipeline_version = ? AND context_hash <> '')
+        SELECT a.item_id, b.item_id, a.conversation_id, b.conversation_id
+        FROM k a JOIN k b ON a.context_hash = b.context_hash AND a.label > b.label
+        WHERE NOT EXISTS (SELECT 1 FROM {TABLES.pairs} p WHERE p.origin = 'natural'
+                          AND p.source_item_id = a.item_id AND p.other_item_id = b.item_id)
+        ORDER BY 1, 2""", [label_version]).fetchall()
+    if not found:
+        return []
+    conversations = sorted({c for _, _, a, b in found for c in (a, b)})
+    turns = scoped_view(con, TABLES.turns, f"""SELECT * FROM {TABLES.messages}
+                                               WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))""",
+                        [conversations])
+    items = sorted({i for a, b, _, _ in found for i in (a, b)})
+    text = {r[0]: r[1:] for r in con.execute(f"""SELECT item_id, history, prompt, response FROM {turns}
+                                                 WHERE list_contains(?, item_id)""", [items]).fetchall()}
     keys = ("item_id", "other_item_id", "history", "prompt", "chosen", "rejected")
-    return [dict(zip(keys, r)) for r in cur.fetchall()]
+    return [dict(zip(keys, (a, b, *text[a], text[b][2]))) for a, b, _, _ in found if text[a][2] != text[b][2]]
 
 
 def existing_pair_ids(con, ids: list[str]) -> set[str]:

@@ -10,14 +10,13 @@ shared one came from.
 import hashlib
 import json
 import os
-import re
-from importlib import resources
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 from schemas.tables import STORED, TABLES, VIEWS
 from warehouse.home import latest_snapshot, snapshots
+from warehouse.sql import scoped_view, view_sql
 
 # table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
 BY_INGEST = "(SELECT c.ingest_id FROM conversations c WHERE c.conversation_id = t.conversation_id)"
@@ -51,12 +50,7 @@ def part_query(con, name: str, key) -> tuple[str, list]:
         return f"SELECT * FROM {name} t WHERE {PARTITIONS[name]} IS NOT DISTINCT FROM ?", [key]
     ids = "SELECT conversation_id FROM conversations WHERE ingest_id IS NOT DISTINCT FROM ?"
     if name in VIEWS:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE part_messages AS SELECT * FROM messages WHERE conversation_id IN ({ids})",
-                    [key])
-        view = resources.files("warehouse.sql").joinpath(f"{name}.sql").read_text()
-        con.execute(re.sub(r"\bmessages\b", "part_messages", view).replace(
-            f"CREATE OR REPLACE VIEW {name}", "CREATE OR REPLACE TEMP VIEW part_view"))
-        return "SELECT * FROM part_view", []
+        return f"SELECT * FROM {scoped_view(con, name, f'SELECT * FROM messages WHERE conversation_id IN ({ids})', [key])}", []
     return f"SELECT * FROM {name} t WHERE t.conversation_id IN ({ids})", [key]
 
 
@@ -81,12 +75,12 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
     for name in [*STORED, *VIEWS]:
         (tmp / name).mkdir()
         if name in DERIVED:
-            view_sql = resources.files("warehouse.sql").joinpath(f"{name}.sql").read_text()
+            sql = view_sql(name)
             parts = {}
             for source in DERIVED[name]:
                 for k, fp in prints[source].items():
                     parts.setdefault(k, []).append(fp)
-            fps = {k: [None, hashlib.sha256(json.dumps([view_sql, v]).encode()).hexdigest()] for k, v in parts.items()}
+            fps = {k: [None, hashlib.sha256(json.dumps([sql, v]).encode()).hexdigest()] for k, v in parts.items()}
         else:
             fps = _fingerprints(con, name)
         prints[name] = fps
@@ -115,8 +109,9 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
             con.execute(f"COPY (SELECT * FROM {name} LIMIT 0) TO '{file}' (FORMAT parquet)")
         tables[name] = {"parts": entries}
         counts[name] = sum(e["rows"] for e in entries)
-    con.execute("DROP VIEW IF EXISTS temp.part_view")
-    con.execute("DROP TABLE IF EXISTS temp.part_messages")
+    for view in VIEWS:
+        con.execute(f"DROP VIEW IF EXISTS temp.scoped_{view}")
+    con.execute("DROP TABLE IF EXISTS temp.scoped_messages")
     manifest = {"run_id": run_id, "written_at": datetime.now(timezone.utc).isoformat(), "rows": counts,
                 "bytes_written": written, "bytes_shared": shared, "previous": previous, "tables": tables}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

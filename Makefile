@@ -59,6 +59,9 @@ bench: setup
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.judge
 	$(BIN)/python -m benchmarks.judge_io
+	$(BIN)/python -m benchmarks.snapshot
+	$(BIN)/python -m benchmarks.nightly
+	$(BIN)/python -m benchmarks.scaleout
 	$(BIN)/python -m benchmarks.label
 	$(BIN)/python -m benchmarks.judge_quality
 	$(BIN)/python -m benchmarks.pairs

@@ -158,11 +158,15 @@ def one_line_sql_error(message: str) -> str:
 
 @app.command()
 def status(ctx: typer.Context):
-    """Tables, row counts, recent ingests and quarantine reasons."""
+    """Tables, row counts, recent ingests and quarantine reasons (from the latest snapshot while a stage writes)."""
+    from warehouse.sandbox import open_sandboxed
+
     try:
-        con = connect(ctx.obj, read_only=True)
+        con, note = open_sandboxed(ctx.obj)
     except WarehouseError as e:
         fail(str(e))
+    if note:
+        err.print(f"rmcurate: note: {note}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"warehouse: {ctx.obj}")
     t = Table("table", "rows", title="tables")
     for name, n in table_counts(con):

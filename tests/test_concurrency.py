@@ -1,5 +1,6 @@
 """Users during the night: a query while the label stage waits on a slow judge, and a second run."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,9 @@ def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse
             # the snapshot stand-in is as closed as the warehouse: no file outside the snapshot is read
             outside = cli(home, "sql", "select * from read_text('/etc/hostname')", timeout=30)
             assert "busy" in outside.stderr and outside.returncode == 1 and "Permission Error" in outside.stderr
+            status = cli(home, "status", timeout=30)  # status too, from the same snapshot
+            assert status.returncode == 0 and "answered from snapshot" in status.stderr, status.stderr[-2000:]
+            assert re.search(r"conversations\s*│\s*3\b", status.stdout), status.stdout
             assert label.poll() is None
         finally:
             out, errors = label.communicate(timeout=120)

@@ -35,7 +35,9 @@ def night(home: Path, sources: list[Path]) -> tuple[float, dict]:
     result = nightly(home=str(home), sources=[str(s) for s in sources])
     seconds = time.perf_counter() - t0
     manifest = json.loads((Path(result["snapshot"]) / "manifest.json").read_text())
-    return seconds, {"labelled": result["labels"]["n_labelled"], "snapshot_bytes": manifest["bytes_written"]}
+    return seconds, {"labelled": result["labels"]["n_labelled"], "kept": result["labels"]["n_kept"],
+                     "snapshot_bytes": manifest["bytes_written"],
+                     "exported": {fmt: e["n_rows"] for fmt, e in result["exports"].items()}}
 
 
 def main() -> None:
@@ -58,6 +60,8 @@ def main() -> None:
         print(f"  night 2: {t2:7.1f} s ({t2 / t1:.3f}), {n2['labelled']:,} turns labelled, snapshot "
               f"{n2['snapshot_bytes'] / 1e6:.2f} MB ({n2['snapshot_bytes'] / n1['snapshot_bytes']:.3f}); "
               "goal <= 0.10 of night 1's time")
+        print(f"  kept labels after night 2: {n1['kept'] + n2['kept']:,}; rows exported each night: "
+              + ", ".join(f"{fmt} {n:,}" for fmt, n in n2["exported"].items()))
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

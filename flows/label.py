@@ -7,10 +7,12 @@ The cheap deterministic filters run before the judge, so dropped turns cost no
 call (WildReward runs them after; the one difference is that a dropped turn
 cannot lend its label to an earlier neutral one in mining).
 
-Incremental: only turns without a label for PIPELINE_VERSION are read, a
-batch of whole conversations at a time, each batch committed on its own.
-A turn whose judge call failed gets no label, so the next run retries it; one whose call was
-rejected (a 4xx, or failed too many runs running) is dropped with that reason.
+Incremental: a run reads the conversations ingested above this version's watermark
+(label_watermarks) and those in label_backlog, a batch of whole conversations at a
+time, each batch committed on its own; of those, only turns without a label are labelled.
+A turn whose judge call failed gets no label and its conversation goes to the backlog, so
+the next run retries it; one whose call was rejected (a 4xx, or failed too many runs
+running) is dropped with that reason.
 """
 from collections.abc import Callable
 from functools import partial

@@ -13,7 +13,7 @@ from prefect.tasks import exponential_backoff
 
 from flows.label import PIPELINE_VERSION, StageFailed, label_with_judge
 from flows.pairs import PairSettings, has_seeds, pairs_with_judge
-from flows.scaleout import Parsed, cluster, parse_ahead, task_runner
+from flows.scaleout import Parsed, cluster, parse_ahead, partitioned_signatures, task_runner
 from flows.settings import FlowSettings
 from flows.sources import SAMPLE_SIZE, inbox_files, sample_file, simulated_events_file
 from flows.train import TrainSettings, export_all, report_rows, train_exports
@@ -117,9 +117,10 @@ def pairs_task(home: Path, run_id: str, judge: JudgeSettings) -> dict:
 
 
 @task(name="export")
-def export_task(home: Path, run_id: str) -> dict:
-    """Every format from this run's snapshot, under exports/<run_id>/."""
-    exports = export_all(home, run_id)
+def export_task(home: Path, run_id: str, address: str | None = None) -> dict:
+    """Every format from this run's snapshot, under exports/<run_id>/; `address`: the Dask cluster
+    that computes the MinHash signatures."""
+    exports = export_all(home, run_id, sign=partitioned_signatures(address, FlowSettings().partition_rows))
     for fmt, e in exports.items():
         get_run_logger().info("export %s: %s rows (%s train, %s test, %s dropped) in %s", fmt, e["n_rows"],
                               e["n_train"], e["n_test"], e["n_dropped"], e["out_dir"])
@@ -171,7 +172,7 @@ def night(root: Path, sources: list[str] | None, sample_size: int):
     fs = FlowSettings()
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     failures: list[str] = []
-    # Parsing and screening may spread over a Dask cluster (flows/scaleout.py); this process stays
+    # Parsing, screening and MinHash may spread over a Dask cluster (flows/scaleout.py); this process stays
     # the one writer: DuckDB allows a single writing process.
     with cluster(fs) as address:
         ingests = ingest_all(root, paths, fs, address)
@@ -183,10 +184,10 @@ def night(root: Path, sources: list[str] | None, sample_size: int):
             labels = settled(with_retries(label_task, fs, timeout)(root, run_id, judge, address, return_state=True),
                              failures)
             pairs = settled(with_retries(pairs_task, fs, timeout)(root, run_id, judge, return_state=True), failures)
-    # A judge stage that failed too many calls still wrote what it could: the night goes on to
-    # snapshot, export and train on that, and the run is marked failed at the end.
-    snapshot = with_retries(snapshot_task, fs)(root, run_id)
-    exports = with_retries(export_task, fs)(root, run_id)
+        # A judge stage that failed too many calls still wrote what it could: the night goes on to
+        # snapshot, export and train on that, and the run is marked failed at the end.
+        snapshot = with_retries(snapshot_task, fs)(root, run_id)
+        exports = with_retries(export_task, fs)(root, run_id, address)
     trained = train_task(root, run_id, exports)
     with_retries(record_finish, fs)(root, run_id, failures)
     result = {"home": str(root), "run_id": run_id, "prefect_flow_run_id": prefect_run["flow_run_id"], "ingests": ingests,

@@ -1,8 +1,9 @@
 """Per-item work on a Dask cluster, as Prefect tasks over partitions; one process writes.
 
 What spreads: parsing input files (each file one task, its chunks come back as
-Arrow tables) and the label stage's language detection and rule filters (each
-partition of turns one task). The flow's own process keeps the only DuckDB
+Arrow tables), the label stage's language detection and rule filters (each
+partition of turns one task), and the exports' MinHash signatures (each
+partition of rows one task). The flow's own process keeps the only DuckDB
 connection and commits what comes back, so the tables are the same as a
 single-process run's. Judge calls spread over the judge URLs as before.
 
@@ -27,7 +28,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import unmapped
 
+import numpy as np
+
 from extractors import Chunk, Format, detect, read
+from extractors.export.dedup import N_PERM, signatures
 from extractors.feedback.screen import Screened, screen
 from flows.settings import FlowSettings
 
@@ -41,6 +45,11 @@ def parse_file(path: str, fmt: Format, batch_size: int = 20_000) -> list[Chunk]:
 @task(name="screen_turns", cache_policy=NO_CACHE)
 def screen_partition(turns: list[dict], settings) -> list[Screened]:
     return screen(turns, settings)
+
+
+@task(name="minhash", cache_policy=NO_CACHE)
+def minhash_partition(word_lists: list[list[str]]) -> np.ndarray:
+    return signatures(word_lists)
 
 
 def _prefect_api_url() -> str | None:
@@ -101,6 +110,20 @@ def partitioned_screen(address: str | None, settings, partition_rows: int) -> Ca
             futures = runner.map(screen_partition, parameters={"turns": parts(turns, partition_rows),
                                                                 "settings": unmapped(settings)})
             return [answer for future in futures for answer in future.result()]
+    return on_cluster
+
+
+def partitioned_signatures(address: str | None, partition_rows: int) -> Callable[[list[list[str]]], np.ndarray]:
+    """The exports' MinHash signer: in this process, or a task per partition of rows on the cluster."""
+    if address is None:
+        return signatures
+
+    def on_cluster(word_lists: list[list[str]]) -> np.ndarray:
+        if not word_lists:
+            return np.empty((0, N_PERM), dtype=np.uint64)
+        with task_runner(address) as runner:
+            futures = runner.map(minhash_partition, parameters={"word_lists": parts(word_lists, partition_rows)})
+            return np.vstack([future.result() for future in futures])
     return on_cluster
 
 

@@ -41,8 +41,10 @@ class TrainSettings(BaseSettings):
     keep_runs: int = Field(7, ge=1)  # models/<run>/ kept for the newest runs, and the earlier ones they reuse
 
 
-def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -> dict[str, dict]:
-    """exports/<run_id>/<format> for every format, read from snapshot <run_id>."""
+def export_all(home: Path, run_id: str, settings: TrainSettings | None = None, sign=None) -> dict[str, dict]:
+    """exports/<run_id>/<format> for every format, read from snapshot <run_id>; `sign`: the MinHash
+    signer (by default in this process)."""
+    from extractors.export.dedup import signatures
     from warehouse import connect
     from warehouse.exports import export
 
@@ -50,7 +52,8 @@ def export_all(home: Path, run_id: str, settings: TrainSettings | None = None) -
     con = connect(home)
     try:
         return {fmt: export(con, home, fmt, home / "exports" / run_id / fmt, snapshot=run_id, seed=s.seed,
-                            test_fraction=s.test_fraction).model_dump(mode="json") for fmt in FORMATS}
+                            test_fraction=s.test_fraction, sign=sign or signatures).model_dump(mode="json")
+                for fmt in FORMATS}
     finally:
         con.close()
 

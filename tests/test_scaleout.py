@@ -1,5 +1,8 @@
 """The nightly on a local two-worker Dask cluster gives the same tables as the single-process run."""
+import json
 import shutil
+
+import pyarrow.parquet as pq
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -32,6 +35,14 @@ def tables(home) -> dict[str, list]:
         con.close()
 
 
+def export_rows(folder) -> tuple[dict, list]:
+    """(drops by reason, rows by split). User ids are pseudonyms under each warehouse's own salt: left out."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = [(shard["split"], {k: v for k, v in row.items() if k != "user_id"})
+            for shard in manifest["shards"] for row in pq.read_table(folder / shard["name"]).to_pylist()]
+    return manifest["dropped"], rows
+
+
 def task_names(flow_run_id) -> list[str]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
@@ -57,10 +68,18 @@ def test_two_workers_give_the_single_process_tables(tmp_path, judge_url, wildcha
     assert {r[8] for r in single["feedback_labels"]} >= {"language", "feedback length"}  # the screen dropped some
     for table in TABLES:
         assert cluster[table] == single[table], table
+    # The exports, deduplicated with signatures made on the workers, hold the same rows and drops.
+    for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
+        one, two = (export_rows(home / "exports" / result["run_id"] / fmt)
+                    for home, result in (homes["single"], homes["cluster"]))
+        assert one == two, fmt
+    assert len(one[1]) > 100 and "near duplicate" in one[0]  # the implicit export: rows to sign, and drops
 
-    # The cluster run parsed its three new files and screened turns as tasks there; the single run did neither.
+    # The cluster run parsed its three new files, screened turns and signed rows as tasks there; the single run
+    # did none of it.
     cluster_tasks = task_names(homes["cluster"][1]["prefect_flow_run_id"])
     assert cluster_tasks.count("parse_file") == 3, cluster_tasks
     assert cluster_tasks.count("screen_turns") >= 3, cluster_tasks
+    assert cluster_tasks.count("minhash") >= 2, cluster_tasks
     single_tasks = task_names(homes["single"][1]["prefect_flow_run_id"])
-    assert "parse_file" not in single_tasks and "screen_turns" not in single_tasks
+    assert not {"parse_file", "screen_turns", "minhash"} & set(single_tasks)

@@ -8,6 +8,7 @@ in numpy: per-row Python work is only the word split.
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -61,8 +62,10 @@ def signatures(word_lists: list[list[str]]) -> np.ndarray:
     return out
 
 
-def duplicates(texts: list[str], threshold: float = THRESHOLD) -> list[str | None]:
-    """For each text: None to keep it, or why it is dropped."""
+def duplicates(texts: list[str], threshold: float = THRESHOLD,
+               sign: Callable[[list[list[str]]], np.ndarray] = signatures) -> list[str | None]:
+    """For each text: None to keep it, or why it is dropped. `sign` computes the signatures (rows of
+    word lists in, one row each out): `signatures` here, or the same over a cluster's workers."""
     reasons: list[str | None] = [None] * len(texts)
     word_lists = [words(t) for t in texts]
     seen: set[str] = set()
@@ -74,7 +77,7 @@ def duplicates(texts: list[str], threshold: float = THRESHOLD) -> list[str | Non
         else:
             seen.add(key)
             kept.append(i)
-    sigs = signatures([word_lists[i] for i in kept])
+    sigs = sign([word_lists[i] for i in kept])
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for pos, i in enumerate(kept):
         sig = sigs[pos]

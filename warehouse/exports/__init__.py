@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from extractors.export.chat import trainable_prompt
-from extractors.export.dedup import duplicates
+from extractors.export.dedup import duplicates, signatures
 from extractors.export.split import assign
 from extractors.pii import KINDS, pseudonym, scrub_value
 from schemas.exports import FORMATS, SPLITS, Export, render
@@ -73,7 +73,7 @@ def chat_ready(fmt: str, rows: list[dict]) -> tuple[list[str | None], Counter]:
     return reasons, repaired
 
 
-def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_salt: bytes = b""):
+def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_salt: bytes = b"", sign=signatures):
     """Scrub, repair or drop untrainable prompts, drop duplicates, split:
     (rows per split, label counts per split, drops per reason, repairs per kind)."""
     rows = [with_text(fmt, scrub_value(it["row"])) for it in items]
@@ -82,7 +82,7 @@ def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_sa
             row["user_id"] = pseudonym(row["user_id"], user_salt)
     reasons, repaired = chat_ready(fmt, rows)
     live = [i for i, why in enumerate(reasons) if why is None]  # a dropped row keeps no duplicate out
-    for i, why in zip(live, duplicates([dedup_text(fmt, rows[i]) for i in live])):
+    for i, why in zip(live, duplicates([dedup_text(fmt, rows[i]) for i in live], sign=sign)):
         reasons[i] = why
     splits = assign([it["conversations"] for it in items], seed, test_fraction)
     for i, split in enumerate(splits):
@@ -109,8 +109,9 @@ def check_all_out(out: Path) -> None:
 
 
 def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, seed: int = 0,
-           test_fraction: float = 0.1, shard_rows: int = 50_000, jsonl: bool = False) -> Export:
-    """Write one export and record it in `exports`. `con` is a write connection to the warehouse."""
+           test_fraction: float = 0.1, shard_rows: int = 50_000, jsonl: bool = False, sign=signatures) -> Export:
+    """Write one export and record it in `exports`. `con` is a write connection to the warehouse;
+    `sign`: the MinHash signer for dedup (flows/scaleout.py spreads it over a cluster)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not 0 <= test_fraction < 1:
@@ -125,7 +126,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
     items, filters = read_rows(snapshot_dir, fmt)
-    by_split, labels, dropped, repaired = select(fmt, items, seed, test_fraction, salt(home))
+    by_split, labels, dropped, repaired = select(fmt, items, seed, test_fraction, salt(home), sign)
     n_kept = sum(len(r) for r in by_split.values())
 
     tmp = out.with_name(out.name + ".partial")

@@ -30,13 +30,31 @@ from benchmarks.wildchat_gen import generate  # noqa: E402
 from flows.nightly import nightly  # noqa: E402
 
 
+STAGES = ("ingest", "label_feedback", "synthesize_pairs", "snapshot", "export")
+
+
+def stage_seconds(flow_run_id: str) -> dict[str, float]:
+    """Seconds each stage's Prefect tasks ran in this flow run, read from Prefect's own records."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    out = dict.fromkeys(STAGES, 0.0)
+    for run in runs:
+        name = run.name.rsplit("-", 1)[0]
+        if name in out:
+            out[name] += run.total_run_time.total_seconds()
+    return out
+
+
 def night(home: Path, sources: list[Path]) -> tuple[float, dict]:
     t0 = time.perf_counter()
     result = nightly(home=str(home), sources=[str(s) for s in sources])
     seconds = time.perf_counter() - t0
     manifest = json.loads((Path(result["snapshot"]) / "manifest.json").read_text())
     return seconds, {"labelled": result["labels"]["n_labelled"], "kept": result["labels"]["n_kept"],
-                     "snapshot_bytes": manifest["bytes_written"],
+                     "snapshot_bytes": manifest["bytes_written"], "stages": stage_seconds(result["prefect_flow_run_id"]),
                      "exported": {fmt: e["n_rows"] for fmt, e in result["exports"].items()}}
 
 
@@ -60,6 +78,9 @@ def main() -> None:
         print(f"  night 2: {t2:7.1f} s ({t2 / t1:.3f}), {n2['labelled']:,} turns labelled, snapshot "
               f"{n2['snapshot_bytes'] / 1e6:.2f} MB ({n2['snapshot_bytes'] / n1['snapshot_bytes']:.3f}); "
               "goal <= 0.10 of night 1's time")
+        for stage in STAGES:
+            a, b = n1["stages"][stage], n2["stages"][stage]
+            print(f"  {stage:16s} {a:7.1f} s -> {b:6.1f} s" + (f" ({b / a:.2f})" if a else ""))
         print(f"  kept labels after night 2: {n1['kept'] + n2['kept']:,}; rows exported each night: "
               + ", ".join(f"{fmt} {n:,}" for fmt, n in n2["exported"].items()))
     finally:

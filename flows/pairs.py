@@ -231,7 +231,7 @@ def pair_verifier(settings: PairSettings, judge_settings, store) -> CachedJudge 
 
 
 def has_seeds(con, s: PairSettings) -> bool:
-    return bool(seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, 1))
+    return s.max_seeds > 0 and bool(seeds(con, LABEL_VERSION, PAIRS_VERSION, s.seed, s.seed_filter, 1))
 
 
 def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, judge_settings=None) -> dict:

@@ -120,7 +120,7 @@ def partitioned_signatures(address: str | None, partition_rows: int) -> Callable
 
     def on_cluster(word_lists: list[list[str]]) -> np.ndarray:
         if not word_lists:
-            return np.empty((0, N_PERM), dtype=np.uint64)
+            return np.empty((0, N_PERM), dtype=np.uint32)
         with task_runner(address) as runner:
             futures = runner.map(minhash_partition, parameters={"word_lists": parts(word_lists, partition_rows)})
             return np.vstack([future.result() for future in futures])

@@ -216,6 +216,43 @@ def test_same_snapshot_and_seed_give_the_same_shards(snapshot_home, tmp_path):
     assert rows(con, "SELECT count(*), count(DISTINCT export_id) FROM exports") == [(9, 9)]
 
 
+def test_a_later_export_prepares_only_new_or_changed_rows(snapshot_home, tmp_path):
+    """The row cache: the second snapshot's export scrubs and signs just the rows that are new or whose
+    text changed, and writes the same shards as an export with no cache."""
+    home, con, ids = snapshot_home
+    export(con, home, "ordinal", tmp_path / "first")
+    cache = next((home / "cache" / "exports").glob("ordinal-*"))
+    assert len(list(cache.glob("part-*.parquet"))) == 1
+    # One conversation edited (a reply now holds an email address), one new conversation.
+    edited = ids["conv-5"]
+    con.execute("UPDATE messages SET content = content || ' Write to sam.poe@example.net.' "
+                "WHERE conversation_id = ? AND message_index = 1", [edited])
+    path = write_json(tmp_path / "more.json", [conversation(N + 1)])
+    ingest_file(con, path, detect(path))
+    (new,) = rows(con, "SELECT conversation_id FROM conversations WHERE source_id = ?", [f"conv-{N + 1}"])[0]
+    added = [r[0] for r in rows(con, "SELECT item_id FROM turns WHERE conversation_id = ?", [new])]
+    insert_models(con, "feedback_labels", [
+        FeedbackLabel(item_id=i, conversation_id=new, category=5, label=2, method="judged", kept=True,
+                      pipeline_version="wildreward-1", run_id="r2", labeled_at=NOW) for i in added])
+    write_snapshot(con, home, "run2")
+
+    export(con, home, "ordinal", tmp_path / "second", snapshot="run2")
+    parts = sorted(cache.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
+    assert len(parts) == 2
+    prepared = set(pq.read_table(parts[-1], columns=["item_id"])["item_id"].to_pylist())
+    # both of conv-5's turns show the edited reply (as the response, then in the history)
+    assert prepared == {f"{edited}:1", f"{edited}:3", *added}
+    text = all_text(shard_rows(tmp_path / "second"))
+    assert "sam.poe" not in text and f"case {N + 1}" in text
+
+    for part in parts:
+        part.unlink()
+    export(con, home, "ordinal", tmp_path / "scratch", snapshot="run2")
+    manifests = [json.loads((tmp_path / k / "manifest.json").read_text()) for k in ("second", "scratch")]
+    assert manifests[0]["shards"] == manifests[1]["shards"]
+    assert manifests[0]["dropped"] == manifests[1]["dropped"] == {"exact duplicate": 3, "near duplicate": 1}
+
+
 def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):
     home, con, _ = snapshot_home
     raw = "\n".join(r[0] for r in rows(con, "SELECT content FROM messages"))

@@ -10,7 +10,7 @@ from extractors.pairs.rmboost import ASPECTS, condition, parse_response, templat
 from judges.templates import load
 from flows.label import PIPELINE_VERSION as LABEL_VERSION
 from flows.label import LabelSettings, label_feedback
-from flows.pairs import PairSettings, add_natural_pairs, synthesize_pairs
+from flows.pairs import PairSettings, add_natural_pairs, has_seeds, synthesize_pairs
 from flows.sources import sample_file
 from judges.cache import CachedJudge
 from judges.vllm_http import HttpJudge
@@ -71,6 +71,8 @@ def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
     label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500))
     settings = PairSettings(max_seeds=100, field_max_chars=700, max_y2_chars=600,
                             seed_filter="l.kept AND length(t.response) <= 1400")
+    # max_seeds 0 turns generation off: the stage does not even look for seeds (nor start a judge)
+    assert has_seeds(con, settings) and not has_seeds(con, PairSettings(max_seeds=0))
     result = synthesize_pairs(con, judge, "run-1", settings)
     n = result.n_seeds
     assert n >= 5 and result.n_pending == 0

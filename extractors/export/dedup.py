@@ -2,8 +2,10 @@
 
 The first row in the given order is kept; later copies are dropped with a reason.
 Hashes are fixed functions of the text (no Python `hash`), so the same rows give
-the same result in every process. Signatures are computed for many rows at once
-in numpy: per-row Python work is only the word split.
+the same result in every process, and a row's exact key and signature can be
+kept from one export to the next (warehouse/exports/row_cache.py). Signatures are
+computed for many rows at once in numpy: per-row Python work is only the word
+split. Only rows that share a band with another row are compared in Python.
 """
 import hashlib
 import re
@@ -39,8 +41,8 @@ def _word_hashes(flat: list[str]) -> np.ndarray:
 
 
 def signatures(word_lists: list[list[str]]) -> np.ndarray:
-    """MinHash signatures (rows x N_PERM) of word 3-grams; a row under 3 words is one shingle."""
-    out = np.empty((len(word_lists), N_PERM), dtype=np.uint64)
+    """MinHash signatures (rows x N_PERM, uint32) of word 3-grams; a row under 3 words is one shingle."""
+    out = np.empty((len(word_lists), N_PERM), dtype=np.uint32)
     for lo in range(0, len(word_lists), CHUNK):
         part = word_lists[lo:lo + CHUNK]
         lens = np.array([len(ws) for ws in part])
@@ -62,29 +64,48 @@ def signatures(word_lists: list[list[str]]) -> np.ndarray:
     return out
 
 
-def duplicates(texts: list[str], threshold: float = THRESHOLD,
-               sign: Callable[[list[list[str]]], np.ndarray] = signatures) -> list[str | None]:
-    """For each text: None to keep it, or why it is dropped. `sign` computes the signatures (rows of
-    word lists in, one row each out): `signatures` here, or the same over a cluster's workers."""
-    reasons: list[str | None] = [None] * len(texts)
-    word_lists = [words(t) for t in texts]
+def exact_key(ws: list[str]) -> str:
+    """Rows with the same words in the same order (case and punctuation aside) share this key."""
+    return hashlib.sha256(" ".join(ws).encode()).hexdigest()
+
+
+def near_duplicates(exact: list[str], sigs: np.ndarray, threshold: float = THRESHOLD) -> list[str | None]:
+    """For each row in order (its exact key, its signature): None to keep it, or why it is dropped."""
+    reasons: list[str | None] = [None] * len(exact)
     seen: set[str] = set()
     kept: list[int] = []
-    for i, ws in enumerate(word_lists):
-        key = hashlib.sha256(" ".join(ws).encode()).hexdigest()
+    for i, key in enumerate(exact):
         if key in seen:
             reasons[i] = "exact duplicate"
         else:
             seen.add(key)
             kept.append(i)
-    sigs = sign([word_lists[i] for i in kept])
-    buckets: dict[tuple, list[int]] = defaultdict(list)
-    for pos, i in enumerate(kept):
+    if not kept:
+        return reasons
+    sigs = np.ascontiguousarray(sigs[kept])
+    # Each band's 8 values as one opaque item; a row none of whose bands another row shares has no
+    # candidate and is kept without a Python step.
+    bands = sigs.view(np.dtype((np.void, ROWS * sigs.itemsize))).reshape(len(kept), BANDS)
+    groups = np.empty(bands.shape, dtype=np.int64)
+    shared = np.zeros(len(kept), dtype=bool)
+    for b in range(BANDS):
+        _, groups[:, b], counts = np.unique(bands[:, b], return_inverse=True, return_counts=True)
+        shared |= counts[groups[:, b]] > 1
+    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for pos in np.flatnonzero(shared):
         sig = sigs[pos]
-        bands = [(b, sig[b * ROWS:(b + 1) * ROWS].tobytes()) for b in range(BANDS)]
-        if any(float(np.mean(sigs[j] == sig)) >= threshold for band in bands for j in buckets.get(band, ())):
-            reasons[i] = "near duplicate"
+        mine = [(b, int(groups[pos, b])) for b in range(BANDS)]
+        if any(float(np.mean(sigs[j] == sig)) >= threshold for band in mine for j in buckets.get(band, ())):
+            reasons[kept[pos]] = "near duplicate"
             continue  # a dropped row must not pull in later rows as its own duplicates
-        for band in bands:
+        for band in mine:
             buckets[band].append(pos)
     return reasons
+
+
+def duplicates(texts: list[str], threshold: float = THRESHOLD,
+               sign: Callable[[list[list[str]]], np.ndarray] = signatures) -> list[str | None]:
+    """For each text: None to keep it, or why it is dropped. `sign` computes the signatures (rows of
+    word lists in, one row each out): `signatures` here, or the same over a cluster's workers."""
+    word_lists = [words(t) for t in texts]
+    return near_duplicates([exact_key(ws) for ws in word_lists], sign(word_lists), threshold)

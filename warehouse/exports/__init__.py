@@ -1,6 +1,10 @@
 """Exports: training sets read from a warehouse snapshot, written as shards with a manifest.
 
-    read rows (snapshot) -> scrub PII -> drop duplicates -> split by conversation -> shards
+    read rows (snapshot) -> prepare the new ones (scrub PII, repair prompts, sign) -> cache
+    -> drop duplicates -> split by conversation -> shards
+
+Rows a previous export prepared come from the cache (warehouse/exports/row_cache.py) as Arrow
+columns; only new or changed rows are turned into Python dicts, scrubbed and signed.
 """
 import json
 import shutil
@@ -11,12 +15,21 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import extractors.export
+import extractors.pii
+import schemas.exports
 from extractors.export.chat import trainable_prompt
-from extractors.export.dedup import duplicates, signatures
+from extractors.export.dedup import exact_key, near_duplicates, signatures, words
 from extractors.export.split import assign
 from extractors.pii import KINDS, pseudonym, scrub_value
-from schemas.exports import FORMATS, SPLITS, Export, render
+from schemas import arrow_schema
+from schemas.exports import FORMATS, ROW_MODELS, SPLITS, Export, render
 from schemas.tables import TABLES
+from warehouse.exports import rows as source_rows
+from warehouse.exports.row_cache import EXTRA, RowCache, cache_root, sig_column, sig_matrix, version
 from warehouse.exports.rows import provenance, read_rows, with_text
 from warehouse.exports.shards import write_card, write_shards
 from warehouse.feedback import insert_models
@@ -54,48 +67,84 @@ def dedup_text(fmt: str, row: dict) -> str:
     return render(row["prompt"][-1:] + [{"role": "assistant", "content": row["response"]}])
 
 
-def chat_ready(fmt: str, rows: list[dict]) -> tuple[list[str | None], Counter]:
+def chat_ready(fmt: str, rows: list[dict]) -> tuple[list[str | None], list[str | None]]:
     """Pair rows with prompts every chat template accepts, repaired in place: (drop reason per row,
-    repairs made). Other formats pass through."""
+    repair made per row). Other formats pass through."""
     reasons: list[str | None] = [None] * len(rows)
-    repaired: Counter = Counter()
+    repairs: list[str | None] = [None] * len(rows)
     if fmt not in ("trl", "openrlhf"):
-        return reasons, repaired
+        return reasons, repairs
     for i, row in enumerate(rows):
-        prompt, fix, reasons[i] = trainable_prompt(row["prompt"])
+        prompt, repairs[i], reasons[i] = trainable_prompt(row["prompt"])
         if prompt is None:
             continue
-        if fix:
-            repaired[fix] += 1
         row["prompt"] = prompt
         if fmt == "openrlhf":  # chosen and rejected hold the conversation too
             row["chosen"], row["rejected"] = prompt + row["chosen"][-1:], prompt + row["rejected"][-1:]
-    return reasons, repaired
+    return reasons, repairs
 
 
-def select(fmt: str, items: list[dict], seed: int, test_fraction: float, user_salt: bytes = b"", sign=signatures):
-    """Scrub, repair or drop untrainable prompts, drop duplicates, split:
-    (rows per split, label counts per split, drops per reason, repairs per kind)."""
+def row_schema(fmt: str) -> pa.Schema:
+    return arrow_schema(ROW_MODELS[fmt])
+
+
+def prepare(fmt: str, items: list[dict], user_salt: bytes = b"", sign=signatures) -> pa.Table:
+    """The cache's rows for new items: scrubbed, pseudonymised, repaired or given a drop reason,
+    with the dedup key and MinHash signature of what makes each row distinct."""
     rows = [with_text(fmt, scrub_value(it["row"])) for it in items]
     for row in rows:
         if "user_id" in row:
             row["user_id"] = pseudonym(row["user_id"], user_salt)
-    reasons, repaired = chat_ready(fmt, rows)
+    reasons, repairs = chat_ready(fmt, rows)
+    word_lists = [words(dedup_text(fmt, row)) if why is None else [""] for row, why in zip(rows, reasons)]
+    table = pa.Table.from_pylist(rows, schema=row_schema(fmt))
+    extra = [[it["key"] for it in items], [it["conversations"] for it in items],
+             [str(it["label"]) for it in items], reasons, repairs, [exact_key(ws) for ws in word_lists]]
+    for field, values in zip(EXTRA, extra):
+        table = table.append_column(field, pa.array(values, field.type))
+    return table.append_column(EXTRA.field("_sig"), sig_column(sign(word_lists)))  # only new rows are signed
+
+
+# The code a prepared row depends on: a change to any of these files starts a fresh cache.
+PREPARE_SOURCES = [Path(__file__), Path(source_rows.__file__), Path(extractors.pii.__file__),
+                   Path(schemas.exports.__file__), *Path(extractors.export.__file__).parent.glob("*.py")]
+
+
+def prepared(home: Path, fmt: str, snapshot_dir: Path, user_salt: bytes, sign) -> tuple[pa.Table, dict]:
+    """(every row of the export as prepared, in a stable order; filters), preparing only rows the
+    cache has not seen."""
+    folder = cache_root(home) / f"{fmt}-{version(fmt, user_salt, PREPARE_SOURCES)}"
+    with RowCache(folder) as cache:
+        keys, new, filters = read_rows(snapshot_dir, fmt, known=cache.keys)
+        cache.add(prepare(fmt, new, user_salt, sign))
+        table = cache.take(keys) if keys else prepare(fmt, [], user_salt, sign)
+    return table, filters
+
+
+def select(fmt: str, table: pa.Table, seed: int, test_fraction: float):
+    """Drop duplicates and rows on both sides of the split, split:
+    (rows per split as Arrow tables, label counts per split, drops per reason, repairs per kind)."""
+    reasons = table["_drop"].to_pylist()
     live = [i for i, why in enumerate(reasons) if why is None]  # a dropped row keeps no duplicate out
-    for i, why in zip(live, duplicates([dedup_text(fmt, rows[i]) for i in live], sign=sign)):
+    exact = table["_exact"].to_pylist()
+    sigs = sig_matrix(table["_sig"])
+    for i, why in zip(live, near_duplicates([exact[i] for i in live], sigs[live])):
         reasons[i] = why
-    splits = assign([it["conversations"] for it in items], seed, test_fraction)
+    splits = assign(table["_conversations"].to_pylist(), seed, test_fraction)
     for i, split in enumerate(splits):
         if split is None and reasons[i] is None:
             reasons[i] = "conversations on both sides of the split"
-    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    labels: dict[str, Counter] = {s: Counter() for s in SPLITS}
-    for i, (row, split, why) in enumerate(zip(rows, splits, reasons)):
-        if why is None:
-            by_split[split].append(row)
-            labels[split][str(items[i]["label"])] += 1
+    labels = table["_label"].to_pylist()
+    by_split: dict[str, pa.Table] = {}
+    counts: dict[str, Counter] = {}
+    columns = row_schema(fmt).names
+    for s in SPLITS:
+        mask = [why is None and split == s for split, why in zip(splits, reasons)]
+        by_split[s] = table.filter(pa.array(mask, pa.bool_())).select(columns)
+        counts[s] = Counter(label for label, m in zip(labels, mask) if m)
     dropped = dict(Counter(why for why in reasons if why))
-    return by_split, {s: dict(sorted(c.items())) for s, c in labels.items()}, dropped, dict(repaired)
+    repaired = dict(Counter(r for r in table["_repair"].to_pylist() if r))
+    return by_split, {s: dict(sorted(c.items())) for s, c in counts.items()}, dropped, repaired
 
 
 def check_all_out(out: Path) -> None:
@@ -125,9 +174,9 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
-    items, filters = read_rows(snapshot_dir, fmt)
-    by_split, labels, dropped, repaired = select(fmt, items, seed, test_fraction, salt(home), sign)
-    n_kept = sum(len(r) for r in by_split.values())
+    table, filters = prepared(home, fmt, snapshot_dir, salt(home), sign)
+    by_split, labels, dropped, repaired = select(fmt, table, seed, test_fraction)
+    n_kept = sum(t.num_rows for t in by_split.values())
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -135,12 +184,12 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     shards = write_shards(tmp, fmt, by_split, shard_rows, jsonl)
     manifest = {
         "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
-        "shard_rows": shard_rows, "n_read": len(items), "dropped": dropped, "repaired": repaired,
+        "shard_rows": shard_rows, "n_read": table.num_rows, "dropped": dropped, "repaired": repaired,
         "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
         "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
         # of the conversations behind the rows read: sources, languages, the judges that labelled them
-        "provenance": provenance(snapshot_dir, {c for item in items for c in item["conversations"]}),
+        "provenance": provenance(snapshot_dir, set(pc.list_flatten(table["_conversations"]).to_pylist())),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     write_card(tmp, manifest)
@@ -152,7 +201,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     now = datetime.now(UTC)
     record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt,
                     out_dir=str(out.resolve()), snapshot=snapshot, seed=seed, n_rows=n_kept,
-                    n_train=len(by_split["train"]), n_test=len(by_split["test"]), n_dropped=len(items) - n_kept,
+                    n_train=by_split["train"].num_rows, n_test=by_split["test"].num_rows, n_dropped=table.num_rows - n_kept,
                     manifest_sha256=content_hash(out / "manifest.json"), created_at=now)
     insert_models(con, TABLES.exports, [record])
     return record

@@ -53,44 +53,50 @@ def with_text(fmt: str, row: dict) -> dict:
     return row
 
 
-def pair_rows(con, fmt: str) -> tuple[list[dict], dict]:
-    rows = _dicts(con.execute(f"""SELECT pair_id, prompt, chosen, rejected, origin, source_item_id, other_item_id
-                                  FROM {TABLES.pairs} WHERE {PAIR_FILTER} ORDER BY pair_id"""))
-    out = []
-    for r in rows:
-        chosen = [{"role": "assistant", "content": r["chosen"]}]
-        rejected = [{"role": "assistant", "content": r["rejected"]}]
-        if fmt == "openrlhf":
-            chosen, rejected = r["prompt"] + chosen, r["prompt"] + rejected
-        ids = [r["source_item_id"]] + ([r["other_item_id"]] if r["other_item_id"] else [])
-        out.append({"row": {"prompt": r["prompt"], "chosen": chosen, "rejected": rejected},
-                    "conversations": sorted({conversation_of(i) for i in ids}), "label": r["origin"]})
+# Each format reads from one query (its rows, in a stable order) and builds an item
+# {row, conversations, label} from each of its rows in Python. A row's key is the MD5 of the
+# query row as JSON: the export cache (warehouse/exports/row_cache.py) prepares a row only when its
+# key is new, so only new or changed rows are built here.
+
+def pair_source(con) -> tuple[str, list, dict]:
     models = [m for (m,) in con.execute(f"SELECT DISTINCT generator_model FROM {TABLES.pairs} "
                                          "WHERE generator_model IS NOT NULL ORDER BY 1").fetchall()]
-    return out, {"pairs": PAIR_FILTER, "generator_models": models}
+    return (f"""SELECT pair_id AS order_id, prompt, chosen, rejected, origin, source_item_id, other_item_id
+                FROM {TABLES.pairs} WHERE {PAIR_FILTER}""", [],
+            {"pairs": PAIR_FILTER, "generator_models": models})
 
 
-def ordinal_rows(con) -> tuple[list[dict], dict]:
+def pair_item(fmt: str, r: dict) -> dict:
+    chosen = [{"role": "assistant", "content": r["chosen"]}]
+    rejected = [{"role": "assistant", "content": r["rejected"]}]
+    if fmt == "openrlhf":
+        chosen, rejected = r["prompt"] + chosen, r["prompt"] + rejected
+    ids = [r["source_item_id"]] + ([r["other_item_id"]] if r["other_item_id"] else [])
+    return {"row": {"prompt": r["prompt"], "chosen": chosen, "rejected": rejected},
+            "conversations": sorted({conversation_of(i) for i in ids}), "label": r["origin"]}
+
+
+def ordinal_source(con) -> tuple[str, list, dict]:
     (version,) = con.execute(f"""SELECT pipeline_version FROM {TABLES.feedback_labels} GROUP BY 1
                                  ORDER BY max(labeled_at) DESC LIMIT 1""").fetchone() or (None,)
-    rows = _dicts(con.execute(f"""
-        SELECT l.item_id, t.history, t.prompt, t.response, t.feedback, l.label
-        FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
-        WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ? ORDER BY l.item_id""", [version]))
-    out = []
-    for r in rows:
-        out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["label"]})
     judges = [m for (m,) in con.execute(f"SELECT DISTINCT judge_model FROM {TABLES.feedback_judgements} "
                                          "ORDER BY 1").fetchall()]
     # How the kept labels were decided (cue, judged, mined, ...): a judge named above may have settled none.
     methods = dict(con.execute(f"""SELECT method, count(*) FROM {TABLES.feedback_labels}
                                    WHERE kept AND pipeline_version = ? GROUP BY 1 ORDER BY 1""", [version]).fetchall())
-    return out, {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods}
+    return (f"""SELECT l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response, t.feedback, l.label
+                FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
+                WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ?""", [version],
+            {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods})
 
 
-def implicit_rows(con) -> tuple[list[dict], dict]:
+def ordinal_item(fmt: str, r: dict) -> dict:
+    return {"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["label"]}
+
+
+def implicit_source(con) -> tuple[str, list, dict]:
     """Every non-empty reply in a conversation with events, acted on or not, from `reply_evidence`."""
-    rows = _dicts(con.execute(f"""
+    sql = f"""
         WITH msgs AS (
             SELECT conversation_id, message_index,
                    list({{'role': role, 'content': content}}) OVER (
@@ -99,24 +105,28 @@ def implicit_rows(con) -> tuple[list[dict], dict]:
             FROM {TABLES.messages}
             WHERE conversation_id IN (SELECT conversation_id FROM {TABLES.reply_evidence}
                                       WHERE conversation_has_events))
-        SELECT e.item_id, e.user_id, coalesce(m.prompt, []) AS prompt, m.content AS response, e.events,
-               e.position, e.user_events, count(*) OVER (PARTITION BY e.user_id) AS user_replies,
+        SELECT e.item_id AS order_id, e.item_id, e.user_id, coalesce(m.prompt, []) AS prompt, m.content AS response,
+               e.events, e.position, e.user_events, count(*) OVER (PARTITION BY e.user_id) AS user_replies,
                e.copies, e.clicks, e.thumbs_up AS n_thumbs_up, e.thumbs_down AS n_thumbs_down,
                e.regenerations, e.shares, e.feedback_label, e.simulated_preference, e.simulated_preferred
         FROM {TABLES.reply_evidence} e JOIN msgs m USING (conversation_id, message_index)
-        WHERE e.conversation_has_events
-        ORDER BY e.item_id"""))
-    out = []
-    for r in rows:
-        ev = set(r["events"])
-        r.update(copied=r.pop("copies") > 0, clicked=r.pop("clicks") > 0, thumbs_up=r.pop("n_thumbs_up") > 0,
-                 thumbs_down=r.pop("n_thumbs_down") > 0, regenerated=r.pop("regenerations") > 0,
-                 shared=r.pop("shares") > 0, acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
-                 has_code=has_code(r["response"]), has_list=has_list(r["response"]))
-        out.append({"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["acted"]})
-    return out, {"replies": "every non-empty reply in conversations with events on a message",
-                 "acted": " | ".join(POSITIVE), "explicit_negatives": "thumbs_down | regenerate",
-                 "events_not_on_a_reply": events_not_on_a_reply(con), "simulated_events": simulated(con)}
+        WHERE e.conversation_has_events"""
+    return sql, [], {"replies": "every non-empty reply in conversations with events on a message",
+                     "acted": " | ".join(POSITIVE), "explicit_negatives": "thumbs_down | regenerate",
+                     "events_not_on_a_reply": events_not_on_a_reply(con), "simulated_events": simulated(con)}
+
+
+def implicit_item(fmt: str, r: dict) -> dict:
+    ev = set(r["events"])
+    r.update(copied=r.pop("copies") > 0, clicked=r.pop("clicks") > 0, thumbs_up=r.pop("n_thumbs_up") > 0,
+             thumbs_down=r.pop("n_thumbs_down") > 0, regenerated=r.pop("regenerations") > 0,
+             shared=r.pop("shares") > 0, acted=bool(ev & set(POSITIVE)), response_chars=len(r["response"]),
+             has_code=has_code(r["response"]), has_list=has_list(r["response"]))
+    return {"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["acted"]}
+
+
+SOURCES = {"trl": (pair_source, pair_item), "openrlhf": (pair_source, pair_item),
+           "ordinal": (ordinal_source, ordinal_item), "implicit": (implicit_source, implicit_item)}
 
 
 def events_not_on_a_reply(con) -> dict[str, int]:
@@ -164,14 +174,22 @@ def provenance(snapshot_dir: Path, conversation_ids: set[str]) -> dict:
     return {"sources": sources, "languages": dict(languages.most_common()), "judges": judges}
 
 
-def read_rows(snapshot_dir: Path, fmt: str) -> tuple[list[dict], dict]:
-    """(rows, filters): each row is {row, conversations, label}, sorted by a stable id."""
+def read_rows(snapshot_dir: Path, fmt: str, known: set[str] = frozenset()) -> tuple[list[str], list[dict], dict]:
+    """(keys, items, filters): every row's key in a stable order, and an item {key, row, conversations,
+    label} for each row whose key is not in `known`, in the same order."""
+    source, build = SOURCES[fmt]
     con = open_snapshot(snapshot_dir)
     try:
-        if fmt in ("trl", "openrlhf"):
-            return pair_rows(con, fmt)
-        if fmt == "ordinal":
-            return ordinal_rows(con)
-        return implicit_rows(con)
+        sql, params, filters = source(con)
+        con.execute(f"CREATE TEMP TABLE source AS SELECT md5(to_json(q)) AS row_key, q.* FROM ({sql}) q", params)
+        keys = con.sql("SELECT row_key FROM source ORDER BY order_id").to_arrow_table()["row_key"].to_pylist()
+        con.register("known", pa.table({"row_key": pa.array(sorted(known), pa.string())}))
+        new = _dicts(con.execute("SELECT * EXCLUDE (order_id) FROM source ANTI JOIN known USING (row_key) "
+                                 "ORDER BY order_id"))
     finally:
         con.close()
+    items = []
+    for r in new:
+        key = r.pop("row_key")
+        items.append({"key": key, **build(fmt, r)})
+    return keys, items, filters

@@ -10,23 +10,24 @@ from schemas.exports import ROW_MODELS, SPLITS
 from warehouse.ingest import content_hash
 
 
-def write_shards(out: Path, fmt: str, split_rows: dict[str, list[dict]], shard_rows: int, jsonl: bool) -> list[dict]:
-    """data/<split>-NNNNN-of-NNNNN.<ext>. An empty split gets no shard: `datasets` cannot load a
-    Parquet file of no rows (nor an empty JSONL), and the card lists only the splits with rows."""
+def write_shards(out: Path, fmt: str, split_rows: dict[str, pa.Table], shard_rows: int, jsonl: bool) -> list[dict]:
+    """data/<split>-NNNNN-of-NNNNN.<ext>, written a slice of Arrow rows at a time. An empty split gets
+    no shard: `datasets` cannot load a Parquet file of no rows (nor an empty JSONL), and the card
+    lists only the splits with rows."""
     schema = arrow_schema(ROW_MODELS[fmt])
     (out / "data").mkdir(parents=True)
     shards = []
     for split in SPLITS:
         rows = split_rows[split]
-        n = -(-len(rows) // shard_rows)
+        n = -(-rows.num_rows // shard_rows)
         for i in range(n):
-            part = rows[i * shard_rows:(i + 1) * shard_rows]
+            part = rows.slice(i * shard_rows, shard_rows).cast(schema).combine_chunks()
             name = f"data/{split}-{i:05d}-of-{n:05d}.{'jsonl' if jsonl else 'parquet'}"
             if jsonl:
-                (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+                (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part.to_pylist()))
             else:  # no timestamps in the file, so the same rows give the same bytes
-                pq.write_table(pa.Table.from_pylist(part, schema=schema), out / name, compression="zstd")
-            shards.append({"name": name, "split": split, "rows": len(part), "sha256": content_hash(out / name)})
+                pq.write_table(part, out / name, compression="zstd")
+            shards.append({"name": name, "split": split, "rows": part.num_rows, "sha256": content_hash(out / name)})
     return shards
 
 

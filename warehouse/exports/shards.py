@@ -10,15 +10,18 @@ from schemas.exports import ROW_MODELS, SPLITS
 from warehouse.ingest import content_hash
 
 
-def write_shards(out: Path, fmt: str, split_rows: dict[str, pa.Table], shard_rows: int, jsonl: bool) -> list[dict]:
-    """data/<split>-NNNNN-of-NNNNN.<ext>, written a slice of Arrow rows at a time. An empty split gets
-    no shard: `datasets` cannot load a Parquet file of no rows (nor an empty JSONL), and the card
-    lists only the splits with rows."""
+def write_shards(out: Path, fmt: str, split_rows: dict[str, pa.Table | list[dict]], shard_rows: int,
+                 jsonl: bool) -> list[dict]:
+    """data/<split>-NNNNN-of-NNNNN.<ext>, written a slice of Arrow rows at a time (rows given as dicts
+    are converted first). An empty split gets no shard: `datasets` cannot load a Parquet file of no
+    rows (nor an empty JSONL), and the card lists only the splits with rows."""
     schema = arrow_schema(ROW_MODELS[fmt])
     (out / "data").mkdir(parents=True)
     shards = []
     for split in SPLITS:
         rows = split_rows[split]
+        if isinstance(rows, list):
+            rows = pa.Table.from_pylist(rows, schema=schema)
         n = -(-rows.num_rows // shard_rows)
         for i in range(n):
             part = rows.slice(i * shard_rows, shard_rows).cast(schema).combine_chunks()

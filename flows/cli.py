@@ -336,13 +336,17 @@ def label(ctx: typer.Context):
 
 @app.command()
 def report(ctx: typer.Context, run: Annotated[str | None, typer.Option(help="Labelling run id (default: the last).")] = None):
-    """Write the feedback report (funnel and label histogram) as HTML and print its path."""
+    """Write the feedback report (funnel and label histogram) as HTML and print its path (from the
+    latest snapshot while a stage writes)."""
     from warehouse.report import write_feedback_report
+    from warehouse.sandbox import open_sandboxed
 
     try:
-        con = connect(ctx.obj, read_only=True)
+        con, note = open_sandboxed(ctx.obj)
     except WarehouseError as e:
         fail(str(e))
+    if note:
+        err.print(f"rmcurate: note: {note}", markup=False, highlight=False, soft_wrap=True)
     try:
         path = write_feedback_report(con, ctx.obj, run)
     except ValueError as e:

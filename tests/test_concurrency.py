@@ -24,8 +24,12 @@ def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse
         {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
         {"from": "human", "value": f"can you also show the reverse order, case {i}"},
         {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
-    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs))).returncode == 0
+    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs[:2]))).returncode == 0
+    with serving() as instant:  # a first labelling run, so the snapshot has a run to report
+        env = {"RMCURATE_JUDGE_URLS": instant, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
+        assert cli(home, "label", env=env).returncode == 0
     assert cli(home, "snapshot").returncode == 0
+    assert cli(home, "ingest", str(write_json(tmp_path / "c2.json", convs[2:]))).returncode == 0
     query = ["sql", "select count(*) as n from conversations", "--format", "csv"]
     assert cli(home, *query).stdout == "n\n3\n"
     with serving(delay_s=12) as slow:
@@ -47,14 +51,17 @@ def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse
             # (a query that opened the file first made the stage's writer wait, up to RMCURATE_LOCK_WAIT_S)
             r, took = answered
             assert label.poll() is None  # still waiting on the judge
-            assert r.returncode == 0 and r.stdout == "n\n3\n" and took < 5, (r.stderr, took)
+            assert r.returncode == 0 and r.stdout == "n\n2\n" and took < 5, (r.stderr, took)
             assert r.stderr.count("\n") == 1 and "answered from snapshot" in r.stderr
             # the snapshot stand-in is as closed as the warehouse: no file outside the snapshot is read
             outside = cli(home, "sql", "select * from read_text('/etc/hostname')", timeout=30)
             assert "busy" in outside.stderr and outside.returncode == 1 and "Permission Error" in outside.stderr
             status = cli(home, "status", timeout=30)  # status too, from the same snapshot
             assert status.returncode == 0 and "answered from snapshot" in status.stderr, status.stderr[-2000:]
-            assert re.search(r"conversations\s*│\s*3\b", status.stdout), status.stdout
+            assert re.search(r"conversations\s*│\s*2\b", status.stdout), status.stdout
+            report = cli(home, "report", timeout=60)  # and the report, of the snapshot's last labelling run
+            assert report.returncode == 0 and "answered from snapshot" in report.stderr, report.stderr[-2000:]
+            assert "Feedback" in Path(report.stdout.strip()).read_text()
             assert label.poll() is None
         finally:
             out, errors = label.communicate(timeout=120)

@@ -107,5 +107,10 @@ def funnel(con, run_id: str) -> list[tuple]:
 
 
 def last_label_run(con) -> str | None:
-    rows = con.execute(f"SELECT run_id FROM {TABLES.feedback_funnel} ORDER BY rowid DESC LIMIT 1").fetchall()
+    """The run whose funnel was written last. On a snapshot (views over Parquet, no rowid) the greatest
+    run id: the ones the CLI and the nightly make are UTC timestamps."""
+    (kind,) = con.execute("SELECT any_value(table_type) FROM information_schema.tables WHERE table_name = ?",
+                          [TABLES.feedback_funnel]).fetchone()
+    order = "rowid" if kind == "BASE TABLE" else "run_id"
+    rows = con.execute(f"SELECT run_id FROM {TABLES.feedback_funnel} ORDER BY {order} DESC LIMIT 1").fetchall()
     return rows[0][0] if rows else None

@@ -322,9 +322,10 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
                      address: str | None = None, partition_rows: int = 1000) -> dict:
     """Open the warehouse and the configured judge (or the embedded one), label, and write the report.
 
-    `address`: a Dask scheduler that screens partitions of `partition_rows` turns (flows/scaleout.py).
+    `address`: a Dask scheduler that screens partitions of `partition_rows` turns and embeds the
+    feedback mining compares (flows/scaleout.py).
     """
-    from flows.scaleout import partitioned_screen
+    from flows.scaleout import partitioned_embed, partitioned_screen
     from judges.backends import judge_backend
     from judges.embedded import SERVED_MODEL
     from judges.settings import JudgeSettings
@@ -346,7 +347,8 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
                     embedded_defaults(settings)
                 judge = CachedJudge(backend, DuckCallStore(con, run_id))
                 screener = partitioned_screen(address, settings, partition_rows)
-                result = label_feedback(con, judge, run_id, settings, screener=screener)
+                result = label_feedback(con, judge, run_id, settings, screener=screener,
+                                        embed=partitioned_embed(address, partition_rows))
                 result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
         report = write_feedback_report(con, home, run_id)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]

@@ -2,7 +2,8 @@
 
 What spreads: parsing input files (each file one task, its chunks come back as
 Arrow tables), the label stage's language detection and rule filters (each
-partition of turns one task), and the exports' MinHash signatures (each
+partition of turns one task) and its mining embeddings (each partition of
+feedback texts one task), and the exports' MinHash signatures (each
 partition of rows one task). The flow's own process keeps the only DuckDB
 connection and commits what comes back, so the tables are the same as a
 single-process run's. Judge calls spread over the judge URLs as before.
@@ -21,14 +22,13 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
+import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import unmapped
-
-import numpy as np
 
 from extractors import Chunk, Format, detect, read
 from extractors.export.dedup import N_PERM, signatures
@@ -45,6 +45,18 @@ def parse_file(path: str, fmt: Format, batch_size: int = 20_000) -> list[Chunk]:
 @task(name="screen_turns", cache_policy=NO_CACHE)
 def screen_partition(turns: list[dict], settings) -> list[Screened]:
     return screen(turns, settings)
+
+
+@cache  # one model per worker process, loaded with its first partition
+def _embedder():
+    from extractors.feedback.embed import Embedder
+
+    return Embedder()
+
+
+@task(name="embed_feedback", cache_policy=NO_CACHE)
+def embed_partition(texts: list[str]) -> np.ndarray:
+    return _embedder()(texts)
 
 
 @task(name="minhash", cache_policy=NO_CACHE)
@@ -110,6 +122,19 @@ def partitioned_screen(address: str | None, settings, partition_rows: int) -> Ca
             futures = runner.map(screen_partition, parameters={"turns": parts(turns, partition_rows),
                                                                 "settings": unmapped(settings)})
             return [answer for future in futures for answer in future.result()]
+    return on_cluster
+
+
+def partitioned_embed(address: str | None, partition_rows: int) -> Callable[[list[str]], np.ndarray] | None:
+    """Mining's embedder on the cluster, a task per partition of feedback texts; None: the label stage
+    embeds in this process."""
+    if address is None:
+        return None
+
+    def on_cluster(texts: list[str]) -> np.ndarray:
+        with task_runner(address) as runner:
+            futures = runner.map(embed_partition, parameters={"texts": parts(texts, partition_rows)})
+            return np.vstack([future.result() for future in futures])
     return on_cluster
 
 

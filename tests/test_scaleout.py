@@ -81,5 +81,6 @@ def test_two_workers_give_the_single_process_tables(tmp_path, judge_url, wildcha
     assert cluster_tasks.count("parse_file") == 3, cluster_tasks
     assert cluster_tasks.count("screen_turns") >= 3, cluster_tasks
     assert cluster_tasks.count("minhash") >= 2, cluster_tasks
+    assert cluster_tasks.count("embed_feedback") >= 1, cluster_tasks  # mining compared some feedback
     single_tasks = task_names(homes["single"][1]["prefect_flow_run_id"])
-    assert not {"parse_file", "screen_turns", "minhash"} & set(single_tasks)
+    assert not {"parse_file", "screen_turns", "minhash", "embed_feedback"} & set(single_tasks)

@@ -97,11 +97,12 @@ def prepare(fmt: str, items: list[dict], user_salt: bytes = b"", sign=signatures
             row["user_id"] = pseudonym(row["user_id"], user_salt)
     reasons, repairs = chat_ready(fmt, rows)
     word_lists = [words(dedup_text(fmt, row)) if why is None else [""] for row, why in zip(rows, reasons)]
+    extra = {"_key": [it["key"] for it in items], "_conversations": [it["conversations"] for it in items],
+             "_label": [str(it["label"]) for it in items], "_drop": reasons, "_repair": repairs,
+             "_exact": [exact_key(ws) for ws in word_lists]}
     table = pa.Table.from_pylist(rows, schema=row_schema(fmt))
-    extra = [[it["key"] for it in items], [it["conversations"] for it in items],
-             [str(it["label"]) for it in items], reasons, repairs, [exact_key(ws) for ws in word_lists]]
-    for field, values in zip(EXTRA, extra):
-        table = table.append_column(field, pa.array(values, field.type))
+    for name, values in extra.items():
+        table = table.append_column(EXTRA.field(name), pa.array(values, EXTRA.field(name).type))
     return table.append_column(EXTRA.field("_sig"), sig_column(sign(word_lists)))  # only new rows are signed
 
 

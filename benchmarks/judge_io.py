@@ -8,6 +8,10 @@
 2. Requests/s through the full path (HttpJudge + CachedJudge + DuckDB store) against the fake
    OpenAI-compatible server (benchmarks/fake_judge.py, uvicorn + starlette, its own process),
    as a ratio to a bare httpx loop with the same bodies and concurrency. Goal: >= 0.9.
+3. The per-request work the writer does around a call, on real turns of the bundled sample:
+   rendering the label template, the cache key and the HTTP body, and parsing an answer. Printed
+   per request and as a ratio to the bare httpx rate of part 2: far above 1, it is not worth
+   sending to Dask workers (a task's round trip costs more than the work).
 """
 import argparse
 import asyncio
@@ -104,6 +108,30 @@ async def bare_loop(url: str, bodies: list[dict]) -> float:
         return len(bodies) / (time.perf_counter() - t0)
 
 
+def build_and_parse(n: int, tmp: Path) -> float:
+    """Seconds per request: render, key, body and parse, as the label stage does, on real turns."""
+    from extractors import detect
+    from extractors.feedback.labels import parse_category
+    from flows.label import cut
+    from flows.sources import sample_file
+    from warehouse import ingest_file
+
+    con = connect(tmp / "turns")
+    sample = sample_file(tmp / "turns", 2000)
+    ingest_file(con, sample, detect(sample))
+    turns = [dict(zip(("prompt", "response", "feedback"), r)) for r in
+             con.execute("SELECT prompt, response, feedback FROM turns ORDER BY item_id LIMIT ?", [n]).fetchall()]
+    con.close()
+    template = load("feedback_choice")
+    answers = ["4", "The user is satisfied: 5", "3"]
+    t0 = time.perf_counter()
+    for i, t in enumerate(turns):
+        request = template.render(**{f: cut(t.get(f), 1500) for f in template.fields})
+        request.key(MODEL), request.body(MODEL)
+        parse_category(answers[i % 3], template.choices)
+    return (time.perf_counter() - t0) / len(turns)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=3000)
@@ -143,6 +171,9 @@ def main() -> None:
         print(f"requests/s against an instant judge, {IN_FLIGHT} in flight, {args.requests:,} requests, median of "
               f"{args.rounds}: bare httpx {bare:,.0f}, our client {client:,.0f} ({client / bare:.2f}), "
               f"client + DuckDB cache {full:,.0f} ({full / bare:.2f}; goal >= 0.9)")
+        each = build_and_parse(5000, tmp)
+        print(f"render + cache key + body + parse, real sample turns: {each * 1e6:.0f} us a request, "
+              f"{1 / each:,.0f}/s on one core ({1 / each / bare:.0f}x the bare httpx rate)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -71,6 +71,8 @@ class RowCache:
                 shutil.rmtree(stale, ignore_errors=True)
         self._lock = open(self.folder / ".lock", "w")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        # Keys only here; `take` reads the rows once the source query's table is gone, so the two
+        # are never in memory together (about 700 MB each for 100k ordinal rows).
         for part in self.parts():
             self.keys.update(pq.read_table(part, columns=["_key"])["_key"].to_pylist())
         return self

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 # Prefect keeps its state in PREFECT_HOME: give the test session its own, before prefect is imported.
@@ -9,6 +11,10 @@ os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 # Hugging Face `datasets` caches what it loads: a shared cache would answer for an earlier session's files.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="rmcurate-hf-datasets-")
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Both go at exit (6-8 MB a session otherwise left in /tmp). Registered before prefect is imported, so
+# this runs after Prefect's own exit handler has stopped its temporary server.
+for _tmp in (os.environ["PREFECT_HOME"], os.environ["HF_DATASETS_CACHE"]):
+    atexit.register(shutil.rmtree, _tmp, True)
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -245,12 +245,19 @@ def test_a_later_export_prepares_only_new_or_changed_rows(snapshot_home, tmp_pat
     text = all_text(shard_rows(tmp_path / "second"))
     assert "sam.poe" not in text and f"case {N + 1}" in text
 
-    for part in parts:
-        part.unlink()
+    second = json.loads((tmp_path / "second/manifest.json").read_text())
+    assert second["row_cache"] == {"prepared": len(prepared), "from_cache": second["n_read"] - len(prepared),
+                                   "unreadable_parts_removed": []}
+
+    # A damaged part is dropped and its rows prepared again; the other part is gone by hand.
+    parts[0].write_bytes(b"PAR1 not a parquet file")
+    parts[1].unlink()
     export(con, home, "ordinal", tmp_path / "scratch", snapshot="run2")
-    manifests = [json.loads((tmp_path / k / "manifest.json").read_text()) for k in ("second", "scratch")]
-    assert manifests[0]["shards"] == manifests[1]["shards"]
-    assert manifests[0]["dropped"] == manifests[1]["dropped"] == {"exact duplicate": 3, "near duplicate": 1}
+    scratch = json.loads((tmp_path / "scratch/manifest.json").read_text())
+    assert scratch["row_cache"] == {"prepared": scratch["n_read"], "from_cache": 0,
+                                    "unreadable_parts_removed": [parts[0].name]}
+    assert second["shards"] == scratch["shards"]
+    assert second["dropped"] == scratch["dropped"] == {"exact duplicate": 3, "near duplicate": 1}
 
 
 def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):

@@ -111,15 +111,16 @@ PREPARE_SOURCES = [Path(__file__), Path(source_rows.__file__), Path(extractors.p
                    Path(schemas.exports.__file__), *Path(extractors.export.__file__).parent.glob("*.py")]
 
 
-def prepared(home: Path, fmt: str, snapshot_dir: Path, user_salt: bytes, sign) -> tuple[pa.Table, dict]:
-    """(every row of the export as prepared, in a stable order; filters), preparing only rows the
-    cache has not seen."""
+def prepared(home: Path, fmt: str, snapshot_dir: Path, user_salt: bytes, sign) -> tuple[pa.Table, dict, dict]:
+    """(every row of the export as prepared, in a stable order; filters; what the cache did), preparing
+    only rows the cache has not seen."""
     folder = cache_root(home) / f"{fmt}-{version(fmt, user_salt, PREPARE_SOURCES)}"
     with RowCache(folder) as cache:
         keys, new, filters = read_rows(snapshot_dir, fmt, known=cache.keys)
         cache.add(prepare(fmt, new, user_salt, sign))
         table = cache.take(keys) if keys else prepare(fmt, [], user_salt, sign)
-    return table, filters
+    return table, filters, {"prepared": len(new), "from_cache": len(keys) - len(new),
+                            "unreadable_parts_removed": cache.removed}
 
 
 def select(fmt: str, table: pa.Table, seed: int, test_fraction: float):
@@ -175,7 +176,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
-    table, filters = prepared(home, fmt, snapshot_dir, salt(home), sign)
+    table, filters, row_cache = prepared(home, fmt, snapshot_dir, salt(home), sign)
     by_split, labels, dropped, repaired = select(fmt, table, seed, test_fraction)
     n_kept = sum(t.num_rows for t in by_split.values())
 
@@ -185,7 +186,7 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     shards = write_shards(tmp, fmt, by_split, shard_rows, jsonl)
     manifest = {
         "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
-        "shard_rows": shard_rows, "n_read": table.num_rows, "dropped": dropped, "repaired": repaired,
+        "shard_rows": shard_rows, "n_read": table.num_rows, "row_cache": row_cache, "dropped": dropped, "repaired": repaired,
         "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
         "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
         "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),

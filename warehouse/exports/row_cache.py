@@ -62,6 +62,7 @@ class RowCache:
     def __init__(self, folder: Path):
         self.folder = folder
         self.keys: set[str] = set()
+        self.removed: list[str] = []  # parts that could not be read, and were deleted
         self._lock = None
 
     def __enter__(self) -> "RowCache":
@@ -74,7 +75,11 @@ class RowCache:
         # Keys only here; `take` reads the rows once the source query's table is gone, so the two
         # are never in memory together (about 700 MB each for 100k ordinal rows).
         for part in self.parts():
-            self.keys.update(pq.read_table(part, columns=["_key"])["_key"].to_pylist())
+            try:
+                self.keys.update(pq.read_table(part, columns=["_key"])["_key"].to_pylist())
+            except (pa.ArrowInvalid, OSError):  # a damaged part is only a cache: its rows are prepared again
+                part.unlink()
+                self.removed.append(part.name)
         return self
 
     def __exit__(self, *exc) -> None:

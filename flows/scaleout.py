@@ -112,16 +112,22 @@ def parts(items: Sequence, size: int) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def map_partitions(address: str, fn, name: str, items: Sequence, size: int, **shared) -> list:
+    """`fn` (a task) on each partition of `items`, passed as parameter `name`, with `shared` the same for
+    all; the answers in partition order."""
+    with task_runner(address) as runner:
+        futures = runner.map(fn, parameters={name: parts(items, size), **{k: unmapped(v) for k, v in shared.items()}})
+        return [future.result() for future in futures]
+
+
 def partitioned_screen(address: str | None, settings, partition_rows: int) -> Callable[[list[dict]], list]:
     """The label stage's screener: in this process, or a task per partition of turns on the cluster."""
     if address is None:
         return partial(screen, settings=settings)
 
     def on_cluster(turns: list[dict]) -> list[Screened]:
-        with task_runner(address) as runner:
-            futures = runner.map(screen_partition, parameters={"turns": parts(turns, partition_rows),
-                                                                "settings": unmapped(settings)})
-            return [answer for future in futures for answer in future.result()]
+        answers = map_partitions(address, screen_partition, "turns", turns, partition_rows, settings=settings)
+        return [answer for part in answers for answer in part]
     return on_cluster
 
 
@@ -130,12 +136,7 @@ def partitioned_embed(address: str | None, partition_rows: int) -> Callable[[lis
     embeds in this process."""
     if address is None:
         return None
-
-    def on_cluster(texts: list[str]) -> np.ndarray:
-        with task_runner(address) as runner:
-            futures = runner.map(embed_partition, parameters={"texts": parts(texts, partition_rows)})
-            return np.vstack([future.result() for future in futures])
-    return on_cluster
+    return lambda texts: np.vstack(map_partitions(address, embed_partition, "texts", texts, partition_rows))
 
 
 def partitioned_signatures(address: str | None, partition_rows: int) -> Callable[[list[list[str]]], np.ndarray]:
@@ -146,9 +147,7 @@ def partitioned_signatures(address: str | None, partition_rows: int) -> Callable
     def on_cluster(word_lists: list[list[str]]) -> np.ndarray:
         if not word_lists:
             return np.empty((0, N_PERM), dtype=np.uint32)
-        with task_runner(address) as runner:
-            futures = runner.map(minhash_partition, parameters={"word_lists": parts(word_lists, partition_rows)})
-            return np.vstack([future.result() for future in futures])
+        return np.vstack(map_partitions(address, minhash_partition, "word_lists", word_lists, partition_rows))
     return on_cluster
 
 

@@ -27,6 +27,7 @@ _rng = np.random.default_rng(20240601)
 _A = _rng.integers(0, 1 << 63, N_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _B = _rng.integers(0, 1 << 63, N_PERM, dtype=np.uint64)
 _C = _rng.integers(1, 1 << 31, WORD_CHARS, dtype=np.uint64)
+_MIX = _rng.integers(0, 1 << 63, ROWS // 2, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd: band hashing
 _WORD = re.compile(r"\w+")
 
 
@@ -69,35 +70,50 @@ def exact_key(ws: list[str]) -> str:
     return hashlib.sha256(" ".join(ws).encode()).hexdigest()
 
 
-def near_duplicates(exact: list[str], sigs: np.ndarray, threshold: float = THRESHOLD) -> list[str | None]:
-    """For each row in order (its exact key, its signature): None to keep it, or why it is dropped."""
-    reasons: list[str | None] = [None] * len(exact)
-    seen: set[str] = set()
-    kept: list[int] = []
-    for i, key in enumerate(exact):
-        if key in seen:
+def near_duplicates(exact: list[str], sigs: np.ndarray, threshold: float = THRESHOLD,
+                    known: list[str | None] = ()) -> list[str | None]:
+    """For each row in order (its exact key, its signature): None to keep it, or why it is dropped.
+
+    `known`: the answer of an earlier call for a prefix of these rows. A row is decided by the rows
+    before it only, so a prefix keeps its answer when rows are added after it; only the new rows
+    are decided here, against the prefix's kept rows that share a band with one of them.
+    """
+    start = len(known)
+    reasons: list[str | None] = list(known) + [None] * (len(exact) - start)
+    seen: set[str] = set(exact[:start])  # every earlier row's key, a near duplicate's too
+    old = [i for i in range(start) if reasons[i] is None]  # the prefix's kept rows
+    new: list[int] = []
+    for i in range(start, len(exact)):
+        if exact[i] in seen:
             reasons[i] = "exact duplicate"
         else:
-            seen.add(key)
-            kept.append(i)
-    if not kept:
+            seen.add(exact[i])
+            new.append(i)
+    if not new:
         return reasons
-    sigs = np.ascontiguousarray(sigs[kept])
-    # Each band's 8 values as one opaque item; a row none of whose bands another row shares has no
-    # candidate and is kept without a Python step.
-    bands = sigs.view(np.dtype((np.void, ROWS * sigs.itemsize))).reshape(len(kept), BANDS)
-    groups = np.empty(bands.shape, dtype=np.int64)
-    shared = np.zeros(len(kept), dtype=bool)
+    rows = old + new  # in order: the prefix comes first
+    is_new = np.zeros(len(rows), dtype=bool)
+    is_new[len(old):] = True
+    sigs = np.ascontiguousarray(sigs[rows])
+    # Each band's 8 values hashed to one number (a collision only adds a candidate, which the
+    # estimate below then judges). A new row none of whose bands another row shares, and an old row
+    # that shares none with a new row, take no Python step.
+    band_hash = (sigs.view(np.uint64).reshape(len(rows), BANDS, ROWS // 2) * _MIX).sum(axis=2)
+    groups = np.empty(band_hash.shape, dtype=np.int64)
+    step = np.zeros(len(rows), dtype=bool)
     for b in range(BANDS):
-        _, groups[:, b], counts = np.unique(bands[:, b], return_inverse=True, return_counts=True)
-        shared |= counts[groups[:, b]] > 1
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for pos in np.flatnonzero(shared):
-        sig = sigs[pos]
-        mine = [(b, int(groups[pos, b])) for b in range(BANDS)]
-        if any(float(np.mean(sigs[j] == sig)) >= threshold for band in mine for j in buckets.get(band, ())):
-            reasons[kept[pos]] = "near duplicate"
-            continue  # a dropped row must not pull in later rows as its own duplicates
+        _, inverse, counts = np.unique(band_hash[:, b], return_inverse=True, return_counts=True)
+        groups[:, b] = inverse * BANDS + b  # one number per (band, group)
+        with_new = np.bincount(inverse[is_new], minlength=len(counts)) > 0
+        step |= (counts[inverse] > 1) & (is_new | with_new[inverse])
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for pos in np.flatnonzero(step):
+        mine = groups[pos].tolist()
+        if is_new[pos]:
+            earlier = {j for band in mine for j in buckets.get(band, ())}
+            if earlier and ((sigs[list(earlier)] == sigs[pos]).mean(axis=1) >= threshold).any():
+                reasons[rows[pos]] = "near duplicate"
+                continue  # a dropped row must not pull in later rows as its own duplicates
         for band in mine:
             buckets[band].append(pos)
     return reasons

@@ -13,8 +13,9 @@ def split_of(conversation_id: str, seed: int, test_fraction: float) -> str:
 
 def assign(conversations_of_rows: list[list[str]], seed: int, test_fraction: float) -> list[str | None]:
     """'train' or 'test' per row; None for a row whose conversations fall on both sides (a natural pair)."""
+    memo: dict[str, str] = {}  # a conversation has several rows: hash it once
     out = []
     for convs in conversations_of_rows:
-        sides = {split_of(c, seed, test_fraction) for c in convs}
+        sides = {memo.get(c) or memo.setdefault(c, split_of(c, seed, test_fraction)) for c in convs}
         out.append(sides.pop() if len(sides) == 1 else None)
     return out

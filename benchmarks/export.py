@@ -6,15 +6,23 @@ Builds a warehouse from synthetic WildChat-schema data with a label and a pair f
 every turn and events on a fifth of the replies, snapshots it, then times each
 format's export. The baseline is the bare DuckDB COPY of the format's source rows
 (the floor: no scrubbing, dedup, split or manifest), measured in the same run. Then each
-format is exported again from the same snapshot: every row now comes from the export cache
-(warehouse/exports/row_cache.py), which is what a night with nothing new pays.
+format is exported twice more from the same snapshot, as a night with nothing new would:
+- "from the cache": every row comes from the export cache (warehouse/exports/row_cache.py)
+  and every shard is written again (the shard index is removed first);
+- "linked": the shards are hard links to the first export's files (warehouse/exports/shards.py).
+The peak of Arrow's memory during the export from the cache, against the size of the export's
+rows in memory, shows that an export streams instead of holding its rows.
 """
 import argparse
 import atexit
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from benchmarks.wildchat_gen import generate
 from extractors import detect
@@ -60,6 +68,29 @@ def build(home: Path, n: int, max_chars: int | None = None) -> None:
     con.close()
 
 
+class ArrowPeak:
+    """The most memory Arrow held at once while the block ran, sampled every 5 ms."""
+
+    def __enter__(self):
+        self.peak, self._done = pa.total_allocated_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, pa.total_allocated_bytes())
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
+def in_memory_bytes(out: Path) -> int:
+    """What the export's rows take in memory when read whole."""
+    return sum(pq.read_table(p).nbytes for p in sorted((out / "data").glob("*.parquet")))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", type=int, default=20_000)
@@ -78,12 +109,21 @@ def main() -> None:
         t0 = time.perf_counter()
         r = export(con, home, fmt, home / "out" / fmt, snapshot=SNAPSHOT)
         took = time.perf_counter() - t0
+        (next((home / "cache" / "exports").glob(f"{fmt}-*")) / "shards.json").unlink()
+        base_memory = pa.total_allocated_bytes()
         t0 = time.perf_counter()
-        export(con, home, fmt, home / "again" / fmt, snapshot=SNAPSHOT)
+        with ArrowPeak() as peak:
+            export(con, home, fmt, home / "again" / fmt, snapshot=SNAPSHOT)
         again = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        export(con, home, fmt, home / "linked" / fmt, snapshot=SNAPSHOT)
+        linked = time.perf_counter() - t0
+        size = in_memory_bytes(home / "out" / fmt)
         print(f"  {fmt:9s} {r.n_rows + r.n_dropped:7,} rows read, {r.n_dropped:5,} dropped: {took:6.2f} s, "
-              f"{(r.n_rows + r.n_dropped) / took:8,.0f} rows/s; DuckDB COPY {base:5.2f} s; ratio {took / base:5.1f}x; "
-              f"again from the cache {again:5.2f} s ({again / took:.2f} of the first)")
+              f"{(r.n_rows + r.n_dropped) / took:8,.0f} rows/s; DuckDB COPY {base:5.2f} s; ratio {took / base:5.1f}x")
+        print(f"  {'':9s} again from the cache {again:5.2f} s ({again / took:.2f} of the first), Arrow peak "
+              f"{(peak.peak - base_memory) / 1e6:6.1f} MB for {size / 1e6:6.1f} MB of rows "
+              f"({(peak.peak - base_memory) / size:.2f}); linked {linked:5.2f} s ({linked / took:.2f})")
     con.close()
 
 

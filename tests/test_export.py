@@ -2,11 +2,13 @@
 splits by conversation, repeatable shards, PII gone, duplicates removed with reasons."""
 import json
 import os
+import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +19,7 @@ from extractors.pii import pseudonym, scrub
 from schemas.feedback import FeedbackLabel
 from schemas.pairs import Pair
 from warehouse import connect, ingest_file
-from warehouse.exports import ExportError, export
+from warehouse.exports import ExportError, export, row_cache
 from warehouse.home import salt
 from warehouse.feedback import insert_models
 from warehouse.snapshot import write_snapshot
@@ -216,13 +218,18 @@ def test_same_snapshot_and_seed_give_the_same_shards(snapshot_home, tmp_path):
     assert rows(con, "SELECT count(*), count(DISTINCT export_id) FROM exports") == [(9, 9)]
 
 
-def test_a_later_export_prepares_only_new_or_changed_rows(snapshot_home, tmp_path):
+@pytest.mark.parametrize("window", [None, 3])
+def test_a_later_export_prepares_only_new_or_changed_rows(snapshot_home, tmp_path, monkeypatch, window):
     """The row cache: the second snapshot's export scrubs and signs just the rows that are new or whose
-    text changed, and writes the same shards as an export with no cache."""
+    text changed, and writes the same shards as an export with no cache. With `window`, rows are
+    streamed 3 at a time from batches of 2 rows (by default, one window and one batch here)."""
+    if window:
+        monkeypatch.setattr(row_cache, "WINDOW", window)
+        monkeypatch.setattr(row_cache, "BATCH_ROWS", 2)
     home, con, ids = snapshot_home
     export(con, home, "ordinal", tmp_path / "first")
     cache = next((home / "cache" / "exports").glob("ordinal-*"))
-    assert len(list(cache.glob("part-*.parquet"))) == 1
+    assert len(list(cache.glob("part-*.arrow"))) == 1
     # One conversation edited (a reply now holds an email address), one new conversation.
     edited = ids["conv-5"]
     con.execute("UPDATE messages SET content = content || ' Write to sam.poe@example.net.' "
@@ -237,27 +244,69 @@ def test_a_later_export_prepares_only_new_or_changed_rows(snapshot_home, tmp_pat
     write_snapshot(con, home, "run2")
 
     export(con, home, "ordinal", tmp_path / "second", snapshot="run2")
-    parts = sorted(cache.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
+    parts = sorted(cache.glob("part-*.arrow"), key=lambda p: p.stat().st_mtime)
     assert len(parts) == 2
-    prepared = set(pq.read_table(parts[-1], columns=["item_id"])["item_id"].to_pylist())
+    prepared = set(pa.ipc.open_file(parts[-1]).read_all()["item_id"].to_pylist())
     # both of conv-5's turns show the edited reply (as the response, then in the history)
     assert prepared == {f"{edited}:1", f"{edited}:3", *added}
     text = all_text(shard_rows(tmp_path / "second"))
     assert "sam.poe" not in text and f"case {N + 1}" in text
 
     second = json.loads((tmp_path / "second/manifest.json").read_text())
+    # an edited row is not a new row at the end: dedup is decided again for every row
     assert second["row_cache"] == {"prepared": len(prepared), "from_cache": second["n_read"] - len(prepared),
-                                   "unreadable_parts_removed": []}
+                                   "dedup_reused": 0, "unreadable_parts_removed": []}
 
-    # A damaged part is dropped and its rows prepared again; the other part is gone by hand.
-    parts[0].write_bytes(b"PAR1 not a parquet file")
+    # A damaged part is dropped and its rows prepared again; the other part is gone by hand. The
+    # shard index and the saved dedup answers go too, so the scratch export derives everything again.
+    parts[0].write_bytes(b"ARROW1 not an Arrow file")
     parts[1].unlink()
+    (cache / "shards.json").unlink()
+    (cache / "dedup.arrow").unlink()
     export(con, home, "ordinal", tmp_path / "scratch", snapshot="run2")
     scratch = json.loads((tmp_path / "scratch/manifest.json").read_text())
-    assert scratch["row_cache"] == {"prepared": scratch["n_read"], "from_cache": 0,
+    assert scratch["row_cache"] == {"prepared": scratch["n_read"], "from_cache": 0, "dedup_reused": 0,
                                     "unreadable_parts_removed": [parts[0].name]}
     assert second["shards"] == scratch["shards"]
     assert second["dropped"] == scratch["dropped"] == {"exact duplicate": 3, "near duplicate": 1}
+
+
+def test_a_later_export_links_the_shards_whose_rows_did_not_change(snapshot_home, tmp_path):
+    """A night's new rows come last, so each split's full shards of older rows are hard links to the
+    earlier export's files; the export is the same as one written with no cache or index."""
+    home, con, _ = snapshot_home
+    export(con, home, "ordinal", tmp_path / "first", shard_rows=5)
+    first = json.loads((tmp_path / "first/manifest.json").read_text())
+    path = write_json(tmp_path / "more.json", [conversation(N + 1), conversation(N + 2)])
+    ingest_file(con, path, detect(path))
+    new = [r[0] for r in rows(con, "SELECT item_id FROM turns t JOIN conversations c USING (conversation_id) "
+                                    "WHERE c.source_id IN (?, ?)", [f"conv-{N + 1}", f"conv-{N + 2}"])]
+    insert_models(con, "feedback_labels", [
+        FeedbackLabel(item_id=i, conversation_id=i.rsplit(":", 1)[0], category=5, label=3, method="judged", kept=True,
+                      pipeline_version="wildreward-1", run_id="r2", labeled_at=NOW + timedelta(days=1)) for i in new])
+    write_snapshot(con, home, "run2")
+
+    export(con, home, "ordinal", tmp_path / "second", snapshot="run2", shard_rows=5)
+    second = json.loads((tmp_path / "second/manifest.json").read_text())
+    inodes = {(tmp_path / "first" / s["name"]).stat().st_ino for s in first["shards"]}
+    linked = [s for s in second["shards"] if (tmp_path / "second" / s["name"]).stat().st_ino in inodes]
+    # In each split, every full shard of the first export's rows; all of them in a split with no new rows.
+    unchanged = {}
+    for split, c in first["splits"].items():
+        grew = second["splits"][split]["rows"] > c["rows"]
+        unchanged[split] = c["rows"] // 5 if grew else -(-c["rows"] // 5)
+    assert sorted((s["split"], s["name"].split("-")[1]) for s in linked) == sorted(
+        (split, f"{i:05d}") for split, n in unchanged.items() for i in range(n))
+    assert second["shards_carried_over"] == len(linked) >= 5
+    assert sum(c["rows"] for c in second["splits"].values()) > sum(c["rows"] for c in first["splits"].values())
+
+    shutil.rmtree(home / "cache")
+    export(con, home, "ordinal", tmp_path / "scratch", snapshot="run2", shard_rows=5)
+    scratch = json.loads((tmp_path / "scratch/manifest.json").read_text())
+    assert scratch["shards_carried_over"] == 0 and scratch["shards"] == second["shards"]
+    # dedup decided only the new rows the second time, all of them from scratch, with the same answers
+    assert second["row_cache"]["dedup_reused"] == first["n_read"]  # an ordinal row has no drop reason of its own
+    assert scratch["row_cache"]["dedup_reused"] == 0 and scratch["dropped"] == second["dropped"]
 
 
 def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):
@@ -365,6 +414,31 @@ def test_dedup_keeps_the_first_and_names_the_reason():
     base = " ".join(f"word{i}" for i in range(60))
     texts = [base, base.upper(), base.replace("word30", "other"), "short and different", "word1 word2"]
     assert duplicates(texts) == [None, "exact duplicate", "near duplicate", None, None]
+
+
+def test_dedup_of_added_rows_resumes_from_the_answer_for_the_rows_before_them():
+    """Rows are decided in order: deciding only the rows after a known prefix gives the full answer."""
+    import random
+
+    from extractors.export.dedup import exact_key, near_duplicates, signatures, words
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(400)]
+    texts = []
+    for i in range(600):  # fresh texts, exact copies, and near copies of earlier ones
+        if i and rng.random() < 0.5:
+            ws = rng.choice(texts).split()
+            for _ in range(rng.choice([0, 1, 2, 8])):
+                ws[rng.randrange(len(ws))] = rng.choice(vocab)
+            texts.append(" ".join(ws))
+        else:
+            texts.append(" ".join(rng.choice(vocab) for _ in range(30)))
+    word_lists = [words(t) for t in texts]
+    exact, sigs = [exact_key(ws) for ws in word_lists], signatures(word_lists)
+    whole = near_duplicates(exact, sigs)
+    assert {"exact duplicate", "near duplicate", None} <= set(whole)
+    for cut in (1, 250, 599, 600):
+        assert near_duplicates(exact, sigs, known=near_duplicates(exact[:cut], sigs[:cut])) == whole, cut
 
 
 def test_only_pairs_the_verifier_inverted_are_left_out(snapshot_home, tmp_path):

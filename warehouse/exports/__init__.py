@@ -3,8 +3,10 @@
     read rows (snapshot) -> prepare the new ones (scrub PII, repair prompts, sign) -> cache
     -> drop duplicates -> split by conversation -> shards
 
-Rows a previous export prepared come from the cache (warehouse/exports/row_cache.py) as Arrow
-columns; only new or changed rows are turned into Python dicts, scrubbed and signed.
+Rows a previous export prepared come from the cache (warehouse/exports/row_cache.py); only new or
+changed rows are turned into Python dicts, scrubbed and signed. Dedup and the split read the
+cache's light columns; the shards are then written from the row columns a window at a time, so an
+export's memory does not grow with its size.
 """
 import json
 import shutil
@@ -15,6 +17,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,9 +32,10 @@ from schemas import arrow_schema
 from schemas.exports import FORMATS, ROW_MODELS, SPLITS, Export, render
 from schemas.tables import TABLES
 from warehouse.exports import rows as source_rows
-from warehouse.exports.row_cache import EXTRA, RowCache, cache_root, sig_column, sig_matrix, version
+from warehouse.exports import row_cache as cache_layout
+from warehouse.exports.row_cache import EXTRA, DamagedPart, RowCache, cache_root, sig_column, sig_matrix, take, version
 from warehouse.exports.rows import provenance, read_rows, with_text
-from warehouse.exports.shards import write_card, write_shards
+from warehouse.exports.shards import ShardIndex, ShardWriter, shard_digests, write_card
 from warehouse.feedback import insert_models
 from warehouse.home import latest_snapshot, salt, snapshots
 from warehouse.ingest import content_hash
@@ -106,47 +110,125 @@ def prepare(fmt: str, items: list[dict], user_salt: bytes = b"", sign=signatures
     return table.append_column(EXTRA.field("_sig"), sig_column(sign(word_lists)))  # only new rows are signed
 
 
-# The code a prepared row depends on: a change to any of these files starts a fresh cache.
-PREPARE_SOURCES = [Path(__file__), Path(source_rows.__file__), Path(extractors.pii.__file__),
+# The code a prepared row depends on, or the cache's layout: a change to any of these files starts a
+# fresh cache.
+PREPARE_SOURCES = [Path(__file__), Path(source_rows.__file__), Path(cache_layout.__file__), Path(extractors.pii.__file__),
                    Path(schemas.exports.__file__), *Path(extractors.export.__file__).parent.glob("*.py")]
 
 
-def prepared(home: Path, fmt: str, snapshot_dir: Path, user_salt: bytes, sign) -> tuple[pa.Table, dict, dict]:
-    """(every row of the export as prepared, in a stable order; filters; what the cache did), preparing
-    only rows the cache has not seen."""
-    folder = cache_root(home) / f"{fmt}-{version(fmt, user_salt, PREPARE_SOURCES)}"
-    with RowCache(folder) as cache:
-        keys, new, filters = read_rows(snapshot_dir, fmt, known=cache.keys)
-        cache.add(prepare(fmt, new, user_salt, sign))
-        table = cache.take(keys) if keys else prepare(fmt, [], user_salt, sign)
-    return table, filters, {"prepared": len(new), "from_cache": len(keys) - len(new),
-                            "unreadable_parts_removed": cache.removed}
+def prepared(cache: RowCache, fmt: str, snapshot_dir: Path, user_salt: bytes, sign) -> tuple[pa.Table, dict, dict]:
+    """(the light columns of every row of the export, located in the cache, in a stable order; filters;
+    what the cache did), preparing only rows the cache has not seen."""
+    keys, new, filters = read_rows(snapshot_dir, fmt, known=cache.keys())
+    cache.add(prepare(fmt, new, user_salt, sign))
+    return cache.locate(keys), filters, {"prepared": len(new), "from_cache": len(keys) - len(new)}
 
 
-def select(fmt: str, table: pa.Table, seed: int, test_fraction: float):
-    """Drop duplicates and rows on both sides of the split, split:
-    (rows per split as Arrow tables, label counts per split, drops per reason, repairs per kind)."""
-    reasons = table["_drop"].to_pylist()
+def deduplicate(cache: RowCache, light: pa.Table) -> tuple[list[str | None], int]:
+    """Each row's drop reason: from preparing it, or as a duplicate of an earlier row. Rows are
+    decided in order, so when the last export's rows are a prefix of these (a night that only
+    added rows), their answers are reused and only the new rows are compared. Returns the reasons
+    and how many rows were decided before."""
+    reasons = light["_drop"].to_pylist()
     live = [i for i, why in enumerate(reasons) if why is None]  # a dropped row keeps no duplicate out
-    exact = table["_exact"].to_pylist()
-    sigs = sig_matrix(table["_sig"])
-    for i, why in zip(live, near_duplicates([exact[i] for i in live], sigs[live])):
+    keys = light["_key"].take(pa.array(live, pa.int64())).combine_chunks()
+    known = cache.decisions(keys)
+    decided = near_duplicates(light["_exact"].take(pa.array(live, pa.int64())).to_pylist(),
+                              sig_matrix(light["_sig"])[live], known=known)
+    cache.save_decisions(keys, decided)
+    for i, why in zip(live, decided):
         reasons[i] = why
-    splits = assign(table["_conversations"].to_pylist(), seed, test_fraction)
+    return reasons, len(known)
+
+
+def select(light: pa.Table, reasons: list[str | None], seed: int, test_fraction: float):
+    """Drop rows on both sides of the split, split: (the kept rows' positions in `light`, in order;
+    their splits; label counts per split; drops per reason; repairs per kind)."""
+    reasons = list(reasons)
+    splits = assign(light["_conversations"].to_pylist(), seed, test_fraction)
     for i, split in enumerate(splits):
         if split is None and reasons[i] is None:
             reasons[i] = "conversations on both sides of the split"
-    labels = table["_label"].to_pylist()
-    by_split: dict[str, pa.Table] = {}
-    counts: dict[str, Counter] = {}
-    columns = row_schema(fmt).names
-    for s in SPLITS:
-        mask = [why is None and split == s for split, why in zip(splits, reasons)]
-        by_split[s] = table.filter(pa.array(mask, pa.bool_())).select(columns)
-        counts[s] = Counter(label for label, m in zip(labels, mask) if m)
+    kept = [i for i, why in enumerate(reasons) if why is None]
+    counts = {s: Counter() for s in SPLITS}
+    for i, label in zip(kept, pc.take(light["_label"], pa.array(kept, pa.int64())).to_pylist()):
+        counts[splits[i]][label] += 1
     dropped = dict(Counter(why for why in reasons if why))
-    repaired = dict(Counter(r for r in table["_repair"].to_pylist() if r))
-    return by_split, {s: dict(sorted(c.items())) for s, c in counts.items()}, dropped, repaired
+    repaired = dict(Counter(r for r in light["_repair"].to_pylist() if r))
+    return (np.array(kept, dtype=np.int64), [splits[i] for i in kept], {s: dict(sorted(c.items())) for s, c in counts.items()},
+            dropped, repaired)
+
+
+def plan_shards(light: pa.Table, kept: np.ndarray, splits: list[str], shard_rows: int, tag: str,
+                index: ShardIndex) -> tuple[dict[str, list[str]], dict[str, dict[int, dict]], np.ndarray]:
+    """Per split, its shards' digests and the shards an earlier file already holds (shard number ->
+    index entry); and which kept rows must still be written."""
+    keys = light["_key"].take(pa.array(kept, pa.int64())).to_pylist()
+    side = np.array(splits, dtype=object)
+    write = np.ones(len(kept), dtype=bool)
+    digests, carried = {}, {}
+    for s in SPLITS:
+        mine = np.flatnonzero(side == s)
+        digests[s] = shard_digests([keys[i] for i in mine], shard_rows, tag)
+        carried[s] = {i: entry for i, d in enumerate(digests[s]) if (entry := index.find(d)) is not None}
+        for i in carried[s]:
+            write[mine[i * shard_rows:(i + 1) * shard_rows]] = False
+    return digests, carried, write
+
+
+def stream_shards(out: Path, fmt: str, cache: RowCache, light: pa.Table, kept: np.ndarray, splits: list[str],
+                  write: np.ndarray, carried: dict[str, dict[int, dict]], shard_rows: int, jsonl: bool) -> list[dict]:
+    """Write the shards of the kept rows marked `write`, streaming their row columns from the cache a
+    window at a time; link the carried ones."""
+    (out / "data").mkdir(parents=True)
+    totals = Counter(splits)
+    writers = {s: ShardWriter(out, fmt, s, totals[s], shard_rows, jsonl, carried[s]) for s in SPLITS}
+    side = np.array(splits, dtype=object)[write]
+    done = 0
+    for window in cache.stream(light.select(["_part", "_row"]).take(pa.array(kept[write], pa.int64())),
+                               row_schema(fmt).names):
+        mine = side[done:done + window.num_rows]
+        done += window.num_rows
+        for s in SPLITS:
+            writers[s].write(take(window, np.flatnonzero(mine == s)))
+    return [shard for s in SPLITS for shard in writers[s].close()]
+
+
+def write_export(cache: RowCache, fmt: str, out: Path, snapshot: str, snapshot_dir: Path, user_salt: bytes, sign,
+                 seed: int, test_fraction: float, shard_rows: int, jsonl: bool, removed: list[str]) -> dict:
+    """The export's folder, built beside `out` and then put in its place; its row counts."""
+    light, filters, cache_stats = prepared(cache, fmt, snapshot_dir, user_salt, sign)
+    reasons, cache_stats["dedup_reused"] = deduplicate(cache, light)
+    kept, splits, labels, dropped, repaired = select(light, reasons, seed, test_fraction)
+    index = ShardIndex(cache.folder / "shards.json")
+    digests, carried, write = plan_shards(light, kept, splits, shard_rows,
+                                          f"{fmt}|{'jsonl' if jsonl else 'parquet'}|{cache.folder.name}", index)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shards = stream_shards(tmp, fmt, cache, light, kept, splits, write, carried, shard_rows, jsonl)
+    cache.compact(light)
+    n_split = Counter(splits)
+    manifest = {
+        "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
+        "shard_rows": shard_rows, "n_read": light.num_rows,
+        "row_cache": {**cache_stats, "unreadable_parts_removed": removed + cache.removed},
+        "shards_carried_over": sum(len(c) for c in carried.values()), "dropped": dropped, "repaired": repaired,
+        "splits": {s: {"rows": n_split[s], "labels": labels[s]} for s in SPLITS},
+        "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
+        "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
+        # of the conversations behind the rows read: sources, languages, the judges that labelled them
+        "provenance": provenance(snapshot_dir, set(pc.list_flatten(light["_conversations"]).to_pylist())),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_card(tmp, manifest)
+    if out.exists():
+        shutil.rmtree(out)  # an earlier export in the same place: replaced whole, never mixed
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    index.save(out, shards, [d for s in SPLITS for d in digests[s]])
+    return {"n_rows": len(kept), "n_train": n_split["train"], "n_test": n_split["test"],
+            "n_dropped": light.num_rows - len(kept)}
 
 
 def check_all_out(out: Path) -> None:
@@ -176,34 +258,25 @@ def export(con, home: Path, fmt: str, out: Path, snapshot: str | None = None, se
     if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
         raise ExportError(f"{out} is not empty and holds no earlier export: choose another --out")
 
-    table, filters, row_cache = prepared(home, fmt, snapshot_dir, salt(home), sign)
-    by_split, labels, dropped, repaired = select(fmt, table, seed, test_fraction)
-    n_kept = sum(t.num_rows for t in by_split.values())
-
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    shards = write_shards(tmp, fmt, by_split, shard_rows, jsonl)
-    manifest = {
-        "format": fmt, "snapshot": snapshot, "seed": seed, "test_fraction": test_fraction, "jsonl": jsonl,
-        "shard_rows": shard_rows, "n_read": table.num_rows, "row_cache": row_cache, "dropped": dropped, "repaired": repaired,
-        "splits": {s: {"rows": len(by_split[s]), "labels": labels[s]} for s in SPLITS},
-        "shards": shards, "filters": filters, "pii_scrubbed": list(KINDS), "user_ids": "pseudonymised (HMAC-SHA256, per-warehouse salt)",
-        "code_version": code_version(), "created_at": datetime.now(UTC).isoformat(),
-        # of the conversations behind the rows read: sources, languages, the judges that labelled them
-        "provenance": provenance(snapshot_dir, set(pc.list_flatten(table["_conversations"]).to_pylist())),
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    write_card(tmp, manifest)
-    if out.exists():
-        shutil.rmtree(out)  # an earlier export in the same place: replaced whole, never mixed
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+    folder = cache_root(home) / f"{fmt}-{version(fmt, salt(home), PREPARE_SOURCES)}"
+    removed: list[str] = []
+    for attempt in (1, 2):
+        cache = RowCache(folder)
+        try:
+            with cache:
+                summary = write_export(cache, fmt, out, snapshot, snapshot_dir, salt(home), sign, seed, test_fraction,
+                                       shard_rows, jsonl, removed)
+            break
+        except DamagedPart as damaged:  # found mid-stream and deleted: the export starts again without it
+            removed.append(damaged.part.name)
+            if attempt == 2:
+                raise ExportError(f"the export cache {folder} cannot be read: delete it and export again") from damaged
+        finally:
+            removed += cache.removed  # parts found unreadable on opening the cache
 
     now = datetime.now(UTC)
     record = Export(export_id=f"{fmt}:{snapshot}:{seed}:{now:%Y%m%dT%H%M%S.%fZ}", format=fmt,
-                    out_dir=str(out.resolve()), snapshot=snapshot, seed=seed, n_rows=n_kept,
-                    n_train=by_split["train"].num_rows, n_test=by_split["test"].num_rows, n_dropped=table.num_rows - n_kept,
-                    manifest_sha256=content_hash(out / "manifest.json"), created_at=now)
+                    out_dir=str(out.resolve()), snapshot=snapshot, seed=seed, manifest_sha256=content_hash(out / "manifest.json"),
+                    created_at=now, **summary)
     insert_models(con, TABLES.exports, [record])
     return record

@@ -53,15 +53,18 @@ def with_text(fmt: str, row: dict) -> dict:
     return row
 
 
-# Each format reads from one query (its rows, in a stable order) and builds an item
-# {row, conversations, label} from each of its rows in Python. A row's key is the MD5 of the
-# query row as JSON: the export cache (warehouse/exports/row_cache.py) prepares a row only when its
-# key is new, so only new or changed rows are built here.
+# Each format reads from one query and builds an item {row, conversations, label} from each of its
+# rows in Python. A row's key is the MD5 of the query row as JSON: the export cache
+# (warehouse/exports/row_cache.py) prepares a row only when its key is new, so only new or changed
+# rows are built here. Rows are ordered by `arrival` (when the warehouse got them: a label's time,
+# a pair's, a conversation's ingest), then `order_id`: a night's new rows come last, so the shards
+# before them are the same files as the night before and are carried over, not written again.
 
 def pair_source(con) -> tuple[str, list, dict]:
     models = [m for (m,) in con.execute(f"SELECT DISTINCT generator_model FROM {TABLES.pairs} "
                                          "WHERE generator_model IS NOT NULL ORDER BY 1").fetchall()]
-    return (f"""SELECT pair_id AS order_id, prompt, chosen, rejected, origin, source_item_id, other_item_id
+    return (f"""SELECT created_at AS arrival, pair_id AS order_id, prompt, chosen, rejected, origin, source_item_id,
+                       other_item_id
                 FROM {TABLES.pairs} WHERE {PAIR_FILTER}""", [],
             {"pairs": PAIR_FILTER, "generator_models": models})
 
@@ -84,7 +87,8 @@ def ordinal_source(con) -> tuple[str, list, dict]:
     # How the kept labels were decided (cue, judged, mined, ...): a judge named above may have settled none.
     methods = dict(con.execute(f"""SELECT method, count(*) FROM {TABLES.feedback_labels}
                                    WHERE kept AND pipeline_version = ? GROUP BY 1 ORDER BY 1""", [version]).fetchall())
-    return (f"""SELECT l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response, t.feedback, l.label
+    return (f"""SELECT l.labeled_at AS arrival, l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response,
+                       t.feedback, l.label
                 FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
                 WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ?""", [version],
             {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods})
@@ -105,11 +109,12 @@ def implicit_source(con) -> tuple[str, list, dict]:
             FROM {TABLES.messages}
             WHERE conversation_id IN (SELECT conversation_id FROM {TABLES.reply_evidence}
                                       WHERE conversation_has_events))
-        SELECT e.item_id AS order_id, e.item_id, e.user_id, coalesce(m.prompt, []) AS prompt, m.content AS response,
+        SELECT c.ingest_id AS arrival, e.item_id AS order_id, e.item_id, e.user_id, coalesce(m.prompt, []) AS prompt, m.content AS response,
                e.events, e.position, e.user_events, count(*) OVER (PARTITION BY e.user_id) AS user_replies,
                e.copies, e.clicks, e.thumbs_up AS n_thumbs_up, e.thumbs_down AS n_thumbs_down,
                e.regenerations, e.shares, e.feedback_label, e.simulated_preference, e.simulated_preferred
         FROM {TABLES.reply_evidence} e JOIN msgs m USING (conversation_id, message_index)
+             JOIN {TABLES.conversations} c USING (conversation_id)
         WHERE e.conversation_has_events"""
     return sql, [], {"replies": "every non-empty reply in conversations with events on a message",
                      "acted": " | ".join(POSITIVE), "explicit_negatives": "thumbs_down | regenerate",
@@ -174,18 +179,24 @@ def provenance(snapshot_dir: Path, conversation_ids: set[str]) -> dict:
     return {"sources": sources, "languages": dict(languages.most_common()), "judges": judges}
 
 
-def read_rows(snapshot_dir: Path, fmt: str, known: set[str] = frozenset()) -> tuple[list[str], list[dict], dict]:
+def read_rows(snapshot_dir: Path, fmt: str, known: pa.ChunkedArray | None = None) -> tuple[pa.Array, list[dict], dict]:
     """(keys, items, filters): every row's key in a stable order, and an item {key, row, conversations,
-    label} for each row whose key is not in `known`, in the same order."""
+    label} for each row whose key is not among the `known` keys, in the same order."""
     source, build = SOURCES[fmt]
     con = open_snapshot(snapshot_dir)
     try:
         sql, params, filters = source(con)
-        con.execute(f"CREATE TEMP TABLE source AS SELECT md5(to_json(q)) AS row_key, q.* FROM ({sql}) q", params)
-        keys = con.sql("SELECT row_key FROM source ORDER BY order_id").to_arrow_table()["row_key"].to_pylist()
-        con.register("known", pa.table({"row_key": pa.array(sorted(known), pa.string())}))
-        new = _dicts(con.execute("SELECT * EXCLUDE (order_id) FROM source ANTI JOIN known USING (row_key) "
-                                 "ORDER BY order_id"))
+        # Keys first, without keeping the rows (their history is most of an export's bytes); then
+        # the rows of new keys only, found by order id and checked against their key.
+        con.execute(f"CREATE TEMP TABLE source_keys AS SELECT arrival, order_id, md5(to_json(q)) AS row_key "
+                    f"FROM ({sql}) q", params)
+        keys = con.sql("SELECT row_key FROM source_keys ORDER BY arrival, order_id").to_arrow_table()["row_key"].combine_chunks()
+        con.register("known", pa.table({"row_key": known if known is not None else pa.array([], pa.string())}))
+        new = _dicts(con.execute(f"""
+            WITH fresh AS (SELECT order_id, row_key FROM source_keys ANTI JOIN known USING (row_key)),
+                 candidates AS (SELECT q.* FROM ({sql}) q SEMI JOIN fresh USING (order_id))
+            SELECT md5(to_json(c)) AS row_key, c.* EXCLUDE (arrival, order_id) FROM candidates c
+            WHERE md5(to_json(c)) IN (SELECT row_key FROM fresh) ORDER BY c.arrival, c.order_id""", params))
     finally:
         con.close()
     items = []

@@ -1,5 +1,16 @@
-"""Writing an export: Parquet (or JSONL) shards, manifest.json and a dataset card."""
+"""Writing an export: Parquet (or JSONL) shards, manifest.json and a dataset card.
+
+A shard whose rows are the same as a shard an earlier export wrote (the same row keys in the
+same order, the same format and code) is carried over: a hard link to that file, as snapshots
+share their unchanged parts. Rows arrive in the order the warehouse got them
+(warehouse/exports/rows.py), so a night with 1% new rows rewrites only each split's last shard.
+An export's files must therefore be read, never edited in place: an edit would show in every
+export that shares the file.
+"""
+import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,27 +21,154 @@ from schemas.exports import ROW_MODELS, SPLITS
 from warehouse.ingest import content_hash
 
 
+CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]  # how a shard's bytes are written
+
+
+def shard_digests(keys: list[str], shard_rows: int, tag: str) -> list[str]:
+    """One digest per shard of a split whose rows have these keys in this order: what identifies
+    its file. `tag` names the format, the file type and the code that prepared the rows."""
+    return [hashlib.sha256("\n".join([tag, CODE, *keys[i:i + shard_rows]]).encode()).hexdigest()
+            for i in range(0, len(keys), shard_rows)]
+
+
+class ShardIndex:
+    """digest -> the last file written with those rows (path, rows, sha256, size, mtime), kept as
+    shards.json beside a format's row cache. An entry whose file has gone or changed is not used."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries = json.loads(path.read_text())
+        except (OSError, ValueError):  # none yet, or unreadable: nothing is carried over
+            self.entries = {}
+
+    def find(self, digest: str) -> dict | None:
+        entry = self.entries.get(digest)
+        if entry is None:
+            return None
+        try:
+            st = os.stat(entry["path"])
+        except OSError:
+            return None
+        return entry if (st.st_size, st.st_mtime_ns) == (entry["size"], entry["mtime_ns"]) else None
+
+    def save(self, out: Path, shards: list[dict], digests: list[str]) -> None:
+        """Index the shards an export just wrote at `out` (replacing what was indexed before)."""
+        entries = {}
+        for shard, digest in zip(shards, digests):
+            path = (out / shard["name"]).resolve()
+            st = path.stat()
+            entries[digest] = {"path": str(path), "rows": shard["rows"], "sha256": shard["sha256"],
+                               "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        tmp = self.path.with_suffix(".partial")
+        tmp.write_text(json.dumps(entries))
+        tmp.rename(self.path)
+        self.entries = entries
+
+
+def link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system: a copy is still correct
+        shutil.copy2(source, target)
+
+
+ROW_GROUP = 8192  # rows per Parquet row group: a shard's bytes depend on its rows alone, not on how they arrived
+
+
+class ShardWriter:
+    """One split's shards, data/<split>-NNNNN-of-NNNNN.<ext>, written as its rows arrive in order, a row
+    group at a time, so an export never holds more than a window of rows. `total`, the split's row
+    count, is known beforehand: it names the shards. `carried`: shard number -> the ShardIndex entry
+    of an earlier file with the same rows, linked instead of written (the rows of those shards are
+    not passed to `write`)."""
+
+    def __init__(self, out: Path, fmt: str, split: str, total: int, shard_rows: int, jsonl: bool,
+                 carried: dict[int, dict] | None = None):
+        self.out, self.split, self.shard_rows, self.jsonl = out, split, shard_rows, jsonl
+        self.schema = arrow_schema(ROW_MODELS[fmt])
+        self.n = -(-total // shard_rows)
+        self.carried = carried or {}
+        self.shards: list[dict] = []
+        self._file, self._name, self._rows = None, None, 0
+        self._pending: list[pa.Table] = []  # rows not yet written: less than a row group
+        self._pending_rows = 0
+
+    def _name_of(self, i: int) -> str:
+        return f"data/{self.split}-{i:05d}-of-{self.n:05d}.{'jsonl' if self.jsonl else 'parquet'}"
+
+    def _link_carried(self) -> None:
+        while len(self.shards) in self.carried:
+            entry, name = self.carried[len(self.shards)], self._name_of(len(self.shards))
+            link(Path(entry["path"]), self.out / name)
+            self.shards.append({"name": name, "split": self.split, "rows": entry["rows"], "sha256": entry["sha256"]})
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+        while self._pending_rows and self._pending_rows >= self._group_rows():
+            self._write_group(self._group_rows())
+
+    def _group_rows(self) -> int:
+        """Rows in the next row group: a full one, or what is left of the shard."""
+        return min(ROW_GROUP, self.shard_rows - self._rows)
+
+    def _write_group(self, n: int) -> None:
+        pending = pa.concat_tables(self._pending)
+        piece, rest = pending.slice(0, n).cast(self.schema).combine_chunks(), pending.slice(n)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if self._file is None:
+            self._open()
+        if self.jsonl:
+            self._file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in piece.to_pylist()))
+        else:
+            self._file.write_table(piece)
+        self._rows += piece.num_rows
+        if self._rows == self.shard_rows:
+            self._close()
+
+    def _open(self) -> None:
+        self._link_carried()
+        i = len(self.shards)
+        if i >= self.n:
+            raise ValueError(f"more {self.split} rows than the {self.n} shards named for them")
+        self._name = self._name_of(i)
+        path = self.out / self._name
+        # no timestamps in a Parquet file, so the same rows give the same bytes
+        self._file = path.open("w") if self.jsonl else pq.ParquetWriter(path, self.schema, compression="zstd")
+
+    def _close(self) -> None:
+        self._file.close()
+        self.shards.append({"name": self._name, "split": self.split, "rows": self._rows,
+                            "sha256": content_hash(self.out / self._name)})
+        self._file, self._rows = None, 0
+
+    def close(self) -> list[dict]:
+        while self._pending_rows:  # the last rows, fewer than a row group
+            self._write_group(min(self._pending_rows, self._group_rows()))
+        if self._file is not None:
+            self._close()
+        self._link_carried()
+        if len(self.shards) != self.n:
+            raise ValueError(f"{self.split}: {len(self.shards)} shards written, {self.n} named")
+        return self.shards
+
+
 def write_shards(out: Path, fmt: str, split_rows: dict[str, pa.Table | list[dict]], shard_rows: int,
                  jsonl: bool) -> list[dict]:
-    """data/<split>-NNNNN-of-NNNNN.<ext>, written a slice of Arrow rows at a time (rows given as dicts
-    are converted first). An empty split gets no shard: `datasets` cannot load a Parquet file of no
-    rows (nor an empty JSONL), and the card lists only the splits with rows."""
-    schema = arrow_schema(ROW_MODELS[fmt])
-    (out / "data").mkdir(parents=True)
+    """Shards of rows already in memory (rows given as dicts are converted first). An empty split gets
+    no shard: `datasets` cannot load a Parquet file of no rows (nor an empty JSONL), and the card lists
+    only the splits with rows."""
+    (out / "data").mkdir(parents=True, exist_ok=True)
     shards = []
     for split in SPLITS:
         rows = split_rows[split]
         if isinstance(rows, list):
-            rows = pa.Table.from_pylist(rows, schema=schema)
-        n = -(-rows.num_rows // shard_rows)
-        for i in range(n):
-            part = rows.slice(i * shard_rows, shard_rows).cast(schema).combine_chunks()
-            name = f"data/{split}-{i:05d}-of-{n:05d}.{'jsonl' if jsonl else 'parquet'}"
-            if jsonl:
-                (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part.to_pylist()))
-            else:  # no timestamps in the file, so the same rows give the same bytes
-                pq.write_table(part, out / name, compression="zstd")
-            shards.append({"name": name, "split": split, "rows": part.num_rows, "sha256": content_hash(out / name)})
+            rows = pa.Table.from_pylist(rows, schema=arrow_schema(ROW_MODELS[fmt]))
+        writer = ShardWriter(out, fmt, split, rows.num_rows, shard_rows, jsonl)
+        writer.write(rows)
+        shards += writer.close()
     return shards
 
 

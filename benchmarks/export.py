@@ -10,8 +10,9 @@ format is exported twice more from the same snapshot, as a night with nothing ne
 - "from the cache": every row comes from the export cache (warehouse/exports/row_cache.py)
   and every shard is written again (the shard index is removed first);
 - "linked": the shards are hard links to the first export's files (warehouse/exports/shards.py).
-The peak of Arrow's memory during the export from the cache, against the size of the export's
-rows in memory, shows that an export streams instead of holding its rows.
+The peak of Arrow's memory during the export from the cache is printed in windows of rows (an
+export streams a window at a time, so the peak stays a few windows whatever the export's size)
+and as a share of the export's rows in memory.
 """
 import argparse
 import atexit
@@ -29,6 +30,7 @@ from extractors import detect
 from schemas.exports import FORMATS
 from warehouse import connect, ingest_file
 from warehouse.exports import export
+from warehouse.exports.row_cache import WINDOW
 from warehouse.exports.rows import PAIR_FILTER, open_snapshot
 from warehouse.snapshot import write_snapshot
 
@@ -69,21 +71,24 @@ def build(home: Path, n: int, max_chars: int | None = None) -> None:
 
 
 class ArrowPeak:
-    """The most memory Arrow held at once while the block ran, sampled every 5 ms."""
+    """The most memory Arrow held at once while the block ran, above what it held before (`peak`),
+    sampled every 5 ms."""
 
     def __enter__(self):
-        self.peak, self._done = pa.total_allocated_bytes(), threading.Event()
+        self.base = self.top = pa.total_allocated_bytes()
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch)
         self._thread.start()
         return self
 
     def _watch(self):
         while not self._done.wait(0.005):
-            self.peak = max(self.peak, pa.total_allocated_bytes())
+            self.top = max(self.top, pa.total_allocated_bytes())
 
     def __exit__(self, *exc):
         self._done.set()
         self._thread.join()
+        self.peak = self.top - self.base
 
 
 def in_memory_bytes(out: Path) -> int:
@@ -110,7 +115,6 @@ def main() -> None:
         r = export(con, home, fmt, home / "out" / fmt, snapshot=SNAPSHOT)
         took = time.perf_counter() - t0
         (next((home / "cache" / "exports").glob(f"{fmt}-*")) / "shards.json").unlink()
-        base_memory = pa.total_allocated_bytes()
         t0 = time.perf_counter()
         with ArrowPeak() as peak:
             export(con, home, fmt, home / "again" / fmt, snapshot=SNAPSHOT)
@@ -121,9 +125,11 @@ def main() -> None:
         size = in_memory_bytes(home / "out" / fmt)
         print(f"  {fmt:9s} {r.n_rows + r.n_dropped:7,} rows read, {r.n_dropped:5,} dropped: {took:6.2f} s, "
               f"{(r.n_rows + r.n_dropped) / took:8,.0f} rows/s; DuckDB COPY {base:5.2f} s; ratio {took / base:5.1f}x")
+        window = size * WINDOW / max(r.n_rows, 1)  # what one window of rows takes
         print(f"  {'':9s} again from the cache {again:5.2f} s ({again / took:.2f} of the first), Arrow peak "
-              f"{(peak.peak - base_memory) / 1e6:6.1f} MB for {size / 1e6:6.1f} MB of rows "
-              f"({(peak.peak - base_memory) / size:.2f}); linked {linked:5.2f} s ({linked / took:.2f})")
+              f"{peak.peak / 1e6:5.1f} MB: {peak.peak / window:.1f} windows of "
+              f"{WINDOW:,} rows, {peak.peak / size:.2f} of the export's {size / 1e6:.1f} MB; "
+              f"linked {linked:5.2f} s ({linked / took:.2f})")
     con.close()
 
 

@@ -4,7 +4,8 @@
 
 Night 1 ingests the first 99% of --conversations synthetic WildChat conversations
 (benchmarks/wildchat_gen.py) and runs the nightly; night 2 adds the other 1%. Printed:
-each night's wall time and the snapshot's bytes written, as ratios of night 2 to night 1 (goal: <= 0.10 of the time).
+each night's wall time and the snapshot's bytes written, as ratios of night 2 to night 1 (goal: <= 0.10 of the time),
+and the most memory Arrow held during night 2 against the size of its ordinal export.
 
 What it leaves out, so the figure is the pipeline's own cost: the judge answers nothing
 (undecided turns stay neutral, and the judge URL is the instant fake server, which no call
@@ -25,6 +26,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.update(RMCURATE_LABEL_UNDECIDED="neutral", RMCURATE_PAIRS_MAX_SEEDS="0", RMCURATE_TRAIN_ENABLED="false")
 
+from benchmarks.export import ArrowPeak, in_memory_bytes  # noqa: E402
 from benchmarks.fake_judge import serving  # noqa: E402
 from benchmarks.wildchat_gen import generate  # noqa: E402
 from flows.nightly import nightly  # noqa: E402
@@ -50,12 +52,14 @@ def stage_seconds(flow_run_id: str) -> dict[str, float]:
 
 def night(home: Path, sources: list[Path]) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    result = nightly(home=str(home), sources=[str(s) for s in sources])
+    with ArrowPeak() as peak:
+        result = nightly(home=str(home), sources=[str(s) for s in sources])
     seconds = time.perf_counter() - t0
     manifest = json.loads((Path(result["snapshot"]) / "manifest.json").read_text())
     return seconds, {"labelled": result["labels"]["n_labelled"], "kept": result["labels"]["n_kept"],
                      "snapshot_bytes": manifest["bytes_written"], "stages": stage_seconds(result["prefect_flow_run_id"]),
-                     "exported": {fmt: e["n_rows"] for fmt, e in result["exports"].items()}}
+                     "exported": {fmt: e["n_rows"] for fmt, e in result["exports"].items()},
+                     "arrow_peak": peak.peak, "ordinal_bytes": in_memory_bytes(Path(result["exports"]["ordinal"]["out_dir"]))}
 
 
 def main() -> None:
@@ -83,6 +87,9 @@ def main() -> None:
             print(f"  {stage:16s} {a:7.1f} s -> {b:6.1f} s" + (f" ({b / a:.2f})" if a else ""))
         print(f"  kept labels after night 2: {n1['kept'] + n2['kept']:,}; rows exported each night: "
               + ", ".join(f"{fmt} {n:,}" for fmt, n in n2["exported"].items()))
+        print(f"  Arrow memory at its peak during night 2: {n2['arrow_peak'] / 1e6:.0f} MB; the ordinal export's rows "
+              f"take {n2['ordinal_bytes'] / 1e6:.0f} MB in memory ({n2['arrow_peak'] / n2['ordinal_bytes']:.2f}): "
+              "exports stream")
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

@@ -190,7 +190,7 @@ def stream_shards(out: Path, fmt: str, cache: RowCache, light: pa.Table, kept: n
         mine = side[done:done + window.num_rows]
         done += window.num_rows
         for s in SPLITS:
-            writers[s].write(take(window, np.flatnonzero(mine == s)))
+            writers[s].write(take(window, np.flatnonzero(mine == s), combine=False))
     return [shard for s in SPLITS for shard in writers[s].close()]
 
 

@@ -38,7 +38,7 @@ EXTRA = pa.schema([("_key", pa.string()), ("_conversations", pa.list_(pa.string(
                    ("_drop", pa.string()), ("_repair", pa.string()), ("_exact", pa.string()), ("_sig", SIG)])
 MAX_PARTS = 16  # more parts than this, or twice the rows in use, and the cache is rewritten as one part
 BATCH_ROWS = 1024  # rows per record batch in a part: the unit a window reads
-WINDOW = 8192  # rows per streamed window
+WINDOW = 4096  # rows per streamed window
 LZ4 = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
@@ -203,8 +203,8 @@ class RowCache:
 
     def stream(self, located: pa.Table, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The rows `located` names, in its order, WINDOW rows at a time. A window reads only the batches
-        that hold its rows (reusing the last window's) and copies only those rows out of them: the rows
-        of a sparse window (a test split's) may lie in many batches."""
+        that hold its rows (reusing the last window's). Rows that fill most of a batch come as slices of
+        it, not copies (the caller copies them once, as it writes them)."""
         part = located["_part"].to_numpy()
         row = located["_row"].to_numpy()
         held: dict[int, pa.RecordBatch] = {}
@@ -216,15 +216,18 @@ class RowCache:
                 b[mine] = np.searchsorted(self._starts[q], r[mine], side="right") - 1
             codes, inverse = np.unique((p.astype(np.int64) << 32) | b, return_inverse=True)
             codes = codes.tolist()
-            batches = [held[c] if c in held else self._batch(c >> 32, c & 0xFFFFFFFF) for c in codes]
-            held = dict(zip(codes, batches))
             order = np.argsort(inverse, kind="stable")  # the window's rows grouped by batch, in batch order
             ends = np.cumsum(np.bincount(inverse, minlength=len(codes)))
             pieces = []
-            for c, batch, rows in zip(codes, batches, np.split(order, ends[:-1])):
+            for c, rows in zip(codes, np.split(order, ends[:-1])):  # one batch read at a time
+                batch = held[c] if c in held else self._batch(c >> 32, c & 0xFFFFFFFF)
                 table = pa.Table.from_batches([batch])
-                pieces.append(take(table if columns is None else table.select(columns),
-                                   r[rows] - self._starts[c >> 32][c & 0xFFFFFFFF], combine=False))
+                table = table if columns is None else table.select(columns)
+                idx = r[rows] - self._starts[c >> 32][c & 0xFFFFFFFF]
+                # Few rows of a batch are copied out, so the batch is freed at once: a window of a sparse
+                # split (the test rows) may span many batches. Most of a batch is kept as slices of it.
+                pieces.append(table.take(idx) if len(idx) < len(table) // 2 else take(table, idx, combine=False))
+            held = {c: batch}  # the next window most likely starts in this window's last batch
             window = pa.concat_tables(pieces)
             # back to the window's order when its rows were not already in batch order
             yield window if np.array_equal(order, np.arange(len(order))) else take(window, np.argsort(order),

@@ -73,7 +73,7 @@ def link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-ROW_GROUP = 8192  # rows per Parquet row group: a shard's bytes depend on its rows alone, not on how they arrived
+ROW_GROUP = 4096  # rows per Parquet row group: a shard's bytes depend on its rows alone, not on how they arrived
 
 
 class ShardWriter:

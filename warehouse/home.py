@@ -1,6 +1,7 @@
 """Where the warehouse lives: $RMCURATE_HOME, default ./data."""
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 
@@ -39,3 +40,11 @@ def salt(home: Path) -> bytes:
         tmp.chmod(0o600)
         tmp.replace(path)  # two exports at once: both end with one salt, never a half-written one
     return path.read_bytes()
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Share a file that is written once and then only read (a snapshot part, an export shard)."""
+    try:
+        os.link(source, target)
+    except OSError:  # another file system: a copy is still correct
+        shutil.copy2(source, target)

@@ -9,13 +9,12 @@ shared one came from.
 """
 import hashlib
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 from schemas.tables import STORED, TABLES, VIEWS
-from warehouse.home import latest_snapshot, snapshots
+from warehouse.home import latest_snapshot, link_or_copy, snapshots
 from warehouse.sql import scoped_view, view_sql
 
 # table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
@@ -92,10 +91,7 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
             earlier = old.get(key_json)
             source = snapshots(home) / previous / name / earlier["file"] if earlier else None
             if earlier and earlier["fingerprint"] == fp and source.exists():
-                try:
-                    os.link(source, file)
-                except OSError:  # another file system: a copy is still correct
-                    shutil.copy2(source, file)
+                link_or_copy(source, file)
                 shared += file.stat().st_size
                 entries.append({**earlier, "shared_from": earlier.get("shared_from") or previous})
                 continue

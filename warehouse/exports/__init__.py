@@ -131,10 +131,10 @@ def deduplicate(cache: RowCache, light: pa.Table) -> tuple[list[str | None], int
     and how many rows were decided before."""
     reasons = light["_drop"].to_pylist()
     live = [i for i, why in enumerate(reasons) if why is None]  # a dropped row keeps no duplicate out
-    keys = light["_key"].take(pa.array(live, pa.int64())).combine_chunks()
+    rows = pa.array(live, pa.int64())
+    keys = light["_key"].take(rows).combine_chunks()
     known = cache.decisions(keys)
-    decided = near_duplicates(light["_exact"].take(pa.array(live, pa.int64())).to_pylist(),
-                              sig_matrix(light["_sig"])[live], known=known)
+    decided = near_duplicates(light["_exact"].take(rows).to_pylist(), sig_matrix(light["_sig"])[live], known=known)
     cache.save_decisions(keys, decided)
     for i, why in zip(live, decided):
         reasons[i] = why

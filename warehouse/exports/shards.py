@@ -10,7 +10,6 @@ export that shares the file.
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from schemas import arrow_schema
 from schemas.exports import ROW_MODELS, SPLITS
+from warehouse.home import link_or_copy
 from warehouse.ingest import content_hash
 
 
@@ -66,13 +66,6 @@ class ShardIndex:
         self.entries = entries
 
 
-def link(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system: a copy is still correct
-        shutil.copy2(source, target)
-
-
 ROW_GROUP = 4096  # rows per Parquet row group: a shard's bytes depend on its rows alone, not on how they arrived
 
 
@@ -100,7 +93,7 @@ class ShardWriter:
     def _link_carried(self) -> None:
         while len(self.shards) in self.carried:
             entry, name = self.carried[len(self.shards)], self._name_of(len(self.shards))
-            link(Path(entry["path"]), self.out / name)
+            link_or_copy(Path(entry["path"]), self.out / name)
             self.shards.append({"name": name, "split": self.split, "rows": entry["rows"], "sha256": entry["sha256"]})
 
     def write(self, table: pa.Table) -> None:

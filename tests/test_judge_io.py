@@ -125,3 +125,40 @@ def test_a_turn_whose_call_is_rejected_is_dropped_with_the_reason_not_left_pendi
     assert rows(con, "SELECT drop_step, drop_reason FROM feedback_labels ORDER BY 1") == [
         ("judge", 'judge gave up: HTTP 400: {"error":{"message":"fake status 400","code":400}}'),
         ("neutral", "neutral feedback")]
+
+
+def test_seeds_whose_rewrite_is_rejected_are_recorded_and_moved_past(home, tmp_path, fake_url):
+    """A seed the judge can never answer (a 4xx) is a pair attempt with the reason, so the next run's
+    seeds are the next ones: seeds that always fail cannot hold the stage's first places for good."""
+    from datetime import UTC, datetime
+
+    from conftest import write_json
+    from extractors import detect
+    from flows.label import PIPELINE_VERSION as LABEL_VERSION
+    from flows.pairs import PairSettings, synthesize_pairs
+    from schemas.feedback import FeedbackLabel
+    from warehouse import ingest_file
+    from warehouse.feedback import insert_models
+
+    convs = [{"id": f"c{i}", "conversations": [
+        {"from": "human", "value": f"How do I sort list number {i}?"},
+        {"from": "gpt", "value": f"Call sorted() on list {i}; it returns a new list. [[status 400]]"},
+        {"from": "human", "value": "thanks, that works"}]} for i in range(3)]
+    path = write_json(tmp_path / "three.json", convs)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    insert_models(con, "feedback_labels", [
+        FeedbackLabel(item_id=i, conversation_id=c, category=5, label=4, method="judged", kept=True,
+                      pipeline_version=LABEL_VERSION, run_id="r0", labeled_at=datetime.now(UTC))
+        for i, c in rows(con, "SELECT item_id, conversation_id FROM turns")])
+    judge = CachedJudge(HttpJudge([fake_url], max_in_flight=4), DuckCallStore(con))
+    settings = PairSettings(max_seeds=2, verify=False)
+    tried = []
+    for night in range(3):
+        result = synthesize_pairs(con, judge, f"night-{night}", settings)
+        assert result.n_pending == 0 and result.n_kept == 0
+        tried.append(result.n_seeds)
+    assert tried == [2, 1, 0]
+    assert rows(con, "SELECT count(DISTINCT source_item_id), bool_and(NOT kept), min(drop_reason) FROM pair_attempts") \
+        == [(3, True, 'judge gave up: HTTP 400: {"error":{"message":"fake status 400","code":400}}')]
+    con.close()

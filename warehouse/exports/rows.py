@@ -194,9 +194,9 @@ def read_rows(snapshot_dir: Path, fmt: str, known: pa.ChunkedArray | None = None
         con.register("known", pa.table({"row_key": known if known is not None else pa.array([], pa.string())}))
         new = _dicts(con.execute(f"""
             WITH fresh AS (SELECT order_id, row_key FROM source_keys ANTI JOIN known USING (row_key)),
-                 candidates AS (SELECT q.* FROM ({sql}) q SEMI JOIN fresh USING (order_id))
-            SELECT md5(to_json(c)) AS row_key, c.* EXCLUDE (arrival, order_id) FROM candidates c
-            WHERE md5(to_json(c)) IN (SELECT row_key FROM fresh) ORDER BY c.arrival, c.order_id""", params))
+                 candidates AS (SELECT md5(to_json(q)) AS row_key, q.* FROM ({sql}) q SEMI JOIN fresh USING (order_id))
+            SELECT c.* EXCLUDE (arrival, order_id) FROM candidates c SEMI JOIN fresh USING (row_key)
+            ORDER BY c.arrival, c.order_id""", params))
     finally:
         con.close()
     items = []

@@ -1,5 +1,4 @@
 """The `rmcurate` command line."""
-import csv
 import json
 import logging
 import os
@@ -13,7 +12,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from extractors import KINDS
-from flows.output import csv_cell, dumps
 from flows.quiet import quiet_teardown
 from flows.settings import settings_help
 from flows.sources import SAMPLE_SIZE, expand
@@ -111,49 +109,20 @@ def ingest(ctx: typer.Context,
 @app.command()
 def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
         format: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
-        max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40):
-    """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, EXPLAIN); no file outside it is reached."""
-    from warehouse.sandbox import RefusedStatement, check, open_sandboxed
+        max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40,
+        timeout: Annotated[float, typer.Option(envvar="RMCURATE_SQL_TIMEOUT_S",
+                                               help="Stop the query after this many seconds; 0 for none.")] = 60.0,
+        max_spill: Annotated[str, typer.Option(envvar="RMCURATE_SQL_MAX_SPILL",
+                                               help="Disk the query may spill to (removed after it).")] = "10GB"):
+    """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN); no file
+    is written and none outside the warehouse is read. csv and json stream their rows."""
+    from flows.sqlquery import run_sql
 
     try:
-        con, note = open_sandboxed(ctx.obj)
+        code = run_sql(ctx.obj, query, format, max_rows, timeout, max_spill)
     except WarehouseError as e:
         fail(str(e))
-    if note:  # on stderr: stdout stays the answer alone, for csv and json readers
-        err.print(f"rmcurate: note: {note}", markup=False, highlight=False, soft_wrap=True)
-    try:
-        check(con, query)
-    except RefusedStatement as e:
-        con.close()
-        fail(f"refused: {e}", code=1)
-    try:
-        if format == "table":
-            rel = con.sql(query)
-            if rel is not None:  # None for statements that return no rows
-                rel.show(max_rows=max_rows, max_width=240)
-            return
-        cur = con.execute(query)
-        names = [d[0] for d in cur.description] if cur.description else []
-        if format == "csv":
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(names)
-            while rows := cur.fetchmany(10_000):
-                writer.writerows([csv_cell(v) for v in r] for r in rows)
-        else:
-            sys.stdout.write(dumps([dict(zip(names, r)) for r in cur.fetchall()], default=str) + "\n")
-    except BrokenPipeError:  # `rmcurate sql ... | head`: the reader has all it wanted
-        sys.stderr.close()
-    except Exception as e:  # noqa: BLE001 - DuckDB errors become one line
-        fail(one_line_sql_error(str(e)), code=1)
-    finally:
-        con.close()
-
-
-def one_line_sql_error(message: str) -> str:
-    """DuckDB's first line and its hints ("Did you mean", candidate bindings); not the LINE 1 echo and caret."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    hints = [line for line in lines[1:] if line.startswith(("Candidate", "Did you mean"))]
-    return " ".join(lines[:1] + hints)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,20 +1,22 @@
 """The warehouse as `rmcurate sql` sees it: reads only, and nothing beyond the warehouse.
 
-Two locks, each enough for most attacks, together for all we know of:
-- DuckDB's own switches, locked: no file system access outside the open
-  database (no COPY TO, EXPORT, read_text('/etc/shadow'), ATTACH of a file,
-  persistent secrets), no extension install or load, and `lock_configuration`
-  so no SET or RESET undoes any of it.
-- One statement per call, and it must be a read (SELECT, which covers
-  DESCRIBE, SHOW, SUMMARIZE and FROM-first queries, or EXPLAIN): ATTACH of the
-  warehouse's own file, DETACH, USE, CALL, PRAGMA, CREATE, INSTALL and the rest
-  are refused before they run.
+Three locks, each enough against most attacks, together against all we know of:
+- The statement: DuckDB's own parser must find exactly one read (its statement tree is a SELECT,
+  which covers DESCRIBE, SHOW, SUMMARIZE, PIVOT, FROM-first and VALUES). EXPLAIN and
+  EXPLAIN ANALYZE are judged by the statement they wrap: EXPLAIN ANALYZE runs it.
+- DuckDB's switches, locked: no file access outside the open database (no COPY TO, EXPORT,
+  read_text('/etc/shadow'), ATTACH of a file, persistent secrets), no extension install or load,
+  and `lock_configuration` so no SET or RESET undoes any of it.
+- The kernel (warehouse/nowrite.py): `rmcurate sql` runs the query in a process that may write
+  only its own spill folder, so even a statement both other locks let through cannot create,
+  change or delete a file of the warehouse or of a snapshot.
 
 While a nightly stage holds the warehouse (DuckDB lets one process in when it writes), the
 query runs on the latest snapshot instead: an in-memory database whose views read that
-snapshot's Parquet files, with file access allowed in that folder only, and the caller is told.
+snapshot's Parquet parts, with file access allowed to those files alone, and the caller is told.
 """
 import json
+from pathlib import Path
 
 import duckdb
 
@@ -22,7 +24,10 @@ from warehouse.db import MEMORY_LIMIT, WarehouseBusy, WarehouseError, connect
 from warehouse.home import db_path, latest_snapshot, snapshots
 from warehouse.snapshot import table_glob
 
-ALLOWED = {"SELECT", "EXPLAIN"}
+READS = {"SELECT"}
+# DuckDB's parser turns a PIVOT whose columns it must first look up into a MULTI statement (the
+# lookup, then the SELECT); it makes MULTI for nothing else. PIVOT must be the first keyword.
+PIVOTS = {"PIVOT", "PIVOT_WIDER"}
 LOCKED_CONFIG = {"enable_external_access": False, "autoload_known_extensions": False,
                  "autoinstall_known_extensions": False, "allow_community_extensions": False,
                  "allow_unsigned_extensions": False, "memory_limit": MEMORY_LIMIT}
@@ -32,37 +37,73 @@ class RefusedStatement(WarehouseError):
     """A statement the read-only SQL does not run."""
 
 
-def open_sandboxed(home) -> tuple[duckdb.DuckDBPyConnection, str | None]:
-    """A read-only connection whose configuration no statement can change, and None; or, while a
-    writer holds the warehouse, one on the latest snapshot and a line saying so."""
-    path = db_path(home)
+def mend(home: Path) -> bool:
+    """Mend an interrupted ingest or an old schema, as every reader does first (this may write).
+    False when a writer holds the warehouse, so there is nothing to mend from here."""
     try:
-        connect(home, read_only=True).close()  # mends an interrupted ingest or an old schema first, as every reader does
-        con = duckdb.connect(str(path), read_only=True, config=LOCKED_CONFIG)
-    except WarehouseBusy as e:
-        return on_snapshot(home, str(e))
+        connect(home, read_only=True).close()
+    except WarehouseBusy:
+        return False
+    return True
+
+
+def open_sandboxed(home: Path, spill: Path | None = None, mended: bool = False,
+                   max_spill: str | None = None) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    """A read-only connection whose configuration no statement can change, and None; or, while a
+    writer holds the warehouse, one on the latest snapshot and a line saying so. `spill`: the
+    folder DuckDB spills into (its own `<db>.tmp` beside the warehouse otherwise)."""
+    path = db_path(home)
+    config = dict(LOCKED_CONFIG)
+    if spill is not None:
+        config["temp_directory"] = str(spill)
+    if max_spill:
+        config["max_temp_directory_size"] = max_spill
+    try:
+        if not mended and not mend(home):
+            return on_snapshot(home, f"cannot open {path}: the warehouse is locked by a writer", config)
+        con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.IOException as e:
         first = str(e).splitlines()[0]
         if "lock" in first.lower():
-            return on_snapshot(home, f"cannot open {path}: {first}")
+            return on_snapshot(home, f"cannot open {path}: {first}", config)
         raise WarehouseError(f"cannot open {path}: {first}") from None
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
     return con, None
 
 
-def on_snapshot(home, busy: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+def snapshot_parts(home: Path) -> tuple[str, str, dict[str, list[str]]] | None:
+    """(run id, written at, table -> its Parquet files) of the latest snapshot, or None if none."""
     run_id = latest_snapshot(home)
     if run_id is None:
-        raise WarehouseBusy(f"{busy}; no snapshot to answer from yet: try again when the nightly stage ends")
+        return None
     folder = snapshots(home) / run_id
-    written = json.loads((folder / "manifest.json").read_text()).get("written_at", "?")
-    con = duckdb.connect(":memory:", config={k: v for k, v in LOCKED_CONFIG.items() if k != "enable_external_access"})
-    con.execute("SET allowed_directories = [?]", [f"{folder}/"])
-    con.execute("SET enable_external_access = false")
+    try:
+        written = json.loads((folder / "manifest.json").read_text()).get("written_at", "?")
+    except (OSError, ValueError, AttributeError) as e:
+        raise WarehouseError(f"snapshot {run_id} has no readable manifest.json ({type(e).__name__}): "
+                             "take a new one with `rmcurate snapshot` when the stage ends") from None
+    tables = {}
     for table in sorted({p.stem if p.is_file() else p.name for p in folder.iterdir()
                          if p.suffix == ".parquet" or p.is_dir()}):
-        con.execute(f"""CREATE VIEW "{table}" AS SELECT * FROM read_parquet('{table_glob(folder, table)}')""")
+        glob = Path(table_glob(folder, table))
+        files = sorted(glob.parent.glob(glob.name)) if "*" in glob.name else [glob]
+        if files:
+            tables[table] = [str(f) for f in files]
+    return run_id, written, tables
+
+
+def on_snapshot(home: Path, busy: str, config: dict) -> tuple[duckdb.DuckDBPyConnection, str]:
+    found = snapshot_parts(home)
+    if found is None:
+        raise WarehouseBusy(f"{busy}; no snapshot to answer from yet: try again when the nightly stage ends")
+    run_id, written, tables = found
+    con = duckdb.connect(":memory:", config={k: v for k, v in config.items() if k != "enable_external_access"})
+    # The parts themselves, not their folder: a folder allowed is a folder DuckDB may write into.
+    con.execute("SET allowed_paths = ?", [[f for files in tables.values() for f in files]])
+    con.execute("SET enable_external_access = false")
+    for table, files in tables.items():
+        con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({files!r})')
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
     return con, (f"the warehouse is busy (a nightly stage is writing): answered from snapshot {run_id}, "
@@ -78,5 +119,42 @@ def check(con: duckdb.DuckDBPyConnection, query: str) -> None:
     if len(statements) != 1:
         raise RefusedStatement(f"one statement at a time, got {len(statements)}")
     kind = statements[0].type.name
-    if kind not in ALLOWED:
-        raise RefusedStatement(f"only reads run here (SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN), not {kind}")
+    if kind == "EXPLAIN":
+        check(con, explained(query))
+    elif kind == "MULTI" and first_keyword(query) in PIVOTS:
+        return
+    elif kind not in READS:
+        raise RefusedStatement(f"only reads run here (SELECT, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN), not {kind}")
+
+
+def keywords(query: str) -> list[tuple[int, int, str]]:
+    """(start, end, upper-case text) of each token, comments left out, by DuckDB's own tokenizer."""
+    tokens = duckdb.tokenize(query)
+    ends = [pos for pos, _ in tokens[1:]] + [len(query)]
+    return [(pos, end, query[pos:end].strip().upper()) for (pos, kind), end in zip(tokens, ends)
+            if kind != duckdb.token_type.comment]
+
+
+def first_keyword(query: str) -> str:
+    toks = keywords(query)
+    return toks[0][2] if toks else ""
+
+
+def explained(query: str) -> str:
+    """The statement an EXPLAIN wraps: past EXPLAIN, ANALYZE and a parenthesised option list."""
+    toks = keywords(query)
+    i = 1  # toks[0] is EXPLAIN
+    while i < len(toks) and toks[i][2] in ("ANALYZE", "ANALYSE", "("):
+        if toks[i][2] == "(":
+            depth = 0
+            while i < len(toks):
+                depth += {"(": 1, ")": -1}.get(toks[i][2], 0)
+                i += 1
+                if depth == 0:
+                    break
+        else:
+            i += 1
+    if i >= len(toks):
+        raise RefusedStatement("EXPLAIN of nothing")
+    return query[toks[i][0]:]
+

@@ -3,13 +3,12 @@
 One detector serves both uses: exports replace every finding with a placeholder, and the
 label stage drops feedback that holds one (`first_kind`).
 
-Each kind is a cheap gate (a regex most texts fail at once) and a finder that returns spans.
-Where a kept library can decide, it does: `phonenumbers` (Google's libphonenumber, which
-presidio's phone recognizer wraps) validates phone numbers, including Chinese ones, and
-`stdnum` checks card numbers (Luhn) and IBANs (mod 97). detect-secrets was measured on
-credentials pasted into chat text and missed `sk-` and `sk-proj-` keys, `password: hunter2`
-and AWS secrets, and cut GitHub tokens and JWTs short, so credentials use the vendors'
-documented token shapes below instead.
+Each kind is a cheap gate (a test most texts fail at once) and a finder that returns spans.
+Credentials live in extractors/credentials.py, identifiers that need a cue (names, birth dates,
+addresses, passports, MAC and bitcoin addresses) in extractors/identifiers.py. Where a kept
+library can decide, it does: `phonenumbers` (Google's libphonenumber, which presidio's phone
+recognizer wraps) validates phone numbers, including Chinese ones, and `stdnum` checks card
+numbers (Luhn), IBANs (mod 97) and bitcoin addresses (base58check, bech32).
 """
 import hashlib
 import hmac
@@ -20,62 +19,28 @@ from functools import lru_cache
 import phonenumbers
 from stdnum import iban, luhn
 
+from extractors import identifiers as ids
+from extractors.credentials import find_credentials
+
 PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "card": "[CARD]", "iban": "[IBAN]", "ssn": "[SSN]",
-                "ip": "[IP]", "phone": "[PHONE]"}
+                "mac": "[MAC]", "ip": "[IP]", "phone": "[PHONE]", "wallet": "[WALLET]", "passport": "[PASSPORT]",
+                "dob": "[DATE_OF_BIRTH]", "address": "[ADDRESS]", "name": "[NAME]"}
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
 
-# --- credentials: vendor token shapes, and a value after a credential word ---------------------
-SECRET_TOKEN = re.compile(
-    r"(?<![\w-])(?:"
-    r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"   # OpenAI, Anthropic
-    r"|(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"                   # AWS access key id
-    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}"  # GitHub
-    r"|glpat-[A-Za-z0-9_-]{20,}"                              # GitLab
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"                         # Slack
-    r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"           # Stripe
-    r"|AIza[0-9A-Za-z_-]{35}"                                 # Google API key
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # JWT
-    r")")
-PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)")
-# An AWS secret access key: 40 base64 characters, mixed case (a git hash is lowercase hex).
-AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}"
-                        r"(?![A-Za-z0-9/+=])")
-AWS_CONTEXT = re.compile(r"AKIA|ASIA|aws|secret", re.I)
-# "password: hunter2", "api_key = 'abc123'", "my password is hunter2": only the value is replaced.
-CREDENTIAL = re.compile(
-    r"\b(?:password|passwd|pwd|passphrase|secret|api[_ -]?key|access[_ -]?key|auth[_ -]?token|token)"
-    r"(?:\s*[:=]\s*|\s+is\s+)(?P<q>[\"']?)(?P<value>[^\s\"',;]{4,})(?P=q)", re.I)
-
-
-def _credential_value(m: re.Match) -> bool:
-    """A value, not code: quoted, or holding a digit or a symbol (`password = user_input` stays)."""
-    value = m.group("value")
-    return bool(m.group("q")) or bool(re.search(r"[\d!@#$%^&*+/?~]", value)) and "(" not in value
-
-
-def _secrets(text: str):
-    for m in SECRET_TOKEN.finditer(text):
-        yield m.span()
-    for m in PRIVATE_KEY.finditer(text):
-        yield m.span()
-    if AWS_CONTEXT.search(text):
-        for m in AWS_SECRET.finditer(text):
-            yield m.span()
-    for m in CREDENTIAL.finditer(text):
-        if _credential_value(m):
-            yield m.span("value")
-
 
 # --- numbers with a checksum: cards (Luhn), IBANs (mod 97), US SSNs -----------------------------
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d-])")
 CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|65|62")  # Visa, Mastercard, Amex, Diners, JCB, ...
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
+# Upper or lower case, grouped by spaces or not; a candidate may run into the next word, so the
+# longest run of its groups that passes the checksum is the IBAN.
+IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b")
 
 
 def _cards(text: str):
     for m in CARD.finditer(text):
+        if m.start() and text[m.start() - 1] in "0123456789-":
+            continue
         digits = re.sub(r"\D", "", m.group(0))
         if CARD_PREFIX.match(digits) and luhn.is_valid(digits):
             yield m.span()
@@ -83,8 +48,14 @@ def _cards(text: str):
 
 def _ibans(text: str):
     for m in IBAN.finditer(text):
-        if iban.is_valid(m.group(0)):
-            yield m.span()
+        if m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_"):
+            continue
+        candidate = m.group(0)
+        while len(candidate.replace(" ", "")) >= 15:
+            if iban.is_valid(candidate.upper()):
+                yield m.start(), m.start() + len(candidate)
+                break
+            candidate = candidate[:-1].rstrip()
 
 
 # --- IP addresses: candidates, then `ipaddress` decides ("std::vector", "1.2.3.4.5" stay) -------
@@ -135,49 +106,55 @@ def _phones(text: str):
             yield m.span()
 
 
-# The gates are cheap tests run on every text; a finder runs only where its gate passes. Card,
-# IBAN, SSN and phone numbers all hold a run of 7 digits, so one scan for such a run gates all four.
-SECRET_PREFIXES = ("sk-", "AKIA", "ASIA", "ABIA", "ACCA", "gh", "github_pat_", "glpat-", "xox", "_live_", "_test_",
-                   "AIza", "eyJ", "PRIVATE KEY")
-SECRET_WORDS = ("passw", "pwd", "secret", "key", "token")
+# The gates are cheap tests run on every text; a finder runs only where its gate passes.
 DIGIT_RUN = re.compile(r"\d(?:[\s.()-]{0,2}\d){6}")
+ANY_DIGIT = re.compile(r"\d")
 IPV4_GATE = re.compile(r"\d\.\d{1,3}\.")
 IPV6_GATE = re.compile(r":[0-9A-Fa-f]*:")
 
 
-def _maybe_secret(text: str) -> bool:
-    if any(p in text for p in SECRET_PREFIXES):
-        return True
-    lower = text.lower()
-    return any(w in lower for w in SECRET_WORDS)
-
-
-def _maybe_ip(text: str) -> bool:
+def _maybe_ip(text: str, lower: str) -> bool:
     return bool(IPV4_GATE.search(text)) or text.count(":") >= 2 and bool(IPV6_GATE.search(text))
 
 
-# Order matters where spans overlap: a card number must not read as a phone number, nor an IP
-# address; the earlier kind wins. (kind, needs a digit run, gate, finder)
+def _maybe_mac(text: str, lower: str) -> bool:
+    return text.count(":") >= 5 or text.count("-") >= 5
+
+
+# Order matters where spans overlap: the earlier kind wins. A card number must not read as a phone
+# number, a MAC address as an IPv6 one, a name or address as anything shorter inside it.
+# What a kind's text must hold before its gate runs: ANY_TEXT, a digit, or a run of 7 digits (cards,
+# IBANs, SSNs and phones all have one, so one scan gates all four).
+ANY_TEXT, A_DIGIT, DIGITS = 0, 1, 2
+# (kind, what it needs, gate(text, lower case) or None, finder)
 DETECTORS = (
-    ("secret", False, _maybe_secret, _secrets),
-    ("email", False, lambda text: "@" in text, lambda text: (m.span() for m in EMAIL.finditer(text))),
-    ("card", True, lambda text: True, _cards),
-    ("iban", True, lambda text: True, _ibans),
-    ("ssn", True, lambda text: "-" in text, lambda text: (m.span() for m in SSN.finditer(text))),
-    ("ip", False, _maybe_ip, _ips),
-    ("phone", True, lambda text: True, _phones),
+    ("secret", ANY_TEXT, None, find_credentials),
+    ("email", ANY_TEXT, lambda text, lower: "@" in text, lambda text: (m.span() for m in EMAIL.finditer(text))),
+    ("card", DIGITS, None, _cards),
+    ("iban", DIGITS, None, _ibans),
+    ("ssn", DIGITS, None, ids.ssns),
+    ("passport", A_DIGIT, lambda text, lower: "passport" in lower, ids.passports),
+    ("dob", A_DIGIT, ids.maybe_dob, ids.dates_of_birth),
+    ("mac", ANY_TEXT, _maybe_mac, ids.macs),
+    ("ip", A_DIGIT, _maybe_ip, _ips),
+    ("wallet", ANY_TEXT, ids.maybe_bitcoin, ids.bitcoin_addresses),
+    ("address", A_DIGIT, ids.maybe_address, ids.addresses),
+    ("phone", DIGITS, None, _phones),
+    ("name", ANY_TEXT, ids.maybe_name, ids.names),
 )
 KINDS = tuple(kind for kind, *_ in DETECTORS)
 
 
 def find(text: str) -> list[tuple[int, int, str]]:
     """Non-overlapping (start, end, kind) findings, in text order."""
-    digits = DIGIT_RUN.search(text) is not None
+    has = DIGITS if DIGIT_RUN.search(text) else A_DIGIT if ANY_DIGIT.search(text) else ANY_TEXT
+    lower = text.lower()
     taken: list[tuple[int, int, str]] = []
-    for kind, needs_digits, gate, finder in DETECTORS:
-        if (needs_digits and not digits) or not gate(text):
+    for kind, needs, gate, finder in DETECTORS:
+        if needs > has or (gate and not gate(text, lower)):
             continue
-        for start, end in finder(text):
+        # find_credentials reuses the lower case made here (most of its gates are word tests)
+        for start, end in (finder(text, lower) if finder is find_credentials else finder(text)):
             if all(end <= s or start >= e for s, e, _ in taken):
                 taken.append((start, end, kind))
     return sorted(taken)

@@ -36,7 +36,29 @@ PLANTED = [
     ("ghp_1234567890abcdefghijABCDEFGHIJ123456", "abcdefghij"),
     ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJ"),
     ("password: hunter2", "hunter2"),
+    # vendor tokens
+    ("hf_AbCdEfGhIjKlMnOpQrStUvWxYz12345678", "AbCdEfGhIjKlMn"), ("npm_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "aBcDeFgHiJk"),
+    ("SK0123456789abcdef0123456789abcdef", "0123456789abcdef0123"),
+    ("SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "SG.abcdefghijk"),
+    ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "AAHdqTcvCH1v"),
+    ("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "T00000000"),
+    # credentials inside other text
+    ("postgres://app:Sup3rSecretPw@db.internal:5432/prod", "Sup3rSecretPw"),
+    ("Authorization: Bearer abcDEF123456ghiJKL789mno", "abcDEF123456"),
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNz"),
+    ("DB_PASSWORD=tr0ub4dor", "tr0ub4dor"), ("SECRET_KEY=django-insecure-q8x", "django-insecure"),
+    ('{"password": "correcthorse"}', "correcthorse"), ('{"api_key": "k3y-v4lue-99"}', "k3y-v4lue"),
+    ("mysql -u root -pMyDbPass1 shop", "MyDbPass1"),
+    ("AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4+/==;EndpointSuffix=core.windows.net", "Zm9vYmFy"),
+    # personal identifiers
+    ("my name is Jonathan Appleseed", "Appleseed"), ("I was born on 14 March 1987", "March 1987"),
+    ("DOB: 03/14/1987", "03/14/1987"), ("742 Evergreen Terrace", "Evergreen"),
+    ("passport number X12345678", "X12345678"), ("00:1A:2B:3C:4D:5E", "3C:4D"),
+    ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "BvBMSEYst"), ("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "qar0srrr7"),
+    ("SSN 234 56 7890", "56 7890"), ("ssn: 345678901", "345678901"), ("iban gb82 west 1234 5698 7654 32", "5698 7654"),
 ]
+PLACEHOLDERS = ("[EMAIL]", "[IP]", "[PHONE]", "[CARD]", "[SECRET]", "[IBAN]", "[SSN]", "[NAME]", "[ADDRESS]",
+                "[DATE_OF_BIRTH]", "[PASSPORT]", "[MAC]", "[WALLET]")
 TOPICS = ["sorting lists", "parsing dates", "reading CSV files", "async sockets", "regular expressions",
           "unit tests", "memoization", "binary search", "JSON schemas", "thread pools"]
 
@@ -53,7 +75,8 @@ def reply(i: int, k: int) -> str:
 
 
 def conversation(i: int) -> dict:
-    pii = PLANTED[i % len(PLANTED)][0] if i < 2 * len(PLANTED) else ""
+    # Conversations 0-11 have events (the implicit export's rows): they, and again 12-23, hold every kind.
+    pii = " ; ".join(PLANTED[j][0] for j in range(i % 12, len(PLANTED), 12)) if i < 24 else ""
     msgs = [("human", f"Question {i} on {TOPICS[i % len(TOPICS)]}, reach me at {pii}"), ("gpt", reply(i, 0)),
             ("human", f"thanks, now part two of case {i}"), ("gpt", reply(i, 1) + (f" Contact {pii}." if pii else "")),
             ("human", f"great, that works for case {i}" + (f"; also {pii}" if pii else ""))]
@@ -321,7 +344,7 @@ def test_planted_pii_is_gone_from_every_export(snapshot_home, tmp_path):
         assert text, fmt
         for planted, trace in PLANTED:
             assert trace not in text, (fmt, planted)
-        for placeholder in ("[EMAIL]", "[IP]", "[PHONE]", "[CARD]", "[SECRET]"):
+        for placeholder in PLACEHOLDERS:
             assert placeholder in text, (fmt, placeholder)
         assert "[PHONE] 1111" not in text  # a Visa number is a card, not a phone number and its tail
         # every text field of the format was planted, and each came out clean

@@ -32,7 +32,9 @@ def topic(feedback: str) -> str | None:
 
 
 PII_NAMES = {"email": "an email address", "phone": "a phone number", "card": "a card number", "iban": "an IBAN",
-             "ssn": "a social security number", "secret": "a credential"}
+             "ssn": "a social security number", "secret": "a credential", "mac": "a MAC address",
+             "ip": "an IP address", "wallet": "a bitcoin address", "passport": "a passport number",
+             "dob": "a date of birth", "address": "a street address", "name": "a person's name"}
 
 
 def pii(feedback: str) -> str | None:

@@ -7,6 +7,7 @@ keys, `password: hunter2` and AWS secrets, and cut GitHub tokens and JWTs short,
 below come from the vendors' documentation. Placeholders people write instead of a secret
 (`YOUR_API_KEY`, `<token>`, `${DB_PASSWORD}`, `$PASS`, `********`) are left alone.
 """
+import base64
 import re
 from functools import lru_cache
 
@@ -24,7 +25,6 @@ TOKEN = re.compile(
     r"|npm_[A-Za-z0-9]{36}"                                   # npm
     r"|(?:SK|AC)[0-9a-fA-F]{32}"                              # Twilio API key and account SIDs
     r"|SG\.[\w-]{16,32}\.[\w-]{16,64}"                        # SendGrid
-    r"|\d{6,12}:AA[\w-]{33}"                                  # Telegram bot
     r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"                    # Shopify
     r"|pypi-AgE[\w-]{50,}"                                    # PyPI
     r"|do[opr]_v1_[a-f0-9]{64}"                               # DigitalOcean
@@ -33,6 +33,7 @@ TOKEN = re.compile(
     r"|key-[0-9a-zA-Z]{32}|[0-9a-f]{32}-us\d{1,2}"            # Mailgun, Mailchimp
     r"|sq0(?:atp|csp)-[\w-]{22,}|ATATT3[\w=-]{100,}|EAA[A-Za-z0-9]{60,}"  # Square, Atlassian, Meta
     r")(?![\w-])")
+TELEGRAM = re.compile(r"\d{6,12}:[\w-]{35}(?![\w-])")  # a bot token, also inside api.telegram.org/bot<token>/
 WEBHOOK = re.compile(r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)"
                      r"|(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks"
                      r"|[\w-]+\.webhook\.office\.com)/[\w/@.-]+")
@@ -56,6 +57,11 @@ HEADER = re.compile(r"(?i:\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?(?:b
                     r"|(?i:\b(?:proxy-)?authorization\b[\"']?[ \t]*[:=][ \t]*[\"']?)(?P<raw>(?=[\w.~+/=-]*\d)[\w.~+/=-]{16,})"
                     r"|(?i:\bbearer\s+)(?P<bearer>[\w.~+/-]{12,}=*)"
                     r"|(?i:\bx-(?:api-key|auth-token|access-token)[\"']?\s*:\s*[\"']?)(?P<xkey>[\w.~+/=-]{8,})")
+BASIC = re.compile(r"\bBasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
+# Secrets as URL query parameters: SAS and presigned signatures, tokens, keys, OAuth codes.
+URL_PARAM = re.compile(r"[?&](?i:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
+                       r"|x-goog-credential|code|token|access_token|refresh_token|id_token|api_key|apikey|key|password"
+                       r"|secret|client_secret|auth)=(?P<value>[^&\s#\"'<>]{4,})")
 # A key that names a secret, then its value: `password: x`, `"api_key": "x"`, `DB_PASSWORD=x`,
 # `SECRET_KEY = 'x'`, `AccountKey=x;`, `my password is x`. The key must end in the secret's word
 # (`max_tokens`, `token_type` and `tokenizer` are not keys of secrets).
@@ -63,22 +69,23 @@ SECRET_WORD = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_ -]?key|apikey
                r"|private[_ -]?key|account[_ -]?key|shared[_ -]?access[_ -]?key|credentials?|auth)")
 KEY_VALUE = re.compile(
     SECRET_WORD + r"(?![\w-])[\"']?(?P<sep>[ \t]*[:=][ \t]*|[ \t]+is[ \t]+|[ \t]+)"
-    r"(?P<q>[\"']?)(?P<value>[^\s\"',;]{3,}?)(?P=q)(?=[\s\"',;)}\]]|$)")
+    r"(?P<q>[\"']?)(?P<value>[^\s\"',;&]{3,}?)(?P=q)(?=[\s\"',;&)}\]]|$)")
 KEY_VALUE_ANY_CASE = re.compile(KEY_VALUE.pattern, re.I)
 KEY_START = re.compile(r"[\w.-]*$")
 # Command lines: `mysql -u root -pSecret`, `--password=Secret`, `sshpass -p Secret`, `curl -u user:pass`
 COMMAND = re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?P<mysql>[^\s\"']+|'[^']+'|\"[^\"]+\")"
                      r"|(?<![\w-])--pass(?:word|wd)?(?:=|\s+)(?P<flag>[^\s-][^\s]*)"
                      r"|\bsshpass\s+-p\s*(?P<sshpass>\S+)"
+                     r"|\bredis-cli\b[^\n]*?\s-a\s+(?P<redis>\S+)"
                      r"|\bcurl\b[^\n]*?\s(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<curl>[^\s\"']+)")
 # What people write where a secret would go: not a secret.
-PLACEHOLDER = re.compile(r"[$%<\[{(]|^\*+$|^x+$|^\.+$|your|here|example|xxx|placeholder|redacted|changeme\b|"
+PLACEHOLDER = re.compile(r"^[$%<\[{(\\]|^\*+$|^x+$|^\.+$|your|here|example|xxx|placeholder|redacted|changeme\b|"
                          r"^(?:pass(?:word)?|secret|token|none|null|true|false|str|string|int|bool|required|optional"
                          r"|undefined|env|value|admin|user|username|test|dummy|include|omit|same-origin)[!?]?$", re.I)
 TOKEN_PLACEHOLDER = re.compile(r"your|here|placeholder", re.I)  # not "example": AWS documents real-shaped keys ending in EXAMPLE
 # A value in code that is not a literal: `api_key=os.environ`, `token=get_token()`, `pw=cfg::pw`.
 # (`password = user_input` and `token: str` hold no digit, so the last rule of _literal keeps them.)
-CODE_VALUE = re.compile(r"^[a-z_]\w*(?:\.[a-z_]\w*)+$|\(|::|->")
+CODE_VALUE = re.compile(r"^[a-z_]\w*(?:\.[a-z_]\w*)+$|\(|::|->|^[A-Za-z_][\w.]*\[")  # ..., an index: sys.argv[5]
 
 
 def _literal(m: re.Match, text: str) -> bool:
@@ -95,14 +102,26 @@ def _literal(m: re.Match, text: str) -> bool:
     key = text[key_start:m.start("sep")].strip("\"'")
     before = text[max(0, key_start - 8):key_start]
     owned = bool(re.search(r"(?i)\b(?:my|our)\s+$", before))
-    if sep in ("", "is") and not owned:
-        # `pass legislation?`, `Token is missing!` are prose; `password hunter2`, `the token is abc123` are not
-        return (sep == "is" or key.lower().startswith(("pass", "pwd"))) and bool(re.search(r"\d", value)) \
+    if sep == "" or sep == "is" and not owned:
+        # `pass legislation?`, `Token is missing!`, `my next-auth callbacks` are prose; `password hunter2`,
+        # `the token is abc123` are not, nor `my password is hunter` (below)
+        return (sep == "is" or owned or key.lower().startswith(("pass", "pwd"))) and bool(re.search(r"\d", value)) \
             and not CODE_VALUE.search(value)
     field = m.group("sep") == "=" and (before.endswith(";") or text[m.end():m.end() + 1] == ";")  # Key=Value;
+    if not m.group("q") and CODE_VALUE.search(value):
+        return False  # `SECRET = sys.argv[5]`, `TOKEN = os.environ`
     if owned or m.group("q") or field or sep == "=" and key.isupper():
         return True
     return not CODE_VALUE.search(value) and bool(re.search(r"[\d!@#$%^&*+/?~=]", value))
+
+
+def _is_basic_credential(value: str) -> bool:
+    """base64 of `user:password` (what HTTP Basic carries), not any base64 word after "Basic"."""
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
 
 
 @lru_cache(maxsize=4)  # asked by the token and the bitcoin gates of the same text
@@ -126,6 +145,18 @@ def find_credentials(text: str, lower: str | None = None):
     if "hook" in lower:
         for m in WEBHOOK.finditer(text):
             yield m.span()
+    if longest_word(text) >= 42 and ":" in text:  # digits, a colon and 35 characters, in one word
+        for m in TELEGRAM.finditer(text):
+            if not (m.start() and text[m.start() - 1].isdigit()):
+                yield m.span()
+    if "Basic" in text:
+        for m in BASIC.finditer(text):
+            if _is_basic_credential(m.group("value")):
+                yield m.span("value")
+    if "?" in text and "=" in text:
+        for m in URL_PARAM.finditer(text):
+            if not PLACEHOLDER.search(m.group("value")):
+                yield m.span("value")
     if "-----" in text:
         for m in PRIVATE_KEY.finditer(text):
             yield m.span()
@@ -148,9 +179,9 @@ def find_credentials(text: str, lower: str | None = None):
         for m in (KEY_VALUE.finditer(lower) if same else KEY_VALUE_ANY_CASE.finditer(text)):
             if _literal(m, text):
                 yield m.span("value")
-    if "-" in text and _any(lower, ("mysql", "mariadb", "--pass", "sshpass", "curl")):
+    if "-" in text and _any(lower, ("mysql", "mariadb", "--pass", "sshpass", "redis-cli", "curl")):
         for m in COMMAND.finditer(text):
-            group = next(g for g in ("mysql", "flag", "sshpass", "curl") if m.group(g))
+            group = next(g for g in ("mysql", "flag", "sshpass", "redis", "curl") if m.group(g))
             if not PLACEHOLDER.search(m.group(group).strip("'\"")):
                 yield m.span(group)
 

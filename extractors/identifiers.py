@@ -17,13 +17,17 @@ from extractors.credentials import longest_word
 NAME = re.compile(r"(?i:\b(?:my\s+(?:full\s+|real\s+|legal\s+|first\s+|last\s+|sur)?name(?:\s+is|'s|’s|\s*:)"
                   r"|i(?:'m|’m|\s+am)\s+called|je\s+m'appelle|me\s+llamo|ich\s+heiße|ich\s+heisse)\s+)"
                   r"(?P<name>[^\W\d_][\w'’-]*\.?(?:[ \t]+[^\W\d_][\w'’-]*\.?){0,3})")
+# A form's field: "Name: Jane Roe", "Full name: Maria Garcia Lopez" (two capitalised words or more).
+# Unindented and capitalised: YAML's indented `name: Build Image` is not a person.
+NAME_FIELD = re.compile(r"(?m)^(?:(?:Full|Legal|Your)[ \t]+name|Name)[ \t]*:[ \t]*"
+                        r"(?P<name>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’.-]*){1,3})")
 NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower-cased text: 3x faster
 NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the", "a", "an", "in", "on", "at",
             "from", "to", "with", "of", "for", "by", "here", "there", "also", "just", "still", "which", "who",
             "because", "as", "if", "when", "it", "this", "that", "my", "your", "you", "we", "he", "she", "they",
             "please", "thanks", "thank", "hi", "hello", "nothing", "unknown", "none", "n/a", "name", "irrelevant",
             "important", "secret", "private", "what", "how", "why", "can", "could", "would", "will", "do", "does",
-            "did", "am", "are", "be", "have", "has", "had", "all", "no", "yes", "ok", "okay"}
+            "did", "am", "are", "be", "have", "has", "had", "all", "no", "yes", "ok", "okay", "full", "first", "last"}
 HONORIFICS = {"mr", "mrs", "ms", "dr", "prof"}
 
 MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -49,10 +53,11 @@ ADDRESS = re.compile(
     r"|\b(?:Calle|Avenida|Via|Viale|Piazza|Rua)\s+(?:[A-Z][\w'’-]+\s+){1,3}\d{1,4}\b")
 
 PASSPORT = re.compile(r"(?i:\bpassport(?:\s*(?:no\.?|number|num\.?|#|id))?\s*(?:is|:|=|-)?\s*)"
-                      r"(?P<value>(?=[A-Z0-9]*\d{5})[A-Z0-9]{6,9})\b")
+                      r"(?P<value>(?=(?:[A-Z]*\d){5})[A-Z0-9]{6,9})\b")
 # Patterns lead with their character class (the regex engine then skips to candidates fast); the
 # character before a match is checked in Python instead of by a lookbehind.
 MAC = re.compile(r"([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")  # led by its first separator
+MAC_DOTTED = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])")  # Cisco's 001a.2b3c.4d5e, after its first group
 BITCOIN = re.compile(r"[13bB](?:(?<=[13])[1-9A-HJ-NP-Za-km-z]{25,34}|(?<=[bB])[cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87})(?!\w)")
 # SSNs: 123-45-6789 anywhere; 123 45 6789 anywhere; 123456789 only after a cue.
 SSN = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
@@ -70,8 +75,14 @@ def names(text: str):
                 break
             end = m.start("name") + w.end()
             named = named or bare not in HONORIFICS
+            if w.group(0).endswith(".") and len(bare) > 1 and bare not in HONORIFICS:
+                end -= 1  # "My name is Ruth." ends the sentence; "Jane Q. Roe" and "Dr. Roe" go on
+                break
         if end is not None and named:
             yield m.start("name"), end
+    if ":" in text:
+        for m in NAME_FIELD.finditer(text):
+            yield m.span("name")
 
 
 def dates_of_birth(text: str):
@@ -99,15 +110,42 @@ def _valid_ssn(digits: str) -> bool:
 
 
 def macs(text: str):
+    for m in MAC_DOTTED.finditer(text):
+        start = m.start() - 4
+        group = text[max(start, 0):m.start()]
+        if start >= 0 and all(c in HEX for c in group) and _starts_word(text, start, ".") \
+                and any(c.isalpha() for c in group + m.group(0)):  # 2024.1234.5678 is not one
+            yield start, m.end()
     for m in MAC.finditer(text):
         start = m.start() - 2
         if start >= 0 and all(c in HEX for c in text[start:m.start()]) and _starts_word(text, start, ":-"):
             yield start, m.end()
 
 
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32_valid(address: str) -> bool:
+    """BIP 173 and BIP 350: the checksum of a segwit address, v0 (bech32) or v1+ (bech32m, taproot)."""
+    address = address.lower()
+    hrp, _, data = address.rpartition("1")
+    if hrp != "bc" or len(data) < 7 or any(c not in BECH32 for c in data):
+        return False
+    values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + [BECH32.index(c) for c in data]
+    checksum = 1
+    for v in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1ffffff) << 5 ^ v
+        for i, g in enumerate((0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3)):
+            checksum ^= g if top >> i & 1 else 0
+    return checksum in (1, 0x2bc830a3)
+
+
 def bitcoin_addresses(text: str):
     for m in BITCOIN.finditer(text):
-        if _starts_word(text, m.start()) and bitcoin.is_valid(m.group(0)):
+        address = m.group(0)
+        if _starts_word(text, m.start()) and (_bech32_valid(address) if address[:3].lower() == "bc1"
+                                              else bitcoin.is_valid(address)):
             yield m.span()
 
 

@@ -118,7 +118,7 @@ def _maybe_ip(text: str, lower: str) -> bool:
 
 
 def _maybe_mac(text: str, lower: str) -> bool:
-    return text.count(":") >= 5 or text.count("-") >= 5
+    return text.count(":") >= 5 or text.count("-") >= 5 or text.count(".") >= 2
 
 
 # Order matters where spans overlap: the earlier kind wins. A card number must not read as a phone

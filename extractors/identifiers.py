@@ -18,8 +18,9 @@ NAME = re.compile(r"(?i:\b(?:my\s+(?:full\s+|real\s+|legal\s+|first\s+|last\s+|s
                   r"|i(?:'m|’m|\s+am)\s+called|je\s+m'appelle|me\s+llamo|ich\s+heiße|ich\s+heisse)\s+)"
                   r"(?P<name>[^\W\d_][\w'’-]*\.?(?:[ \t]+[^\W\d_][\w'’-]*\.?){0,3})")
 # A form's field: "Name: Jane Roe", "Full name: Maria Garcia Lopez" (two capitalised words or more).
-# Unindented and capitalised: YAML's indented `name: Build Image` is not a person.
-NAME_FIELD = re.compile(r"(?m)^(?:(?:Full|Legal|Your)[ \t]+name|Name)[ \t]*:[ \t]*"
+# Capitalised, at a line's start or after a field before it on one line ("Name: Jane Roe, Email: ...");
+# YAML's indented `name: Build Image` is not a person.
+NAME_FIELD = re.compile(r"(?m)(?:^|(?<=[,;|•])[ \t]*)(?:(?:Full|Legal|Your)[ \t]+name|Name)[ \t]*:[ \t]*"
                         r"(?P<name>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’.-]*){1,3})")
 NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower-cased text: 3x faster
 NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the", "a", "an", "in", "on", "at",
@@ -57,7 +58,7 @@ PASSPORT = re.compile(r"(?i:\bpassport(?:\s*(?:no\.?|number|num\.?|#|id))?\s*(?:
 # Patterns lead with their character class (the regex engine then skips to candidates fast); the
 # character before a match is checked in Python instead of by a lookbehind.
 MAC = re.compile(r"([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")  # led by its first separator
-MAC_DOTTED = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])")  # Cisco's 001a.2b3c.4d5e, after its first group
+MAC_DOTTED = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?!\w|\.\w)")  # Cisco's 001a.2b3c.4d5e, after its first group
 BITCOIN = re.compile(r"[13bB](?:(?<=[13])[1-9A-HJ-NP-Za-km-z]{25,34}|(?<=[bB])[cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87})(?!\w)")
 # SSNs: 123-45-6789 anywhere; 123 45 6789 anywhere; 123456789 only after a cue.
 SSN = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")

@@ -29,7 +29,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PLANTED = [
     ("jane.roe@example.org", "jane.roe"), ("+1 415-555-0132", "555-0132"), ("203.0.113.77", "203.0.113"),
     ("2001:db8::8a2e:370:7334", "8a2e:370"), ("13812345678", "13812345678"), ("138 1234 5678", "1234 5678"),
-    ("5555 5555 5555 4444", "4444"), ("378282246310005", "378282246310005"), ("4111 1111 1111 1111", "1111"),
+    ("5555 5555 5555 4444", "5555 4444"), ("378282246310005", "378282246310005"), ("4111 1111 1111 1111", "1111"),
     ("DE89 3704 0044 0532 0130 00", "0532"), ("123-45-6789", "45-6789"),
     ("sk-abc123def456ghi789jkl012mno345pqr", "ghi789"), ("sk-proj-AbCdEf1234567890AbCdEf1234567890", "AbCdEf"),
     ("AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "EXAMPLE"),
@@ -56,6 +56,13 @@ PLANTED = [
     ("passport number X12345678", "X12345678"), ("00:1A:2B:3C:4D:5E", "3C:4D"),
     ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "BvBMSEYst"), ("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "qar0srrr7"),
     ("SSN 234 56 7890", "56 7890"), ("ssn: 345678901", "345678901"), ("iban gb82 west 1234 5698 7654 32", "5698 7654"),
+    # the same classes in other clothes
+    ("https://api.telegram.org/bot987654321:AAFqTcvCH1vGWJxfSeofSAs0K5PALDsaw9k/getMe", "AAFqTcvCH1v"),
+    ("mysql://root:p%40ss%21word9@10.1.1.1/shop", "p%40ss"), ("Basic YWxhZGRpbjpvcGVuc2VzYW1l", "YWxhZGRpbjpv"),
+    ("redis-cli -h cache -a R3disPass", "R3disPass"),
+    ("https://acct.blob.core.windows.net/c/f.txt?sv=2020-08-04&sig=Zk9vYmFyMTIzNDU2%2Bxyz%3D", "Zk9vYmFyMTIz"),
+    ("Name: Marguerite Okonkwo", "Okonkwo"), ("passport no C01X00T47", "C01X00T47"), ("001a.2b3c.4d5e", "2b3c.4d5e"),
+    ("bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297", "5d7rjq7g6r"),
 ]
 PLACEHOLDERS = ("[EMAIL]", "[IP]", "[PHONE]", "[CARD]", "[SECRET]", "[IBAN]", "[SSN]", "[NAME]", "[ADDRESS]",
                 "[DATE_OF_BIRTH]", "[PASSPORT]", "[MAC]", "[WALLET]")

@@ -26,7 +26,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemet
 from prefect import flow  # noqa: E402
 from prefect.utilities.annotations import unmapped  # noqa: E402
 
-from extractors import detect, read  # noqa: E402
+from extractors import detect  # noqa: E402
+from extractors.read import read  # noqa: E402
 from extractors.feedback.screen import screen  # noqa: E402
 from flows.label import PIPELINE_VERSION, LabelSettings  # noqa: E402
 from flows.scaleout import cluster, parse_file, parts, screen_partition, task_runner  # noqa: E402

@@ -17,7 +17,7 @@ from flows.settings import settings_help
 from flows.sources import SAMPLE_SIZE, expand
 from schemas.exports import FORMATS
 from trainer.data import ESTIMATORS, OBJECTIVE_FORMATS
-from warehouse import WarehouseError, connect, ingest_path, resolve_home
+from warehouse import WarehouseError, connect, resolve_home
 from warehouse.judge_calls import judge_stats
 from warehouse.runlock import RunInProgress
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
@@ -65,6 +65,8 @@ def ingest(ctx: typer.Context,
     A file that cannot be read is reported and the others still load; the exit status is 1 then.
     A file none of whose records loaded is 'quarantined'; read as another --format it loads in its place.
     """
+    from warehouse.ingest import ingest_path
+
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         fail(f"no such file or directory: {missing[0]}")

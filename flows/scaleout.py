@@ -30,7 +30,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import unmapped
 
-from extractors import Chunk, Format, detect, read
+from extractors import Chunk, Format, detect
+from extractors.read import read
 from extractors.export.dedup import N_PERM, signatures
 from extractors.feedback.screen import Screened, screen
 from flows.settings import FlowSettings

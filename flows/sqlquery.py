@@ -31,6 +31,8 @@ from warehouse.sandbox import RefusedStatement, check, mend, open_sandboxed
 HEADROOM = 768 << 20
 # A child that ignores its interrupt this long past --timeout is killed.
 KILL_GRACE_S = 15.0
+# A spill folder without its lock file is another query's that has not taken the lock yet, unless older.
+STALE_UNLOCKED_S = 60.0
 BATCH = 10_000
 # Values JSON and CSV take as DuckDB returns them; every other type goes through plain().
 AS_IS = {"VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -65,7 +67,11 @@ def remove_stale_spills(root: Path) -> None:
         try:
             fd = os.open(folder / ".lock", os.O_RDONLY)
         except OSError:
-            shutil.rmtree(folder, ignore_errors=True)
+            try:  # a folder made this instant has no lock yet: another query's, about to take it
+                if time.time() - folder.stat().st_mtime > STALE_UNLOCKED_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_json, write_jsonl
-from extractors import FormatError, detect, read
+from extractors import FormatError, detect
+from extractors.read import read
 from flows.sources import bundled_sharegpt
 
 

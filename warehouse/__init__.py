@@ -1,6 +1,17 @@
-"""Owns every byte on disk: the DuckDB file, Parquet snapshots, quarantine."""
-from warehouse.db import WarehouseBusy, WarehouseError, connect
-from warehouse.home import resolve_home
-from warehouse.ingest import IngestResult, ingest_file, ingest_path
+"""Owns every byte on disk: the DuckDB file, Parquet snapshots, quarantine.
 
-__all__ = ["IngestResult", "WarehouseBusy", "WarehouseError", "connect", "ingest_file", "ingest_path", "resolve_home"]
+The names below load on first use (PEP 562): opening the warehouse must not import the ingest
+path (every reader, polars), which `rmcurate sql` and `status` do not need.
+"""
+import importlib
+
+_WHERE = {"WarehouseBusy": "warehouse.db", "WarehouseError": "warehouse.db", "connect": "warehouse.db",
+          "resolve_home": "warehouse.home", "IngestResult": "warehouse.ingest", "ingest_file": "warehouse.ingest",
+          "ingest_path": "warehouse.ingest"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'warehouse' has no attribute {name!r}")

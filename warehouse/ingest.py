@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from extractors import Chunk, Format, FormatError, detect, read
+from extractors import Chunk, Format, FormatError, detect
+from extractors.read import read
 from warehouse.db import INGEST_MEMORY_LIMIT, MEMORY_LIMIT, scalar
 from warehouse.ddl import columns
 from warehouse.recovery import delete_rows, recover

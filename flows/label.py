@@ -333,9 +333,11 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
     from warehouse.feedback import label_histogram
     from warehouse.judge_calls import DuckCallStore
     from warehouse.report import write_feedback_report
+    from warehouse.snapshot import snapshot_for_readers
 
     settings = settings or LabelSettings()
     judge_settings = judge_settings or JudgeSettings()
+    snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
     con = connect(home)
     try:
         if not pending_conversations(con, PIPELINE_VERSION):  # nothing new: no judge to start

@@ -243,9 +243,11 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
     from judges.settings import JudgeSettings
     from warehouse import connect
     from warehouse.judge_calls import DuckCallStore
+    from warehouse.snapshot import snapshot_for_readers
 
     settings = settings or PairSettings()
     judge_settings = judge_settings or JudgeSettings()
+    snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
     con = connect(home)
     try:
         with judge_backend(home, judge_settings) if has_seeds(con, settings) else nullcontext() as backend:

@@ -91,3 +91,52 @@ with nightly_lock(Path({str(home)!r})):
     assert not (home / "warehouse.duckdb").exists() or cli(home, "status").returncode == 0
     with nightly_lock(home):  # the kernel freed the dead holder's lock
         pass
+
+
+def test_queries_answer_during_the_first_stage_of_a_home_never_snapshotted(home, tmp_path):
+    """The README's own order (ingest, then label) with no snapshot yet: the stage writes a stand-in
+    for readers before it holds the warehouse, and sql, status and report answer from it."""
+    convs = [{"id": f"c{i}", "conversations": [
+        {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
+        {"from": "human", "value": f"can you also show the reverse order, case {i}"},
+        {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
+    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs))).returncode == 0
+    assert not (home / "snapshots").exists()
+    query = ["sql", "select count(*) as n from conversations", "--format", "csv"]
+    with serving(delay_s=12) as slow:
+        env = {"RMCURATE_JUDGE_URLS": slow, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
+        label = subprocess.Popen([RMCURATE, "--home", str(home), "label"], env={**os.environ, **env},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, answered = time.monotonic() + 60, None
+            while time.monotonic() < deadline and label.poll() is None:
+                t0 = time.monotonic()
+                r = cli(home, *query, timeout=30)
+                assert "Could not set lock" not in r.stderr, r.stderr  # never the raw lock error
+                if "busy" in r.stderr:
+                    answered = (r, time.monotonic() - t0)
+                    break
+                time.sleep(0.2)
+            assert answered is not None, ("the label stage never held the warehouse while a query ran",
+                                          label.poll(), label.stderr.read()[-2000:] if label.poll() is not None else "")
+            r, took = answered
+            assert label.poll() is None  # still waiting on the judge
+            assert r.returncode == 0 and r.stdout == "n\n3\n" and took < 5, (r.stderr, took)
+            assert "the state before this stage began writing" in r.stderr and r.stderr.count("\n") == 1
+            t0 = time.monotonic()
+            status = cli(home, "status", timeout=30)
+            assert status.returncode == 0 and time.monotonic() - t0 < 5, status.stderr[-2000:]
+            assert "before this stage began writing" in status.stderr
+            assert re.search(r"conversations\s*│\s*3\b", status.stdout), status.stdout
+            # no labelling run has finished yet: the report says so in one line, from the same state
+            report = cli(home, "report", timeout=30)
+            assert report.returncode == 1 and "before this stage began writing" in report.stderr
+            assert report.stderr.strip().splitlines()[-1] == \
+                "rmcurate: error: no labelling run yet: run `rmcurate label` or `rmcurate run` first"
+            assert label.poll() is None
+        finally:
+            out, errors = label.communicate(timeout=120)
+    assert label.returncode == 0, errors[-2000:]
+    assert not (home / "snapshots").exists()  # the stand-in is no snapshot: exports still ask for one
+    assert cli(home, "export", "--format", "ordinal", "--out", str(tmp_path / "o")).returncode == 2
+    assert cli(home, "snapshot").returncode == 0 and not (home / "standin").exists()  # a real one replaces it

@@ -22,6 +22,12 @@ def snapshots(home: Path) -> Path:
     return home / "snapshots"
 
 
+def standin(home: Path) -> Path:
+    """Readers' stand-in on a home with no snapshot yet: the state before its stage began writing
+    (warehouse/snapshot.py `snapshot_for_readers`). Never an export's source."""
+    return home / "standin"
+
+
 def latest_snapshot(home: Path) -> str | None:
     """The newest complete snapshot's run id (a folder still named *.partial is being written)."""
     root = snapshots(home)

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.db import MEMORY_LIMIT, WarehouseBusy, WarehouseError, connect
-from warehouse.home import db_path, latest_snapshot, snapshots
+from warehouse.home import db_path, latest_snapshot, snapshots, standin
 from warehouse.snapshot import table_glob
 
 READS = {"SELECT"}
@@ -60,12 +60,12 @@ def open_sandboxed(home: Path, spill: Path | None = None, mended: bool = False,
         config["max_temp_directory_size"] = max_spill
     try:
         if not mended and not mend(home):
-            return on_snapshot(home, f"cannot open {path}: the warehouse is locked by a writer", config)
+            return on_snapshot(home, config)
         con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.IOException as e:
         first = str(e).splitlines()[0]
         if "lock" in first.lower():
-            return on_snapshot(home, f"cannot open {path}: {first}", config)
+            return on_snapshot(home, config)
         raise WarehouseError(f"cannot open {path}: {first}") from None
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
@@ -73,16 +73,20 @@ def open_sandboxed(home: Path, spill: Path | None = None, mended: bool = False,
 
 
 def snapshot_parts(home: Path) -> tuple[str, str, dict[str, list[str]]] | None:
-    """(run id, written at, table -> its Parquet files) of the latest snapshot, or None if none."""
+    """(what it is, written at, table -> its Parquet files) of the latest snapshot, else of the readers'
+    stand-in a stage wrote before it began (a home with no snapshot yet), or None if neither."""
     run_id = latest_snapshot(home)
-    if run_id is None:
+    if run_id is not None:
+        folder, what = snapshots(home) / run_id, f"snapshot {run_id}"
+    elif (standin(home) / "manifest.json").exists():
+        folder, what = standin(home), "the state before this stage began writing (the home has no snapshot yet)"
+    else:
         return None
-    folder = snapshots(home) / run_id
     try:
         written = json.loads((folder / "manifest.json").read_text()).get("written_at", "?")
     except (OSError, ValueError, AttributeError) as e:
-        raise WarehouseError(f"snapshot {run_id} has no readable manifest.json ({type(e).__name__}): "
-                             "take a new one with `rmcurate snapshot` when the stage ends") from None
+        raise WarehouseError(f"{what} has no readable manifest.json ({type(e).__name__}): "
+                             "take a new snapshot with `rmcurate snapshot` when the stage ends") from None
     tables = {}
     for table in sorted({p.stem if p.is_file() else p.name for p in folder.iterdir()
                          if p.suffix == ".parquet" or p.is_dir()}):
@@ -90,14 +94,15 @@ def snapshot_parts(home: Path) -> tuple[str, str, dict[str, list[str]]] | None:
         files = sorted(glob.parent.glob(glob.name)) if "*" in glob.name else [glob]
         if files:
             tables[table] = [str(f) for f in files]
-    return run_id, written, tables
+    return what, written, tables
 
 
-def on_snapshot(home: Path, busy: str, config: dict) -> tuple[duckdb.DuckDBPyConnection, str]:
+def on_snapshot(home: Path, config: dict) -> tuple[duckdb.DuckDBPyConnection, str]:
     found = snapshot_parts(home)
     if found is None:
-        raise WarehouseBusy(f"{busy}; no snapshot to answer from yet: try again when the nightly stage ends")
-    run_id, written, tables = found
+        raise WarehouseBusy(f"the warehouse at {home} is busy (a stage is writing it) and has no snapshot to "
+                            "answer from yet: try again when the stage ends")
+    what, written, tables = found
     con = duckdb.connect(":memory:", config={k: v for k, v in config.items() if k != "enable_external_access"})
     # The parts themselves, not their folder: a folder allowed is a folder DuckDB may write into.
     con.execute("SET allowed_paths = ?", [[f for files in tables.values() for f in files]])
@@ -106,8 +111,7 @@ def on_snapshot(home: Path, busy: str, config: dict) -> tuple[duckdb.DuckDBPyCon
         con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({files!r})')
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
-    return con, (f"the warehouse is busy (a nightly stage is writing): answered from snapshot {run_id}, "
-                 f"written {written}")
+    return con, f"the warehouse is busy (a nightly stage is writing): answered from {what}, written {written}"
 
 
 def check(con: duckdb.DuckDBPyConnection, query: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from schemas.tables import STORED, TABLES, VIEWS
-from warehouse.home import latest_snapshot, link_or_copy, snapshots
+from warehouse.home import db_path, latest_snapshot, link_or_copy, snapshots, standin
 from warehouse.sql import scoped_view, view_sql
 
 # table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
@@ -60,9 +60,29 @@ def _fingerprints(con, table: str) -> dict:
     return {k: [n, str(h)] for k, n, h in rows}
 
 
-def write_snapshot(con, home: Path, run_id: str) -> Path:
-    """Snapshot every table (and the turns and reply_evidence views) under snapshots/<run_id>/."""
-    out = snapshots(home) / run_id
+def snapshot_for_readers(home: Path) -> Path | None:
+    """Before a stage holds the warehouse for long (label, pairs) on a home with no snapshot yet:
+    write the stand-in that `sql`, `status` and `report` answer from meanwhile (warehouse/sandbox.py).
+    It reads through a read-only connection, so readers still open the live warehouse while it is
+    written. A home with a snapshot needs none: readers answer from that one."""
+    from warehouse.db import WarehouseError, connect
+
+    if latest_snapshot(home) is not None or not db_path(home).exists():
+        return None
+    try:
+        con = connect(home, read_only=True)
+    except WarehouseError:  # a writer holds it: the stage's own retries wait for that one
+        return None
+    try:
+        return write_snapshot(con, home, "before-stage", out=standin(home))
+    finally:
+        con.close()
+
+
+def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Path:
+    """Snapshot every table (and the turns and reply_evidence views) under snapshots/<run_id>/
+    (or `out`). A snapshot under snapshots/ makes the readers' stand-in needless: it goes."""
+    out = out or snapshots(home) / run_id
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -111,5 +131,9 @@ def write_snapshot(con, home: Path, run_id: str) -> Path:
     manifest = {"run_id": run_id, "written_at": datetime.now(timezone.utc).isoformat(), "rows": counts,
                 "bytes_written": written, "bytes_shared": shared, "previous": previous, "tables": tables}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if out == standin(home):
+        shutil.rmtree(out, ignore_errors=True)  # the last stand-in gives way to this one
     tmp.rename(out)  # a snapshot directory without ".partial" is complete
+    if out != standin(home):
+        shutil.rmtree(standin(home), ignore_errors=True)
     return out

@@ -19,37 +19,48 @@ def cli(home, *args, env=None, **kw):
                           env={**os.environ, **(env or {})}, **kw)
 
 
+CONVS = [{"id": f"c{i}", "conversations": [
+    {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
+    {"from": "human", "value": f"can you also show the reverse order, case {i}"},
+    {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
+QUERY = ["sql", "select count(*) as n from conversations", "--format", "csv"]
+NO_CUES = {"RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
+
+
+def slow_label(home, judge_url):
+    """`rmcurate label` against a judge that takes 12 s a call: the stage holds the warehouse meanwhile."""
+    return subprocess.Popen([RMCURATE, "--home", str(home), "label"],
+                            env={**os.environ, "RMCURATE_JUDGE_URLS": judge_url, **NO_CUES},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def query_while_busy(home, label):
+    """The first answer to QUERY given while the stage holds the warehouse, and how long it took."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and label.poll() is None:
+        t0 = time.monotonic()
+        r = cli(home, *QUERY, timeout=30)
+        took = time.monotonic() - t0
+        assert "Could not set lock" not in r.stderr, r.stderr  # never DuckDB's raw lock error
+        if "busy" in r.stderr:  # the stage holds the file: the answer came from a snapshot or the stand-in
+            return r, took
+        # (a query that opened the file first made the stage's writer wait, up to RMCURATE_LOCK_WAIT_S)
+        time.sleep(0.2)
+    raise AssertionError(("the label stage never held the warehouse while a query ran", label.poll(),
+                          label.stderr.read()[-2000:] if label.poll() is not None else ""))
+
+
 def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse(home, tmp_path):
-    convs = [{"id": f"c{i}", "conversations": [
-        {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
-        {"from": "human", "value": f"can you also show the reverse order, case {i}"},
-        {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
-    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs[:2]))).returncode == 0
+    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", CONVS[:2]))).returncode == 0
     with serving() as instant:  # a first labelling run, so the snapshot has a run to report
-        env = {"RMCURATE_JUDGE_URLS": instant, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
-        assert cli(home, "label", env=env).returncode == 0
+        assert cli(home, "label", env={"RMCURATE_JUDGE_URLS": instant, **NO_CUES}).returncode == 0
     assert cli(home, "snapshot").returncode == 0
-    assert cli(home, "ingest", str(write_json(tmp_path / "c2.json", convs[2:]))).returncode == 0
-    query = ["sql", "select count(*) as n from conversations", "--format", "csv"]
-    assert cli(home, *query).stdout == "n\n3\n"
+    assert cli(home, "ingest", str(write_json(tmp_path / "c2.json", CONVS[2:]))).returncode == 0
+    assert cli(home, *QUERY).stdout == "n\n3\n"
     with serving(delay_s=12) as slow:
-        env = {"RMCURATE_JUDGE_URLS": slow, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
-        label = subprocess.Popen([RMCURATE, "--home", str(home), "label"], env={**os.environ, **env},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        label = slow_label(home, slow)
         try:
-            deadline, answered = time.monotonic() + 60, None
-            while time.monotonic() < deadline and label.poll() is None:
-                t0 = time.monotonic()
-                r = cli(home, *query, timeout=30)
-                took = time.monotonic() - t0
-                if "busy" in r.stderr:  # the stage holds the file: the answer came from the snapshot
-                    answered = (r, took)
-                    break
-                time.sleep(0.2)
-            assert answered is not None, ("the label stage never held the warehouse while a query ran",
-                                          label.poll(), label.stderr.read()[-2000:] if label.poll() is not None else "")
-            # (a query that opened the file first made the stage's writer wait, up to RMCURATE_LOCK_WAIT_S)
-            r, took = answered
+            r, took = query_while_busy(home, label)
             assert label.poll() is None  # still waiting on the judge
             assert r.returncode == 0 and r.stdout == "n\n2\n" and took < 5, (r.stderr, took)
             assert r.stderr.count("\n") == 1 and "answered from snapshot" in r.stderr
@@ -66,7 +77,7 @@ def test_sql_answers_from_the_snapshot_while_the_label_stage_holds_the_warehouse
         finally:
             out, errors = label.communicate(timeout=120)
     assert label.returncode == 0, errors[-2000:]
-    assert "busy" not in cli(home, *query).stderr  # the live warehouse again once the stage is done
+    assert "busy" not in cli(home, *QUERY).stderr  # the live warehouse again once the stage is done
 
 
 def test_a_second_run_stops_at_once_and_says_who_holds_the_home(home):
@@ -96,30 +107,12 @@ with nightly_lock(Path({str(home)!r})):
 def test_queries_answer_during_the_first_stage_of_a_home_never_snapshotted(home, tmp_path):
     """The README's own order (ingest, then label) with no snapshot yet: the stage writes a stand-in
     for readers before it holds the warehouse, and sql, status and report answer from it."""
-    convs = [{"id": f"c{i}", "conversations": [
-        {"from": "human", "value": "How do I sort a list in Python?"}, {"from": "gpt", "value": REPLY},
-        {"from": "human", "value": f"can you also show the reverse order, case {i}"},
-        {"from": "gpt", "value": "Use reverse=True."}]} for i in range(3)]
-    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", convs))).returncode == 0
+    assert cli(home, "ingest", str(write_json(tmp_path / "c.json", CONVS))).returncode == 0
     assert not (home / "snapshots").exists()
-    query = ["sql", "select count(*) as n from conversations", "--format", "csv"]
     with serving(delay_s=12) as slow:
-        env = {"RMCURATE_JUDGE_URLS": slow, "RMCURATE_LABEL_CUES": "false", "RMCURATE_LABEL_PREFILTER": "false"}
-        label = subprocess.Popen([RMCURATE, "--home", str(home), "label"], env={**os.environ, **env},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        label = slow_label(home, slow)
         try:
-            deadline, answered = time.monotonic() + 60, None
-            while time.monotonic() < deadline and label.poll() is None:
-                t0 = time.monotonic()
-                r = cli(home, *query, timeout=30)
-                assert "Could not set lock" not in r.stderr, r.stderr  # never the raw lock error
-                if "busy" in r.stderr:
-                    answered = (r, time.monotonic() - t0)
-                    break
-                time.sleep(0.2)
-            assert answered is not None, ("the label stage never held the warehouse while a query ran",
-                                          label.poll(), label.stderr.read()[-2000:] if label.poll() is not None else "")
-            r, took = answered
+            r, took = query_while_busy(home, label)
             assert label.poll() is None  # still waiting on the judge
             assert r.returncode == 0 and r.stdout == "n\n3\n" and took < 5, (r.stderr, took)
             assert "the state before this stage began writing" in r.stderr and r.stderr.count("\n") == 1

@@ -19,7 +19,7 @@ from schemas.exports import FORMATS
 from trainer.data import ESTIMATORS, OBJECTIVE_FORMATS
 from warehouse import WarehouseError, connect, resolve_home
 from warehouse.judge_calls import judge_stats
-from warehouse.runlock import RunInProgress
+from warehouse.runlock import RunInProgress, nightly_lock
 from warehouse.status import last_ingests, quarantine_by_reason, table_counts
 
 app = typer.Typer(help="Curate reward-model training data from what chat users do.", no_args_is_help=True,
@@ -166,10 +166,18 @@ def run(ctx: typer.Context,
     """Run the nightly flow once, locally (no Prefect server needed)."""
     # No telemetry from a machine that may have no network; it also races the local SQLite.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary server's 20 s default is too short on a busy 2-core machine (uvicorn and its
+    # SQLite migrations), and the run would die before its first task.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.nightly import nightly
 
-    state = nightly(home=str(ctx.obj), sources=[str(s) for s in sources] if sources else None,
-                    sample_size=sample_size, return_state=True)
+    home = resolve_home(ctx.obj)
+    try:
+        with nightly_lock(home):  # before Prefect starts: a second run on the home stops in a second
+            state = nightly(home=str(home), sources=[str(s) for s in sources] if sources else None,
+                            sample_size=sample_size, return_state=True)
+    except RunInProgress as e:
+        fail(str(e), code=1)
     result = state.result(raise_on_failure=False)
     if isinstance(result, RunInProgress):
         fail(str(result), code=1)

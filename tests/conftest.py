@@ -6,6 +6,7 @@ import tempfile
 # Prefect keeps its state in PREFECT_HOME: give the test session its own, before prefect is imported.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rmcurate-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a busy 2-core CI box starts it slowly
 # Prefect logs "stopping temporary server" at exit, after pytest closed the captured streams.
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 # Hugging Face `datasets` caches what it loads: a shared cache would answer for an earlier session's files.

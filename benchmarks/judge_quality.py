@@ -1,4 +1,4 @@
-"""Feedback judge candidates on the hand-labelled dev set (benchmarks/gold), one table.
+"""Feedback judge candidates on the hand-labelled dev set (judges/gold), one table.
 
     python -m benchmarks.judge_quality [--home DIR] [--gold FILE]
 
@@ -7,15 +7,15 @@ configured judge (RMCURATE_JUDGE_URLS) or the embedded one. The last row, the
 cue stage with the rest neutral, asks no judge.
 """
 import argparse
-import shutil
 import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
-from flows.judge_eval import evaluate_with_judge
-from flows.label import LabelSettings
+from rmcurate.judges import GOLD
+from rmcurate.settings import LabelSettings
+from rmcurate.stages.judge_eval import evaluate_with_judge
 
-GOLD = Path(__file__).parent / "gold" / "followups.jsonl"
 CANDIDATES = [
     ("feedback_choice, no cues", dict(template="feedback_choice", cues=False, undecided="judge")),
     ("feedback_choice + cues", dict(template="feedback_choice", cues=True, undecided="judge")),

@@ -14,12 +14,12 @@ import json
 import random
 from pathlib import Path
 
-from extractors.chunk import BadRecord
-from extractors.records import iter_json_array
-from extractors.replies import replies_of
-from extractors.sharegpt import parse_sharegpt
-from flows.sources import bundled_sharegpt
-from warehouse.exports.shards import write_shards
+from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.records import iter_json_array
+from rmcurate.readers.sharegpt import parse_sharegpt
+from rmcurate.rules.replies import replies_of
+from rmcurate.stages.sources import bundled_sharegpt
+from rmcurate.warehouse.exports.shards import write_shards
 
 
 def first_replies(n: int, max_prompt: int, reply_chars: tuple[int, int]) -> list[dict]:

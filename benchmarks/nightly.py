@@ -26,11 +26,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.update(RMCURATE_LABEL_UNDECIDED="neutral", RMCURATE_PAIRS_MAX_SEEDS="0", RMCURATE_TRAIN_ENABLED="false")
 
+from rmcurate.flows.nightly import nightly  # noqa: E402
+
 from benchmarks.export import ArrowPeak, in_memory_bytes  # noqa: E402
 from benchmarks.fake_judge import serving  # noqa: E402
 from benchmarks.wildchat_gen import generate  # noqa: E402
-from flows.nightly import nightly  # noqa: E402
-
 
 STAGES = ("ingest", "label_feedback", "synthesize_pairs", "snapshot", "export")
 

@@ -15,15 +15,17 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from extractors import detect
-from flows.label import EMBEDDED_FIELD_MAX_CHARS, LabelSettings, label_feedback
-from flows.pairs import EMBEDDED, PairSettings, synthesize_pairs
-from flows.sources import sample_file
-from judges.cache import CachedJudge
-from judges.embedded import SERVED_MODEL, EmbeddedServer
-from judges.vllm_http import HttpJudge
-from warehouse import connect, ingest_file
-from warehouse.judge_calls import DuckCallStore
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.embedded import SERVED_MODEL, EmbeddedServer
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.readers import detect
+from rmcurate.settings import LabelSettings, PairSettings
+from rmcurate.stages.common import EMBEDDED_FIELD_MAX_CHARS
+from rmcurate.stages.label import label_feedback
+from rmcurate.stages.pairs import EMBEDDED, synthesize_pairs
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.judge_calls import DuckCallStore
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Runs the scrubber over the first 3,000 conversations of the bundled ShareGPT sample (what `make run`
 uses). Real chats hold few real secrets, so most findings here are what a reader would call false
 positives (code, versions, hashes, dates): the count per kind, with examples, is the figure to keep
-low. `--module PATH` runs another copy of extractors/pii.py (an older one, say) in the same way, so
+low. `--module PATH` runs another copy of rules/pii.py (an older one, say) in the same way, so
 before and after can be compared on the same text in the same run:
 
     python -m benchmarks.pii --module /tmp/pii_before.py
@@ -13,13 +13,13 @@ import importlib.util
 import time
 from collections import Counter
 
-from extractors.records import iter_json_array
-from flows.sources import SAMPLE_SIZE, bundled_sharegpt
+from rmcurate.readers.records import iter_json_array
+from rmcurate.stages.sources import SAMPLE_SIZE, bundled_sharegpt
 
 
 def load(path: str | None):
     if path is None:
-        import extractors.pii as pii
+        import rmcurate.rules.pii as pii
 
         return pii
     spec = importlib.util.spec_from_file_location("pii_under_test", path)
@@ -60,7 +60,7 @@ def measure(pii, texts: list[str], examples: int = 0) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--module", help="another copy of extractors/pii.py to measure beside this one")
+    parser.add_argument("--module", help="another copy of rules/pii.py to measure beside this one")
     parser.add_argument("--examples", type=int, default=0, help="print this many findings of each kind")
     args = parser.parse_args()
     texts = sample_messages()

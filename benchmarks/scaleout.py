@@ -26,15 +26,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemet
 from prefect import flow  # noqa: E402
 from prefect.utilities.annotations import unmapped  # noqa: E402
 
-from extractors import detect  # noqa: E402
-from extractors.read import read  # noqa: E402
-from extractors.feedback.screen import screen  # noqa: E402
-from flows.label import PIPELINE_VERSION, LabelSettings  # noqa: E402
-from flows.scaleout import cluster, parse_file, parts, screen_partition, task_runner  # noqa: E402
-from flows.settings import FlowSettings  # noqa: E402
-from flows.sources import sample_file  # noqa: E402
-from warehouse import connect, ingest_file  # noqa: E402
-from warehouse.feedback import pending_conversations, turns_of  # noqa: E402
+from rmcurate.flows.scaleout import cluster, parse_file, parts, screen_partition, task_runner  # noqa: E402
+from rmcurate.readers import detect  # noqa: E402
+from rmcurate.readers.read import read  # noqa: E402
+from rmcurate.rules.feedback.screen import screen  # noqa: E402
+from rmcurate.settings import (
+    FlowSettings,  # noqa: E402
+    LabelSettings,  # noqa: E402
+)
+from rmcurate.stages.label import PIPELINE_VERSION
+from rmcurate.stages.sources import sample_file  # noqa: E402
+from rmcurate.warehouse import connect, ingest_file  # noqa: E402
+from rmcurate.warehouse.feedback import pending_conversations, turns_of  # noqa: E402
 
 
 def parse_here(files):

@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from extractors import detect
-from flows.sources import sample_file
-from warehouse import connect, ingest_file
-from warehouse.snapshot import write_snapshot
+from rmcurate.readers import detect
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.snapshot import write_snapshot
 
 
 def main() -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from rmcurate.trainer.train import TrainConfig, default_model, train
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.exports import export
+
 from benchmarks.export import SNAPSHOT, build
-from trainer.train import TrainConfig, default_model, train
-from warehouse import connect
-from warehouse.exports import export
 
 RENDER_TEMPLATE = ("{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] | trim }}"
                    "{% if not loop.last %}\n\n{% endif %}{% endfor %}")

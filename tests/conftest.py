@@ -22,8 +22,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from rmcurate.warehouse import connect  # noqa: E402
+
 from benchmarks.wildchat_gen import generate  # noqa: E402
-from warehouse import connect  # noqa: E402
 
 
 @pytest.fixture
@@ -79,8 +80,8 @@ def judge_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2(judge_home) -> Path:
     """SmolLM2-135M-Instruct as safetensors (converted once per session, shared with the judge server)."""
-    from judges.embedded import ensure_model
-    from judges.settings import JudgeSettings
+    from rmcurate.judges.embedded import ensure_model
+    from rmcurate.settings import JudgeSettings
 
     return ensure_model(judge_home, JudgeSettings().python)
 
@@ -100,13 +101,13 @@ def judge_url(judge_home) -> str:
     import sys
     import time
 
-    from judges.embedded import free_port
+    from rmcurate.judges.embedded import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = judge_home / "serve.log"
     with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(judge_home), "judge", "serve",
+        proc = subprocess.Popen([sys.executable, "-m", "rmcurate.cli", "--home", str(judge_home), "judge", "serve",
                                  "--port", str(port)], stdout=f, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     while not _healthy(url):

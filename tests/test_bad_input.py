@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rmcurate.warehouse import connect
+
 from benchmarks.wildchat_gen import generate
 from conftest import rows
-from warehouse import connect
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
 MSG = [{"role": "user", "content": "how do I sort a list?"}, {"role": "assistant", "content": "use sorted(xs)"}]

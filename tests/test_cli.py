@@ -25,7 +25,7 @@ def test_ingest_prints_a_summary_and_sql_answers_in_every_format(home, tmp_path,
     r = run(home, "ingest", str(wildchat_parquet), str(events))
     assert r.returncode == 0, r.stderr
     assert "wildchat-parquet" in r.stdout and "events-jsonl" in r.stdout and "total" in r.stdout
-    assert (home / "warehouse.duckdb").exists()
+    assert (home / "rmcurate.warehouse.duckdb").exists()
 
     r = run(home, "sql", "select count(*) as n from conversations", "--format", "csv")
     assert r.returncode == 0 and r.stdout == "n\n200\n"
@@ -55,7 +55,7 @@ def test_missing_paths_and_unknown_formats_are_one_line_errors_with_status_2(hom
     notes.write_text("just words")
     r = run(home, "ingest", "--format", "chats", str(notes))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'chats' is not one of 'wildchat'" in r.stderr
-    assert not (home / "warehouse.duckdb").exists()  # nothing was touched
+    assert not (home / "rmcurate.warehouse.duckdb").exists()  # nothing was touched
     # A file no reader understands is that file's error alone: reported in one line, status 1.
     r = run(home, "ingest", str(notes))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "unrecognized format" in r.stderr
@@ -68,7 +68,7 @@ def test_home_option_overrides_the_environment(tmp_path):
     r = subprocess.run([RMCURATE, "--home", str(other), "ingest", str(src)], capture_output=True, text=True,
                        env={**os.environ, "RMCURATE_HOME": str(tmp_path / "unused")})
     assert r.returncode == 0, r.stderr
-    assert (other / "warehouse.duckdb").exists() and not (tmp_path / "unused").exists()
+    assert (other / "rmcurate.warehouse.duckdb").exists() and not (tmp_path / "unused").exists()
 
 
 def sharegpt_file(path: Path, n: int = 30) -> Path:
@@ -78,7 +78,7 @@ def sharegpt_file(path: Path, n: int = 30) -> Path:
 
 
 def test_a_wrong_format_does_not_block_a_file_and_force_replaces_in_place(home, tmp_path):
-    from warehouse import connect
+    from rmcurate.warehouse import connect
 
     path = sharegpt_file(tmp_path / "chats.json")
     r = run(home, "ingest", "--format", "wildchat", str(path))
@@ -105,8 +105,8 @@ def test_a_wrong_format_does_not_block_a_file_and_force_replaces_in_place(home, 
 
 
 def test_a_forced_reingest_that_fails_leaves_the_earlier_rows(home, tmp_path):
-    from extractors import detect
-    from warehouse import connect, ingest_file
+    from rmcurate.readers import detect
+    from rmcurate.warehouse import connect, ingest_file
 
     path = sharegpt_file(tmp_path / "chats.json", 3000)
     con = connect(home)
@@ -140,6 +140,10 @@ def test_cli_conventions(home, tmp_path):
     r = subprocess.run([RMCURATE, "sql", "select count(*) as n from conversations", "--home", str(home),
                         "--format", "csv"], capture_output=True, text=True)
     assert r.stdout == "n\n1\n", r.stderr
+    # before and after the command: the one after it wins
+    r = subprocess.run([RMCURATE, "--home", str(nowhere), "sql", "select count(*) as n from conversations",
+                        "--home", str(home), "--format", "csv"], capture_output=True, text=True)
+    assert r.stdout == "n\n1\n" and not nowhere.exists(), r.stderr
     # choices are validated and shown, in one line
     r = run(home, "sql", "select 1", "--format", "xml")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'xml' is not one of 'table', 'csv', 'json'" in r.stderr

@@ -6,9 +6,10 @@ import sys
 import time
 from pathlib import Path
 
+from rmcurate.warehouse.runlock import nightly_lock
+
 from benchmarks.fake_judge import serving
 from conftest import write_json
-from warehouse.runlock import nightly_lock
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
 REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."
@@ -84,7 +85,7 @@ def test_a_second_run_stops_at_once_and_says_who_holds_the_home(home):
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import time
 from pathlib import Path
-from warehouse.runlock import nightly_lock
+from rmcurate.warehouse.runlock import nightly_lock
 with nightly_lock(Path({str(home)!r})):
     print("held", flush=True)
     time.sleep(60)
@@ -99,7 +100,7 @@ with nightly_lock(Path({str(home)!r})):
     finally:
         holder.kill()
         holder.wait()
-    assert not (home / "warehouse.duckdb").exists() or cli(home, "status").returncode == 0
+    assert not (home / "rmcurate.warehouse.duckdb").exists() or cli(home, "status").returncode == 0
     with nightly_lock(home):  # the kernel freed the dead holder's lock
         pass
 

@@ -12,17 +12,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rmcurate.readers import detect
+from rmcurate.rules.export.dedup import duplicates
+from rmcurate.rules.pii import pseudonym, scrub
+from rmcurate.schemas.feedback import FeedbackLabel
+from rmcurate.schemas.pairs import Pair
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.exports import ExportError, export, row_cache
+from rmcurate.warehouse.feedback import insert_models
+from rmcurate.warehouse.home import salt
+from rmcurate.warehouse.snapshot import write_snapshot
+
 from conftest import rows, write_json, write_jsonl
-from extractors import detect
-from extractors.export.dedup import duplicates
-from extractors.pii import pseudonym, scrub
-from schemas.feedback import FeedbackLabel
-from schemas.pairs import Pair
-from warehouse import connect, ingest_file
-from warehouse.exports import ExportError, export, row_cache
-from warehouse.home import salt
-from warehouse.feedback import insert_models
-from warehouse.snapshot import write_snapshot
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 # Every kind of personal data or credential the scrubber knows, as (planted text, what must not survive it).
@@ -415,7 +416,7 @@ def test_export_errors_are_one_line(home, tmp_path):
     con.close()
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    cli = [sys.executable, "-m", "flows.cli", "--home", str(home)]
+    cli = [sys.executable, "-m", "rmcurate.cli", "--home", str(home)]
     subprocess.run(cli + ["snapshot"], check=True, capture_output=True)
     r = subprocess.run(cli + ["export", "--format", "trl", "--out", str(tmp_path / "busy")],
                        capture_output=True, text=True)
@@ -450,7 +451,7 @@ def test_dedup_of_added_rows_resumes_from_the_answer_for_the_rows_before_them():
     """Rows are decided in order: deciding only the rows after a known prefix gives the full answer."""
     import random
 
-    from extractors.export.dedup import exact_key, near_duplicates, signatures, words
+    from rmcurate.rules.export.dedup import exact_key, near_duplicates, signatures, words
 
     rng = random.Random(7)
     vocab = [f"w{i}" for i in range(400)]
@@ -491,7 +492,7 @@ def card_snippets(card: str, lang: str) -> list[str]:
 def test_the_dataset_card_has_hub_metadata_names_its_judge_and_its_snippets_run(snapshot_home, tmp_path):
     from huggingface_hub import DatasetCard
 
-    from schemas.feedback import FeedbackJudgement
+    from rmcurate.schemas.feedback import FeedbackJudgement
 
     home, con, ids = snapshot_home
     # the judge that labelled the turns, and the language it found, as the label stage stores them

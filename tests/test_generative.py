@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 
+from rmcurate.judges.embedded import free_port, served_name
+from rmcurate.settings import JudgeSettings, PairSettings
+from rmcurate.stages.pairs import compare, pair_verifier
+from rmcurate.trainer.generative import CHOICES, both_orders, compare_metrics, evaluate, pair_rows
+from rmcurate.trainer.train import TrainConfig, train
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.judge_calls import DuckCallStore
+
 from benchmarks.known_pairs import known_pairs, write_export
 from conftest import _healthy
-from flows.pairs import PairSettings, compare, pair_verifier
-from judges.embedded import free_port, served_name
-from judges.settings import JudgeSettings
-from trainer.generative import CHOICES, both_orders, compare_metrics, evaluate, pair_rows
-from trainer.train import TrainConfig, train
-from warehouse import connect
-from warehouse.judge_calls import DuckCallStore
 
 N_TEST = 20
 
@@ -52,7 +53,7 @@ def test_a_few_cpu_steps_teach_a_known_preference(trained):
 def test_averaging_both_orders_cancels_a_position_bias_planted_in_the_logits(trained):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainer.generative import Prompts, choice_ids
+    from rmcurate.trainer.generative import Prompts, choice_ids
 
     data, ckpt, m = trained
     model = AutoModelForCausalLM.from_pretrained(ckpt)  # the saved checkpoint loads as a causal LM
@@ -90,12 +91,12 @@ def test_score_reads_out_both_orders_for_a_pair_export(trained, tmp_path):
     import pyarrow.parquet as pq
 
     data, ckpt, m = trained
-    from trainer.data import read_split
+    from rmcurate.trainer.data import read_split
 
     rows = read_split(data, "train")[1][:2] + read_split(data, "test")[1]
     small = write_export(tmp_path / "small", rows, N_TEST)
     out = tmp_path / "scores.parquet"
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "score", "--model", str(ckpt), "--data", str(small),
+    run = subprocess.run([sys.executable, "-m", "rmcurate.cli", "score", "--model", str(ckpt), "--data", str(small),
                           "--out", str(out)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     got = pq.read_table(out).to_pylist()
@@ -105,7 +106,7 @@ def test_score_reads_out_both_orders_for_a_pair_export(trained, tmp_path):
     # a generative RM compares two replies: a file of single texts is a one-line error
     texts = tmp_path / "texts.jsonl"
     texts.write_text('{"text": "hello"}\n')
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "score", "--model", str(ckpt), "--data", str(texts),
+    run = subprocess.run([sys.executable, "-m", "rmcurate.cli", "score", "--model", str(ckpt), "--data", str(texts),
                           "--out", str(out)], capture_output=True, text=True)
     assert run.returncode == 2 and "compares two replies" in run.stderr
 
@@ -116,7 +117,7 @@ def test_the_checkpoint_is_served_by_vllm_and_verifies_pairs(trained, tmp_path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "judge", "serve",
+        proc = subprocess.Popen([sys.executable, "-m", "rmcurate.cli", "--home", str(home), "judge", "serve",
                                  "--port", str(port), "--model", str(ckpt)], stdout=f, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600

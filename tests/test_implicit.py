@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.implicit import Implicit, groups
+from rmcurate.trainer.implicit import Implicit, groups
 
 
 def simulated(n: int = 12_000, seed: int = 0):

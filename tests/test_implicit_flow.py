@@ -9,12 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from rmcurate.stages.sources import sample_file, simulated_events_file
+from rmcurate.trainer.train import TrainConfig, train
+from rmcurate.warehouse import connect, ingest_path
+from rmcurate.warehouse.exports import export
+from rmcurate.warehouse.snapshot import write_snapshot
+
 from conftest import rows, write_jsonl
-from flows.sources import sample_file, simulated_events_file
-from trainer.train import TrainConfig, train
-from warehouse import connect, ingest_path
-from warehouse.exports import export
-from warehouse.snapshot import write_snapshot
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from rmcurate.judges import GOLD
+from rmcurate.judges.evaluate import calibration_error, report
+from rmcurate.stages.judge_eval import GoldError, contrast_pairs, load_gold
+
 from conftest import write_jsonl
-from flows.judge_eval import GoldError, contrast_pairs, load_gold
-from judges.evaluate import calibration_error, report
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
-GOLD = Path(__file__).parent.parent / "benchmarks" / "gold" / "followups.jsonl"
 
 
 def test_scores_against_hand_computed_values():

@@ -6,13 +6,14 @@ import sys
 import time
 from pathlib import Path
 
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.judge_calls import DuckCallStore
+
 from conftest import rows, write_json
 from faults import Hanging
-from judges.cache import CachedJudge
-from judges.templates import load
-from judges.vllm_http import HttpJudge
-from warehouse import connect
-from warehouse.judge_calls import DuckCallStore
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
 REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."

@@ -5,15 +5,16 @@ import concurrent.futures
 
 import pytest
 
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+from rmcurate.schemas.judge import JudgeRequest
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.judge_calls import GIVE_UP_AFTER, DuckCallStore
+
 from benchmarks.fake_judge import serving
 from conftest import rows
 from faults import Failing500
-from judges.cache import CachedJudge
-from judges.request import JudgeRequest
-from judges.templates import load
-from judges.vllm_http import HttpJudge
-from warehouse import connect
-from warehouse.judge_calls import GIVE_UP_AFTER, DuckCallStore
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +105,13 @@ def test_a_cache_write_that_fails_ends_the_batch_with_the_error(home, fake_url):
 
 
 def test_a_turn_whose_call_is_rejected_is_dropped_with_the_reason_not_left_pending(home, tmp_path, fake_url):
+    from rmcurate.readers import detect
+    from rmcurate.rules.feedback.embed import Embedder
+    from rmcurate.settings import LabelSettings
+    from rmcurate.stages.label import label_feedback
+    from rmcurate.warehouse import ingest_file
+
     from conftest import write_json
-    from extractors import detect
-    from extractors.feedback.embed import Embedder
-    from flows.label import LabelSettings, label_feedback
-    from warehouse import ingest_file
 
     reply = "Here is a complete answer with more than ten words in it, as the filter requires."
     convs = [{"id": f"c{i}", "conversations": [
@@ -132,13 +135,15 @@ def test_seeds_whose_rewrite_is_rejected_are_recorded_and_moved_past(home, tmp_p
     seeds are the next ones: seeds that always fail cannot hold the stage's first places for good."""
     from datetime import UTC, datetime
 
+    from rmcurate.readers import detect
+    from rmcurate.schemas.feedback import FeedbackLabel
+    from rmcurate.settings import PairSettings
+    from rmcurate.stages.label import PIPELINE_VERSION as LABEL_VERSION
+    from rmcurate.stages.pairs import synthesize_pairs
+    from rmcurate.warehouse import ingest_file
+    from rmcurate.warehouse.feedback import insert_models
+
     from conftest import write_json
-    from extractors import detect
-    from flows.label import PIPELINE_VERSION as LABEL_VERSION
-    from flows.pairs import PairSettings, synthesize_pairs
-    from schemas.feedback import FeedbackLabel
-    from warehouse import ingest_file
-    from warehouse.feedback import insert_models
 
     convs = [{"id": f"c{i}", "conversations": [
         {"from": "human", "value": f"How do I sort list number {i}?"},

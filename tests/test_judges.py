@@ -9,14 +9,15 @@ import textwrap
 import httpx
 import pytest
 
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import TEMPLATE_DIR, TemplateError, available, file_digests, load
+from rmcurate.schemas.judge import JudgeRequest, Sampling, Structured
+from rmcurate.warehouse import connect
+from rmcurate.warehouse.judge_calls import DuckCallStore, judge_stats, run_costs
+
 from conftest import rows
 from faults import Failing500, Hanging, dead_url
-from judges.cache import CachedJudge
-from judges.request import JudgeRequest, Sampling, Structured
-from judges.templates import TEMPLATE_DIR, TemplateError, available, file_digests, load
-from judges.vllm_http import HttpJudge
-from warehouse import connect
-from warehouse.judge_calls import DuckCallStore, judge_stats, run_costs
 
 FEEDBACK = ["thank you, that fixed it!", "no, this is wrong, the function does not exist",
             "continue", "now write the same in Rust"]
@@ -138,11 +139,11 @@ def test_requests_spread_over_endpoints_and_survive_a_dead_one(con, judge_url):
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from judges.cache import CachedJudge
-    from judges.templates import load
-    from judges.vllm_http import HttpJudge
-    from warehouse import connect
-    from warehouse.judge_calls import DuckCallStore
+    from rmcurate.judges.cache import CachedJudge
+    from rmcurate.prompts.templates import load
+    from rmcurate.judges.vllm_http import HttpJudge
+    from rmcurate.warehouse import connect
+    from rmcurate.warehouse.judge_calls import DuckCallStore
 
     class Announcing(DuckCallStore):
         def _write(self, cur, queued):  # says how many rows each committed batch held
@@ -182,7 +183,7 @@ def test_a_killed_run_resends_only_what_had_not_completed(home, judge_url):
 
 def test_released_templates_are_never_edited_in_place():
     lock = dict(line.split()[::-1] for line in (TEMPLATE_DIR / "LOCK").read_text().splitlines() if line.strip())
-    assert file_digests() == lock, "a released template changed: add a new version instead (and python -m judges.templates)"
+    assert file_digests() == lock, "a released template changed: add a new version instead (and python -m rmcurate.prompts.templates)"
     assert available()["feedback_choice"] == [1]
 
 
@@ -216,7 +217,7 @@ def test_status_reports_judge_stats(home, judge_url):
     assert prompt_tok > 100 and 2 <= completion_tok <= 4
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from rmcurate.cli import app
     result = CliRunner().invoke(app, ["--home", str(home), "status"])
     assert result.exit_code == 0 and "judge calls" in result.output and "feedback_choice v1" in result.output
     result = CliRunner().invoke(app, ["judge", "ping", "--url", judge_url, "--url", dead_url()])

@@ -7,20 +7,23 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from rmcurate.judges import GOLD
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.readers import detect
+from rmcurate.rules.feedback import language, rules
+from rmcurate.rules.feedback.embed import Embedder
+from rmcurate.rules.feedback.labels import ordinal, parse_category
+from rmcurate.rules.feedback.mining import mine
+from rmcurate.rules.feedback.prefilter import obviously_neutral
+from rmcurate.rules.feedback.refusal import looks_like_refusal
+from rmcurate.settings import LabelSettings
+from rmcurate.stages.label import PIPELINE_VERSION, label_feedback
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.judge_calls import DuckCallStore
+
 from conftest import rows, write_json
-from extractors import detect
-from extractors.feedback import language, rules
-from extractors.feedback.embed import Embedder
-from extractors.feedback.labels import ordinal, parse_category
-from extractors.feedback.mining import mine
-from extractors.feedback.prefilter import obviously_neutral
-from extractors.feedback.refusal import looks_like_refusal
-from flows.label import PIPELINE_VERSION, LabelSettings, label_feedback
-from flows.sources import sample_file
-from judges.cache import CachedJudge
-from judges.vllm_http import HttpJudge
-from warehouse import connect, ingest_file
-from warehouse.judge_calls import DuckCallStore
 
 REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."
 
@@ -249,10 +252,10 @@ REFUSAL = "I'm sorry, but I cannot help with writing that kind of script for you
 
 def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
     """Store (template, fields, answer) in the cache exactly as the stage will ask, then a judge over it."""
-    from judges.embedded import free_port
-    from judges.request import JudgeResult
-    from judges.templates import load
-    from judges.fields import cut
+    from rmcurate.judges.embedded import free_port
+    from rmcurate.prompts.fields import cut
+    from rmcurate.prompts.templates import load
+    from rmcurate.schemas.judge import JudgeResult
 
     store = DuckCallStore(con)
     for template, fields, text in answers:
@@ -327,18 +330,17 @@ def test_a_neutral_turn_waits_while_a_later_turn_of_its_conversation_is_pending(
     ("Write a story about a good dog", None),  # praise words that do not open the message
 ])
 def test_cues_settle_only_explicit_follow_ups(text, category):
-    from extractors.feedback.cues import cue
+    from rmcurate.rules.feedback.cues import cue
     found = cue(text)
     assert (found[0] if found else None) == category, found
 
 
 def test_gold_cue_precision_holds(tmp_path):
     """The cue stage on the committed dev set: each cue right at least 80% of the time, and never silent."""
-    from pathlib import Path
 
-    from extractors.feedback.cues import cue
-    from flows.judge_eval import load_gold
-    items = load_gold(Path(__file__).parent.parent / "benchmarks" / "gold" / "followups.jsonl")
+    from rmcurate.rules.feedback.cues import cue
+    from rmcurate.stages.judge_eval import load_gold
+    items = load_gold(GOLD)
     assert len(items) >= 300 and {x["label"] for x in items} == {1, 2, 3, 4, 5}
     settled = [(cue(x["feedback"]), x["label"]) for x in items]
     hits = [(c[0], label) for c, label in settled if c]
@@ -360,7 +362,7 @@ def test_undecided_neutral_asks_no_judge_and_cues_are_recorded(home, tmp_path, e
 
 
 def test_a_night_reads_only_conversations_above_the_watermark_and_the_backlog(home, tmp_path, embedder):
-    from warehouse.feedback import pending_conversations, turns_of
+    from rmcurate.warehouse.feedback import pending_conversations, turns_of
 
     first = sample_file(tmp_path / "a", 40)
     records = json.loads(first.read_text())

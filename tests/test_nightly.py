@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from browser import layout
-from flows.nightly import nightly
-from warehouse import connect
+from rmcurate.flows.nightly import nightly
+from rmcurate.warehouse import connect
 
+from browser import layout
 
 SIZE = 300  # about 3.5% of turns keep a label: enough for both trainers to have a test split
 
@@ -31,7 +31,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     labels = first["labels"]
     assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
     assert labels["funnel"][0].n_in == labels["n_labelled"]
-    report = Path(labels["report"]).read_text()
+    report = Path(first["train"]["report"]).read_text()
     assert "<svg" in report and "Funnel" in report and "neutral" in report
     assert "How the labels were decided" in report and "<td>cue</td>" in report  # the cue stage at work
     assert "Exports (this run)" in report and "Trainer: does the data teach anything?" in report
@@ -90,7 +90,7 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     run = subprocess.run([str(Path(sys.executable).parent / "rmcurate"), "--home", str(home), "run",
                           "--sample-size", str(SIZE)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "nanobind" not in run.stderr  # DuckDB's teardown diagnostics after the results (flows/quiet.py)
+    assert "nanobind" not in run.stderr  # DuckDB's teardown diagnostics after the results (cli/quiet.py)
     assert "Stopping temporary server" not in run.stderr  # no Prefect lines after the tables
     for words in ("nightly ingest", "feedback funnel", "pairs:", "Exports (this run)",
                   "Trainer: does the data teach anything?", "report: "):

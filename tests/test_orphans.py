@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from judges.embedded import SUPERVISE_SCRIPT, stop_stale
+from rmcurate.judges.embedded import SUPERVISE_SCRIPT, stop_stale
 
 # A parent that starts the supervisor over a command which itself forks a grandchild, as vLLM's engine does.
 TREE = """
@@ -74,7 +74,7 @@ def test_a_stale_server_group_is_stopped_and_a_live_ones_left_alone(tmp_path):
 SERVE = """
 import sys, time
 from pathlib import Path
-from judges.embedded import EmbeddedServer
+from rmcurate.judges.embedded import EmbeddedServer
 server = EmbeddedServer(Path(sys.argv[1])).start()
 print(server.url, server.proc.pid, flush=True)
 time.sleep(600)

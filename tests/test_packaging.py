@@ -52,7 +52,7 @@ class NotInstalled(importlib.abc.MetaPathFinder):
         if name.split('.')[0] in {sorted(HEAVY)!r}:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 sys.meta_path.insert(0, NotInstalled())
-from flows.cli import cli
+from rmcurate.cli import cli
 for args in (["ingest", {str(source)!r}], ["snapshot"], ["export", "--format", "all", "--out", {str(tmp_path / 'out')!r}],
              ["sql", "select count(*) as n from turns", "--format", "csv"]):
     sys.argv = ["rmcurate", "--home", {str(home)!r}, *args]

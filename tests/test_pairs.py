@@ -4,20 +4,22 @@ from datetime import UTC, datetime
 
 import pytest
 
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.judges.vllm_http import HttpJudge
+from rmcurate.prompts.templates import load
+from rmcurate.readers import detect
+from rmcurate.rules.rmboost import ASPECTS, condition, parse_response, template_markers, validate
+from rmcurate.schemas.feedback import FeedbackLabel
+from rmcurate.settings import LabelSettings, PairSettings
+from rmcurate.stages.label import PIPELINE_VERSION as LABEL_VERSION
+from rmcurate.stages.label import label_feedback
+from rmcurate.stages.pairs import add_natural_pairs, has_seeds, synthesize_pairs
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.feedback import insert_models
+from rmcurate.warehouse.judge_calls import DuckCallStore
+
 from conftest import rows, write_json
-from extractors import detect
-from extractors.pairs.rmboost import ASPECTS, condition, parse_response, template_markers, validate
-from judges.templates import load
-from flows.label import PIPELINE_VERSION as LABEL_VERSION
-from flows.label import LabelSettings, label_feedback
-from flows.pairs import PairSettings, add_natural_pairs, has_seeds, synthesize_pairs
-from flows.sources import sample_file
-from judges.cache import CachedJudge
-from judges.vllm_http import HttpJudge
-from schemas.feedback import FeedbackLabel
-from warehouse import connect, ingest_file
-from warehouse.feedback import insert_models
-from warehouse.judge_calls import DuckCallStore
 
 MARKERS = template_markers(text for _, text in load("rmboost_rewrite").messages)
 Y1 = "To reverse a list in Python, call xs.reverse() to change it in place, or use xs[::-1] for a new list."

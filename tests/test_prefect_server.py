@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.sources import simulated_events_file
-from warehouse import connect
+from rmcurate.stages.sources import simulated_events_file
+from rmcurate.warehouse import connect
 
 BIN = Path(sys.executable).parent
 
@@ -133,9 +133,9 @@ def test_a_nightly_task_waits_out_another_writer_with_backoff(tmp_path, monkeypa
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from flows.nightly import nightly
-    from warehouse import WarehouseBusy
-    from warehouse.home import db_path
+    from rmcurate.flows.nightly import nightly
+    from rmcurate.warehouse import WarehouseBusy
+    from rmcurate.warehouse.home import db_path
 
     home = tmp_path / "home"
     connect(home).close()

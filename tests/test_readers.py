@@ -6,10 +6,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rmcurate.readers import FormatError, detect
+from rmcurate.readers.read import read
+from rmcurate.stages.sources import bundled_sharegpt
+
 from conftest import write_json, write_jsonl
-from extractors import FormatError, detect
-from extractors.read import read
-from flows.sources import bundled_sharegpt
 
 
 def collect(path: Path, kind=None):
@@ -182,7 +183,7 @@ def test_detection_is_by_content_and_can_be_forced(tmp_path, wildchat_parquet):
 def test_a_null_moderation_entry_is_null_whatever_its_children_hold():
     import numpy as np
 
-    from extractors import moderation
+    from rmcurate.readers import moderation
 
     # Arrow lets a null struct keep child values; Parquet writers from other tools can leave such slots.
     entry = pa.StructArray.from_arrays([pa.array([True, True])], names=["flagged"], mask=pa.array([False, True]))
@@ -192,7 +193,7 @@ def test_a_null_moderation_entry_is_null_whatever_its_children_hold():
 
 @pytest.mark.parametrize("block", [1, 2, 7, 1 << 20])
 def test_a_broken_array_is_salvaged_element_by_element_whatever_the_read_size(tmp_path, monkeypatch, block):
-    from extractors import records
+    from rmcurate.readers import records
     monkeypatch.setattr(records, "BLOCK", block)
     tricky = {"id": "q", "conversations": [{"from": "human", "value": 'brackets ] } [ { and "quotes", \\ and \\"'}]}
     path = tmp_path / "s.json"

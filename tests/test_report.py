@@ -1,5 +1,5 @@
 """The report's warnings about test splits that cannot carry their metric."""
-from warehouse.report import MIN_TEST_ROWS, split_warnings
+from rmcurate.warehouse.report import MIN_TEST_ROWS, split_warnings
 
 
 def manifest(rows: int, labels: dict) -> dict:

@@ -3,12 +3,11 @@ import json
 import shutil
 
 import pyarrow.parquet as pq
-
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.nightly import nightly
-from warehouse import connect
+from rmcurate.flows.nightly import nightly
+from rmcurate.warehouse import connect
 
 SIZE = 80
 

@@ -1,11 +1,12 @@
 """Snapshots share what did not change: a night with a little new data writes a little."""
 import json
 
+from rmcurate.readers import detect
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.exports.rows import open_snapshot
+from rmcurate.warehouse.snapshot import write_snapshot
+
 from conftest import rows, write_json
-from extractors import detect
-from warehouse import connect, ingest_file
-from warehouse.exports.rows import open_snapshot
-from warehouse.snapshot import write_snapshot
 
 REPLY = "Here is a complete answer with more than ten words in it, as the filter requires."
 

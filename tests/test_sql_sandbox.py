@@ -13,11 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from rmcurate.readers import detect
+from rmcurate.warehouse import connect, ingest_file
+from rmcurate.warehouse.nowrite import abi_version
+from rmcurate.warehouse.snapshot import write_snapshot
+
 from conftest import write_json
-from extractors import detect
-from warehouse import connect, ingest_file
-from warehouse.nowrite import abi_version
-from warehouse.snapshot import write_snapshot
 
 RMCURATE = str(Path(sys.executable).parent / "rmcurate")
 
@@ -36,7 +37,7 @@ def tree(*roots: Path) -> dict[str, str]:
 
 
 def hostile(home: Path, other: Path, secret: Path) -> list[str]:
-    w = home / "warehouse.duckdb"
+    w = home / "rmcurate.warehouse.duckdb"
     snap = sorted((home / "snapshots").iterdir())[-1]
     part = sorted((snap / "conversations").glob("part-*.parquet"))[0]
     return [
@@ -122,7 +123,7 @@ def held(home: Path):
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from warehouse import connect
+from rmcurate.warehouse import connect
 con = connect(Path({str(home)!r}))
 print("held", flush=True)
 time.sleep(600)
@@ -184,7 +185,7 @@ def test_the_kernel_refuses_writes_whatever_the_sql(tmp_path):
     before = digest(db)
     code = f"""
 import duckdb
-from warehouse.nowrite import forbid_writes
+from rmcurate.warehouse.nowrite import forbid_writes
 assert forbid_writes([{str(spill)!r}]) >= 1
 con = duckdb.connect({str(db)!r}, read_only=True, config={{"threads": 4, "temp_directory": {str(spill)!r}}})
 for q in ["explain analyze copy (select 'gone' x) to '{db}' (format csv, use_tmp_file false)",

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from test_export import snapshot_home  # noqa: F401 - the fixture
 
-from trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss, two_token_loss
-from trainer.metrics import ece, length_to_level, spearman
-from trainer.train import TrainConfig, train
-from warehouse.exports import export
+from rmcurate.trainer.losses import ordinal_loss, ordinal_probs, ordinal_score, pairwise_loss, two_token_loss
+from rmcurate.trainer.metrics import ece, length_to_level, spearman
+from rmcurate.trainer.train import TrainConfig, train
+from rmcurate.warehouse.exports import export
 
 
 def test_pairwise_loss_without_smoothing_is_bradley_terry():
@@ -77,7 +77,7 @@ def test_metrics_against_known_values():
 def test_ordinal_pairs_of_a_large_test_set_are_sampled_not_materialised():
     import tracemalloc
 
-    from trainer.metrics import label_pairs, ordinal_metrics
+    from rmcurate.trainer.metrics import label_pairs, ordinal_metrics
     labels = np.random.default_rng(1).integers(1, 5, 100_000)  # n x n booleans would be 10 GB
     tracemalloc.start()
     i, j = label_pairs(labels, limit=20_000)
@@ -109,7 +109,7 @@ def test_a_few_cpu_steps_lower_the_loss_and_save_a_loadable_checkpoint(snapshot_
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert model.config.num_labels == (1 if objective == "pairwise" else 3)
     # `score` reads the checkpoint's objective: the expected level 1..4 for ordinal, a reward per side for pairs
-    from trainer.score import score
+    from rmcurate.trainer.score import score
     n = score(tmp_path / "model", tmp_path / fmt, tmp_path / "scores.parquet")
     scored = pq.read_table(tmp_path / "scores.parquet").to_pylist()
     assert n == len(scored) == m["n_train"] + m["n_test"]
@@ -124,7 +124,7 @@ def test_cli_errors_are_one_line(snapshot_home, tmp_path):
     export(con, home, "trl", tmp_path / "trl")
     export(con, home, "implicit", tmp_path / "implicit")
     export(con, home, "trl", tmp_path / "all-train", test_fraction=0.0)  # nothing to measure on: a reason, no crash
-    cli = [sys.executable, "-m", "flows.cli", "train"]
+    cli = [sys.executable, "-m", "rmcurate.cli", "train"]
     for args, words in [(["--data", str(tmp_path / "trl"), "--objective", "ordinal"], "trains on ordinal exports"),
                         (["--data", str(tmp_path / "implicit"), "--objective", "implicit", "--estimator", "magic"],
                          "'magic' is not one of 'implicitrm'"),

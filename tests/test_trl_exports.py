@@ -6,11 +6,11 @@ import json
 import pytest
 from test_export import NOW, snapshot_home  # noqa: F401 - the fixture
 
-from extractors.export.chat import trainable_prompt
-from schemas.pairs import Pair
-from warehouse.exports import export
-from warehouse.feedback import insert_models
-from warehouse.snapshot import write_snapshot
+from rmcurate.rules.export.chat import trainable_prompt
+from rmcurate.schemas.pairs import Pair
+from rmcurate.warehouse.exports import export
+from rmcurate.warehouse.feedback import insert_models
+from rmcurate.warehouse.snapshot import write_snapshot
 
 # Mistral's rule, as many templates have it: optional system, then user/assistant alternating.
 STRICT_TEMPLATE = (

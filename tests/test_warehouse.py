@@ -3,9 +3,10 @@ import subprocess
 import sys
 import textwrap
 
+from rmcurate.readers import detect
+from rmcurate.warehouse import connect, ingest_file
+
 from conftest import rows, write_json, write_jsonl
-from extractors import detect
-from warehouse import connect, ingest_file
 
 
 def ingest(con, path, kind=None):
@@ -103,8 +104,8 @@ def test_a_killed_ingest_leaves_nothing_behind_and_can_be_redone(home, tmp_path)
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from extractors import detect
-        from warehouse import connect, ingest_file
+        from rmcurate.readers import detect
+        from rmcurate.warehouse import connect, ingest_file
         seen = []
         def die(chunk):
             seen.append(chunk)
@@ -134,7 +135,7 @@ OLD_MESSAGES = """CREATE TABLE messages (conversation_id VARCHAR NOT NULL, messa
 def test_a_warehouse_with_score_maps_is_migrated_without_losing_a_score(home):
     import duckdb
 
-    from warehouse.home import db_path
+    from rmcurate.warehouse.home import db_path
 
     connect(home).close()
     old = duckdb.connect(str(db_path(home)))
@@ -156,7 +157,7 @@ def test_a_warehouse_with_score_maps_is_migrated_without_losing_a_score(home):
 def test_an_unkeyed_judge_call_cache_gets_its_key_and_keeps_the_newest_row_of_a_key(home):
     import duckdb
 
-    from warehouse.home import db_path
+    from rmcurate.warehouse.home import db_path
 
     connect(home).close()
     old = duckdb.connect(str(db_path(home)))  # as an older rmcurate left it: no key, no run_id or failures
@@ -180,8 +181,8 @@ def test_a_column_of_another_type_is_a_one_line_error_not_a_rewrite(home):
     import duckdb
     import pytest
 
-    from warehouse import WarehouseError
-    from warehouse.home import db_path
+    from rmcurate.warehouse import WarehouseError
+    from rmcurate.warehouse.home import db_path
 
     connect(home).close()
     old = duckdb.connect(str(db_path(home)))
@@ -200,7 +201,7 @@ def test_a_column_of_another_type_is_a_one_line_error_not_a_rewrite(home):
 def test_old_checkpoints_are_pruned_but_not_what_a_kept_run_reuses(tmp_path):
     import os
 
-    from warehouse.retention import prune_checkpoints
+    from rmcurate.warehouse.retention import prune_checkpoints
 
     models = tmp_path / "models"
     for run in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z", "20260104T000000Z"):

@@ -14,15 +14,14 @@ explicit thanks and rejections are rare in a random draw, and a per-class
 score needs some of each.
 """
 import hashlib
-import re
 import json
+import re
 import sys
 from pathlib import Path
 
-from extractors.feedback import language
-from flows.sources import SAMPLE_SIZE
-from warehouse import connect
-
+from rmcurate.rules.feedback import language
+from rmcurate.stages.sources import SAMPLE_SIZE
+from rmcurate.warehouse import connect
 
 EVALUATIVE = re.compile(r"\b(thanks?|thank you|thx|great|perfect|awesome|excellent|amazing|love|nice|good|helpful|"
                         r"wrong|incorrect|not what|useless|doesn'?t work|didn'?t work|not working|error|mistake|"

@@ -1,5 +1,0 @@
-"""WildReward's steps as pure functions: language, prefilter, refusal, filters, mining, labels.
-
-No judge calls and no DuckDB here: flows/label.py feeds turns in and writes
-what these decide.
-"""

@@ -1,1 +1,0 @@
-"""Pair building: RMBoost conditions, strict parsing of generations, validation."""

@@ -1,0 +1,93 @@
+"""Reading the warehouse: `sql`, `status`, `report`, and `snapshot` (what exports read)."""
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from rmcurate.cli.common import Home, fail, home_of, open_for_reading, open_warehouse, out
+from rmcurate.settings import WarehouseSettings
+from rmcurate.warehouse import WarehouseError
+
+
+def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
+        format: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
+        max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40,
+        timeout: Annotated[float | None, typer.Option(
+            help="Stop the query after this many seconds; 0 for none. [default: $RMCURATE_SQL_TIMEOUT_S or 60]",
+            show_default=False)] = None,
+        max_spill: Annotated[str | None, typer.Option(
+            help="Disk the query may spill to (removed after it). [default: $RMCURATE_SQL_MAX_SPILL or 10GB]",
+            show_default=False)] = None,
+        home: Home = None):
+    """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN); no file
+    is written and none outside the warehouse is read. csv and json stream their rows."""
+    from rmcurate.warehouse.query import run_sql
+
+    settings = WarehouseSettings()
+    timeout = settings.sql_timeout_s if timeout is None else timeout
+    try:
+        code = run_sql(home_of(ctx, home), query, format, max_rows, timeout, max_spill or settings.sql_max_spill)
+    except WarehouseError as e:
+        fail(str(e))
+    raise typer.Exit(code)
+
+
+def status(ctx: typer.Context, home: Home = None):
+    """Tables, row counts, recent ingests and quarantine reasons (from the latest snapshot while a stage writes)."""
+    from rmcurate.warehouse.judge_calls import judge_stats
+    from rmcurate.warehouse.status import last_ingests, quarantine_by_reason, table_counts
+
+    root = home_of(ctx, home)
+    con = open_for_reading(root)
+    out.print(f"warehouse: {root}")
+    t = Table("table", "rows", title="tables")
+    for name, n in table_counts(con):
+        t.add_row(name, f"{n:,}")
+    out.print(t)
+    t = Table("id", "path", "format", "read", "loaded", "dup", "quar", "status", "finished", title="last ingests")
+    for row in last_ingests(con):
+        t.add_row(*map(str, row))
+    out.print(t)
+    t = Table("reason", "records", title="quarantine by reason")
+    for reason, n in quarantine_by_reason(con):
+        t.add_row(reason, f"{n:,}")
+    out.print(t)
+    t = Table("model", "template", "calls", "ok", "failed", "cache hits", "prompt tok", "completion tok",
+              "mean latency s", title="judge calls")
+    for row in judge_stats(con):
+        t.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    out.print(t)
+    con.close()
+
+
+def report(ctx: typer.Context,
+           run: Annotated[str | None, typer.Option(help="Labelling run id (default: the last).")] = None,
+           home: Home = None):
+    """Write the feedback report (funnel and label histogram) as HTML and print its path (from the
+    latest snapshot while a stage writes)."""
+    from rmcurate.warehouse.report import write_feedback_report
+
+    root = home_of(ctx, home)
+    con = open_for_reading(root)
+    try:
+        path = write_feedback_report(con, root, run)
+    except ValueError as e:
+        fail(str(e), code=1)
+    finally:
+        con.close()
+    out.print(str(path), soft_wrap=True)
+
+
+def snapshot(ctx: typer.Context, home: Home = None):
+    """Copy every table to Parquet under snapshots/<run id>/: what exports read."""
+    from datetime import UTC, datetime
+
+    from rmcurate.warehouse.snapshot import write_snapshot
+
+    root = home_of(ctx, home)
+    con = open_warehouse(root)
+    try:
+        path = write_snapshot(con, root, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+    finally:
+        con.close()
+    out.print(str(path), soft_wrap=True)

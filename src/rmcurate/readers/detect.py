@@ -1,0 +1,96 @@
+"""Tell a file's format from its content, not its name."""
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from rmcurate.readers.chunk import FormatError
+from rmcurate.readers.records import split_array
+from rmcurate.readers.textio import skip_bom
+
+EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
+LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
+
+KINDS = ("wildchat", "sharegpt", "events")
+
+
+@dataclass(frozen=True)
+class Format:
+    kind: str  # wildchat | sharegpt | events | empty
+    container: str  # parquet | json | jsonl | empty
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.kind == "empty" else f"{self.kind}-{self.container}"
+
+
+def kind_of(keys) -> str | None:
+    keys = set(keys)
+    if {"conversation_hash", "conversation"} & keys:
+        return "wildchat"
+    if "conversations" in keys:
+        return "sharegpt"
+    if {"event", "ts"} <= keys:
+        return "events"
+    return None
+
+
+def _first_text_record(path: Path) -> tuple[str, object]:
+    """(container, first record that parses), looking past broken records near the start."""
+    with open(path, "rb") as f:
+        skip_bom(f)
+        head = f.read(65536).lstrip(b" \t\r\n")
+        if not head or EMPTY_ARRAY.fullmatch(head):
+            return "empty", None
+        if head.startswith(b"["):
+            for _, (_, raw) in zip(range(LOOK_AHEAD), split_array(path)):
+                value = _loads(raw)
+                if isinstance(value, dict):
+                    return "json", value
+            return "json", None
+        if head.startswith(b"{"):
+            f.seek(0)
+            skip_bom(f)
+            lines = (line for line in f if line.strip())
+            for _, line in zip(range(LOOK_AHEAD), lines):
+                value = _loads(line)
+                if isinstance(value, dict):
+                    return "jsonl", value
+            return "jsonl", None
+    return "unknown", None
+
+
+def _loads(raw: bytes | None):
+    try:
+        return json.loads(raw) if raw is not None else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def detect(path: Path, kind: str | None = None) -> Format:
+    """The file's format; `kind` forces wildchat/sharegpt/events. Raises FormatError."""
+    if kind is not None and kind not in KINDS:
+        raise FormatError(f"unknown --format {kind!r}: choose one of {', '.join(KINDS)}")
+    if path.stat().st_size == 0:
+        return Format("empty", "empty")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"PAR1":
+        container = "parquet"
+        try:
+            found = kind_of(pq.read_schema(path).names)
+        except Exception as e:  # noqa: BLE001 - any reader error means "not readable Parquet"
+            raise FormatError(f"{path}: unreadable Parquet file ({e})") from None
+    else:
+        container, first = _first_text_record(path)
+        if container == "empty":  # whitespace only, or an empty array: nothing to read, nothing wrong
+            return Format("empty", "empty")
+        if container == "unknown":
+            raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array or JSON lines)")
+        found = kind_of(first) if isinstance(first, dict) else None
+    if kind is None and found is None:
+        raise FormatError(f"{path}: cannot tell whether this {container} file holds wildchat, sharegpt "
+                          "or events records; use --format")
+    return Format(kind or found, container)

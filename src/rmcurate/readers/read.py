@@ -1,0 +1,77 @@
+"""One entry point: a file and its format in, Chunks out."""
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from rmcurate.readers.chunk import BadRecord, Chunk, Quarantined, cap
+from rmcurate.readers.detect import Format
+from rmcurate.readers.events import parse_event
+from rmcurate.readers.records import iter_records
+from rmcurate.readers.sharegpt import parse_sharegpt
+from rmcurate.readers.wildchat import flatten, normalize_json_row, read_wildchat_parquet, rows_frame
+from rmcurate.schemas import Message, SourceConversation, SourceEvent, arrow_schema
+
+CONVERSATIONS = arrow_schema(SourceConversation)
+MESSAGES = arrow_schema(Message).append(pa.field("source_row", pa.int64(), nullable=False))
+EVENTS = arrow_schema(SourceEvent)
+
+
+def read(path: Path, fmt: Format, batch_size: int = 20_000) -> Iterator[Chunk]:
+    """Chunks of about `batch_size` records, in file order."""
+    if fmt.kind == "empty":
+        return iter(())
+    if fmt.kind == "wildchat" and fmt.container == "parquet":
+        return read_wildchat_parquet(path, batch_size)
+    return _read_records(path, fmt, batch_size)
+
+
+def _read_records(path: Path, fmt: Format, batch_size: int) -> Iterator[Chunk]:
+    parse = {"sharegpt": parse_sharegpt, "wildchat": _wildchat_row, "events": _event_row}[fmt.kind]
+    good, extra, bad, pos = [], [], [], 0
+    for rec in iter_records(path, fmt.container):
+        pos = rec.bytes_read or pos
+        if rec.problem:
+            bad.append(Quarantined(rec.location, rec.problem, rec.raw))
+        else:
+            try:
+                row, more = parse(rec.value, rec.row)
+                good.append(row)
+                extra.extend(more)
+            except (BadRecord, ValueError) as e:
+                bad.append(Quarantined(rec.location, str(e), _raw(rec.value)))
+            except RecursionError:
+                bad.append(Quarantined(rec.location, "JSON nested too deep", None))
+        if len(good) + len(bad) >= batch_size:
+            yield _chunk(fmt, good, extra, bad, pos)
+            good, extra, bad = [], [], []
+    if good or bad:
+        yield _chunk(fmt, good, extra, bad, pos)
+
+
+def _wildchat_row(value, row):
+    return {**normalize_json_row(value), "source_row": row, "problem": None}, ()
+
+
+def _event_row(value, row):
+    return parse_event(value), ()
+
+
+def _chunk(fmt: Format, good: list, extra: list, bad: list, pos: int) -> Chunk:
+    if fmt.kind == "events":
+        return Chunk(events=pa.Table.from_pylist(good, schema=EVENTS), quarantined=bad, bytes_read=pos)
+    if fmt.kind == "wildchat":
+        chunk = flatten(*rows_frame(good), lambda r: f"line {r + 1}" if fmt.container == "jsonl" else f"record {r}")
+        chunk.quarantined = bad + chunk.quarantined
+        chunk.bytes_read = pos
+        return chunk
+    return Chunk(conversations=pa.Table.from_pylist(good, schema=CONVERSATIONS),
+                 messages=pa.Table.from_pylist(extra, schema=MESSAGES), quarantined=bad, bytes_read=pos)
+
+
+def _raw(value) -> str | None:
+    try:
+        return cap(json.dumps(value, ensure_ascii=False, default=str))
+    except RecursionError:
+        return "(nested too deep to show)"

@@ -1,0 +1,191 @@
+"""Personal identifiers that are not numbers with a checksum: names a user gives, dates of birth,
+street addresses, passport numbers, MAC addresses, bitcoin addresses, SSNs without dashes.
+
+Each rule needs a cue a reader would need too ("my name is", "born", "passport", a street word
+after a house number), because the same shapes fill code and prose: a 9-digit number is an SSN
+only after "SSN", a date is a birth date only after "born" or "DOB". Bitcoin addresses are
+checked by `stdnum.bitcoin` (base58check and bech32 checksums), so a random base58 string stays.
+"""
+import re
+
+from stdnum import bitcoin
+
+from rmcurate.rules.credentials import longest_word
+
+# "My name is Jane Q. Roe", "my full name's jane roe", "I'm called Jane": up to four words, stopping at
+# punctuation or a word that starts the rest of the sentence.
+NAME = re.compile(r"(?i:\b(?:my\s+(?:full\s+|real\s+|legal\s+|first\s+|last\s+|sur)?name(?:\s+is|'s|’s|\s*:)"
+                  r"|i(?:'m|’m|\s+am)\s+called|je\s+m'appelle|me\s+llamo|ich\s+heiße|ich\s+heisse)\s+)"
+                  r"(?P<name>[^\W\d_][\w'’-]*\.?(?:[ \t]+[^\W\d_][\w'’-]*\.?){0,3})")
+# A form's field: "Name: Jane Roe", "Full name: Maria Garcia Lopez" (two capitalised words or more).
+# Capitalised, at a line's start or after a field before it on one line ("Name: Jane Roe, Email: ...");
+# YAML's indented `name: Build Image` is not a person.
+NAME_FIELD = re.compile(r"(?m)(?:^|(?<=[,;|•])[ \t]*)(?:(?:Full|Legal|Your)[ \t]+name|Name)[ \t]*:[ \t]*"
+                        r"(?P<name>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’.-]*){1,3})")
+NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower-cased text: 3x faster
+NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the", "a", "an", "in", "on", "at",
+            "from", "to", "with", "of", "for", "by", "here", "there", "also", "just", "still", "which", "who",
+            "because", "as", "if", "when", "it", "this", "that", "my", "your", "you", "we", "he", "she", "they",
+            "please", "thanks", "thank", "hi", "hello", "nothing", "unknown", "none", "n/a", "name", "irrelevant",
+            "important", "secret", "private", "what", "how", "why", "can", "could", "would", "will", "do", "does",
+            "did", "am", "are", "be", "have", "has", "had", "all", "no", "yes", "ok", "okay", "full", "first", "last"}
+HONORIFICS = {"mr", "mrs", "ms", "dr", "prof"}
+
+MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+DATE = (r"(?:\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+        rf"|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?)?{MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+\d{{4}}"
+        r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)")
+DOB = re.compile(r"(?i)\b(?:born(?:\s+on|\s+in)?|date\s+of\s+birth|birth\s*date|birthdate|d\.?o\.?b\.?|birthday(?:\s+is)?"
+                 r"|geboren(?:\s+am)?|né(?:e)?\s+le|fecha\s+de\s+nacimiento)\s*(?:is|was|:|-|=)?\s*(?:on\s+)?"
+                 rf"(?P<date>{DATE})|出生(?:日期)?[:：]?\s*(?P<cn>{DATE})")
+
+STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter"
+          r"|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Alley|Plaza|Broadway"
+          r"|Gardens|Grove|Hill|Mews|Walk)")
+ADDRESS = re.compile(
+    # 221B Baker Street, 1600 Pennsylvania Avenue NW, Apt 4
+    r"\d{1,6}[A-Za-z]?(?:-\d{1,4})?,?\s+(?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
+    rf"(?:[A-Z][\w'’.-]*\s+){{1,4}}{STREET}\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
+    r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*[\w-]+)?"
+    # 12 rue de la Paix; Hauptstraße 5; Calle Mayor 10
+    r"|\d{1,5}(?:\s?bis)?,?\s+(?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)\s+"
+    r"(?:(?:de|du|des|la|le|l'|d')\s*)*[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,3}"
+    r"|\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b"
+    r"|\b(?:Calle|Avenida|Via|Viale|Piazza|Rua)\s+(?:[A-Z][\w'’-]+\s+){1,3}\d{1,4}\b")
+
+PASSPORT = re.compile(r"(?i:\bpassport(?:\s*(?:no\.?|number|num\.?|#|id))?\s*(?:is|:|=|-)?\s*)"
+                      r"(?P<value>(?=(?:[A-Z]*\d){5})[A-Z0-9]{6,9})\b")
+# Patterns lead with their character class (the regex engine then skips to candidates fast); the
+# character before a match is checked in Python instead of by a lookbehind.
+MAC = re.compile(r"([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")  # led by its first separator
+MAC_DOTTED = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?!\w|\.\w)")  # Cisco's 001a.2b3c.4d5e, after its first group
+BITCOIN = re.compile(r"[13bB](?:(?<=[13])[1-9A-HJ-NP-Za-km-z]{25,34}|(?<=[bB])[cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87})(?!\w)")
+# SSNs: 123-45-6789 anywhere; 123 45 6789 anywhere; 123456789 only after a cue.
+SSN = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
+SSN_CUE = re.compile(r"(?i:\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?|sozialversicherungsnummer)\b)"
+                     r"[^\d\n]{0,20}(?P<value>(?!000|666|9\d\d)\d{3}[ .-]?(?!00)\d{2}[ .-]?(?!0000)\d{4})(?!\d)")
+
+
+def names(text: str):
+    lower = text.lower()
+    for m in (NAME_LOWER.finditer(lower) if len(lower) == len(text) else NAME.finditer(text)):
+        end, named = None, False
+        for w in re.finditer(r"\S+", text[m.start("name"):m.end("name")]):
+            bare = w.group(0).lower().rstrip(".")
+            if bare in NOT_NAME:
+                break
+            end = m.start("name") + w.end()
+            named = named or bare not in HONORIFICS
+            if w.group(0).endswith(".") and len(bare) > 1 and bare not in HONORIFICS:
+                end -= 1  # "My name is Ruth." ends the sentence; "Jane Q. Roe" and "Dr. Roe" go on
+                break
+        if end is not None and named:
+            yield m.start("name"), end
+    if ":" in text:
+        for m in NAME_FIELD.finditer(text):
+            yield m.span("name")
+
+
+def dates_of_birth(text: str):
+    for m in DOB.finditer(text):
+        yield m.span("date") if m.group("date") else m.span("cn")
+
+
+def addresses(text: str):
+    for m in ADDRESS.finditer(text):
+        if not (m.group(0)[0].isdigit() and m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")):
+            yield m.span()
+
+
+def passports(text: str):
+    for m in PASSPORT.finditer(text):
+        yield m.span("value")
+
+
+def _starts_word(text: str, start: int, also: str = "") -> bool:
+    return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_" + also)
+
+
+def _valid_ssn(digits: str) -> bool:
+    return digits[:3] not in ("000", "666") and digits[0] != "9" and digits[3:5] != "00" and digits[5:] != "0000"
+
+
+def macs(text: str):
+    for m in MAC_DOTTED.finditer(text):
+        start = m.start() - 4
+        group = text[max(start, 0):m.start()]
+        if start >= 0 and all(c in HEX for c in group) and _starts_word(text, start, ".") \
+                and any(c.isalpha() for c in group + m.group(0)):  # 2024.1234.5678 is not one
+            yield start, m.end()
+    for m in MAC.finditer(text):
+        start = m.start() - 2
+        if start >= 0 and all(c in HEX for c in text[start:m.start()]) and _starts_word(text, start, ":-"):
+            yield start, m.end()
+
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32_valid(address: str) -> bool:
+    """BIP 173 and BIP 350: the checksum of a segwit address, v0 (bech32) or v1+ (bech32m, taproot)."""
+    address = address.lower()
+    hrp, _, data = address.rpartition("1")
+    if hrp != "bc" or len(data) < 7 or any(c not in BECH32 for c in data):
+        return False
+    values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + [BECH32.index(c) for c in data]
+    checksum = 1
+    for v in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1ffffff) << 5 ^ v
+        for i, g in enumerate((0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3)):
+            checksum ^= g if top >> i & 1 else 0
+    return checksum in (1, 0x2bc830a3)
+
+
+def bitcoin_addresses(text: str):
+    for m in BITCOIN.finditer(text):
+        address = m.group(0)
+        if _starts_word(text, m.start()) and (_bech32_valid(address) if address[:3].lower() == "bc1"
+                                              else bitcoin.is_valid(address)):
+            yield m.span()
+
+
+# A house number before a capitalised word, or a street word of the forms written the other way round.
+HOUSE = re.compile(r"\d[A-Za-z]?,?[ \t]+(?:[NSEW]\.?[ \t]+)?[A-Z][a-z]")
+# The forms written the other way round (rue de la Paix 12 is rarer than 12 rue de la Paix, but both).
+STREET_WORDS = re.compile(r"rue |stra(?:ß|ss)e|weg |gasse|platz|allee|calle |avenida |via |viale |piazza |rua "
+                          r"|avenue |boulevard |chemin |allée |impasse |quai ")
+BITCOIN_LEGACY_GATE = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25}")
+HEX = set("0123456789abcdefABCDEF")
+
+
+def maybe_address(text: str, lower: str) -> bool:
+    """(Every form has a house number: find() asks only texts with a digit.)"""
+    return HOUSE.search(text) is not None or STREET_WORDS.search(lower) is not None
+
+
+def maybe_bitcoin(text: str, lower: str) -> bool:
+    """bech32 starts bc1; a legacy address is a word of 26 characters or more."""
+    return "bc1" in lower or longest_word(text) >= 26 and BITCOIN_LEGACY_GATE.search(text) is not None
+
+
+def ssns(text: str):
+    for m in SSN.finditer(text):
+        if _starts_word(text, m.start(), "-") and _valid_ssn(re.sub(r"\D", "", m.group(0))):
+            yield m.span()
+    lower = text.lower()
+    if "ssn" in lower or "social" in lower or "sozialversicherung" in lower:
+        for m in SSN_CUE.finditer(text):
+            yield m.span("value")
+
+
+NAME_CUES = ("name is", "name's", "name’s", "name:", "name :")
+OTHER_NAME_CUES = ("called", "appelle", "llamo", "hei")
+
+
+def maybe_name(text: str, lower: str) -> bool:
+    return "name" in lower and any(c in lower for c in NAME_CUES) or any(c in lower for c in OTHER_NAME_CUES)
+
+
+def maybe_dob(text: str, lower: str) -> bool:
+    return any(w in lower for w in ("born", "birth", "dob", "d.o.b", "geboren", "née", "né ", "nacimiento", "出生"))

@@ -1,0 +1,198 @@
+"""Personal data and credentials in free text: find them, scrub them.
+
+One detector serves both uses: exports replace every finding with a placeholder, and the
+label stage drops feedback that holds one (`first_kind`).
+
+Each kind is a cheap gate (a test most texts fail at once) and a finder that returns spans.
+Credentials live in rules/credentials.py, identifiers that need a cue (names, birth dates,
+addresses, passports, MAC and bitcoin addresses) in rules/identifiers.py. Where a kept
+library can decide, it does: `phonenumbers` (Google's libphonenumber, which presidio's phone
+recognizer wraps) validates phone numbers, including Chinese ones, and `stdnum` checks card
+numbers (Luhn), IBANs (mod 97) and bitcoin addresses (base58check, bech32).
+"""
+import hashlib
+import hmac
+import ipaddress
+import re
+from functools import lru_cache
+
+import phonenumbers
+from stdnum import iban, luhn
+
+from rmcurate.rules import identifiers as ids
+from rmcurate.rules.credentials import find_credentials
+
+PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "card": "[CARD]", "iban": "[IBAN]", "ssn": "[SSN]",
+                "mac": "[MAC]", "ip": "[IP]", "phone": "[PHONE]", "wallet": "[WALLET]", "passport": "[PASSPORT]",
+                "dob": "[DATE_OF_BIRTH]", "address": "[ADDRESS]", "name": "[NAME]"}
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
+
+
+# --- numbers with a checksum: cards (Luhn), IBANs (mod 97), US SSNs -----------------------------
+CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d-])")
+CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|65|62")  # Visa, Mastercard, Amex, Diners, JCB, ...
+# Upper or lower case, grouped by spaces or not; a candidate may run into the next word, so the
+# longest run of its groups that passes the checksum is the IBAN.
+IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b")
+
+
+def _cards(text: str):
+    for m in CARD.finditer(text):
+        if m.start() and text[m.start() - 1] in "0123456789-":
+            continue
+        digits = re.sub(r"\D", "", m.group(0))
+        if CARD_PREFIX.match(digits) and luhn.is_valid(digits):
+            yield m.span()
+
+
+def _ibans(text: str):
+    for m in IBAN.finditer(text):
+        if m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_"):
+            continue
+        candidate = m.group(0)
+        while len(candidate.replace(" ", "")) >= 15:
+            if iban.is_valid(candidate.upper()):
+                yield m.start(), m.start() + len(candidate)
+                break
+            candidate = candidate[:-1].rstrip()
+
+
+# --- IP addresses: candidates, then `ipaddress` decides ("std::vector", "1.2.3.4.5" stay) -------
+IP_CANDIDATE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d)"
+                          r"|(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\w)")
+
+
+def _ips(text: str):
+    for m in IP_CANDIDATE.finditer(text):
+        s = m.group(0)
+        if "::" in s and not any(c.isdigit() for c in s):  # "a::b" is code far more often than an address
+            continue
+        try:
+            ipaddress.ip_address(s)
+        except ValueError:
+            continue
+        yield m.span()
+
+
+# --- phone numbers: a shape, then libphonenumber decides ----------------------------------------
+# International (+...), a Chinese mobile (1[3-9] and 9 digits, separated 3-4-4 or not), or a
+# national number in groups (area code in brackets, or 2-4 / 3-4 / 3-4 digits with separators).
+PHONE_INTL = re.compile(r"(?<![\w+])\+\d[\d\s().-]{6,18}\d(?!\w)")
+PHONE_CN_MOBILE = re.compile(r"(?<![\d+])1[3-9]\d(?:[\s-]?\d{4}){2}(?![\d-])")
+PHONE_GROUPED = re.compile(r"(?<![\w.-])(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?![\w-]|\.\d)")
+PHONE_REGIONS = ("US", "GB", "CN", "IN", "DE", "FR", "CA", "AU", "JP", "BR")
+
+
+def _valid_phone(s: str, regions) -> bool:
+    for region in regions:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(s, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def _phones(text: str):
+    for m in PHONE_INTL.finditer(text):
+        if _valid_phone(m.group(0), (None,)):
+            yield m.span()
+    for m in PHONE_CN_MOBILE.finditer(text):
+        if _valid_phone(m.group(0), ("CN",)):
+            yield m.span()
+    for m in PHONE_GROUPED.finditer(text):
+        if _valid_phone(m.group(0), PHONE_REGIONS):
+            yield m.span()
+
+
+# The gates are cheap tests run on every text; a finder runs only where its gate passes.
+DIGIT_RUN = re.compile(r"\d(?:[\s.()-]{0,2}\d){6}")
+ANY_DIGIT = re.compile(r"\d")
+IPV4_GATE = re.compile(r"\d\.\d{1,3}\.")
+IPV6_GATE = re.compile(r":[0-9A-Fa-f]*:")
+
+
+def _maybe_ip(text: str, lower: str) -> bool:
+    return bool(IPV4_GATE.search(text)) or text.count(":") >= 2 and bool(IPV6_GATE.search(text))
+
+
+def _maybe_mac(text: str, lower: str) -> bool:
+    return text.count(":") >= 5 or text.count("-") >= 5 or text.count(".") >= 2
+
+
+# Order matters where spans overlap: the earlier kind wins. A card number must not read as a phone
+# number, a MAC address as an IPv6 one, a name or address as anything shorter inside it.
+# What a kind's text must hold before its gate runs: ANY_TEXT, a digit, or a run of 7 digits (cards,
+# IBANs, SSNs and phones all have one, so one scan gates all four).
+ANY_TEXT, A_DIGIT, DIGITS = 0, 1, 2
+# (kind, what it needs, gate(text, lower case) or None, finder)
+DETECTORS = (
+    ("secret", ANY_TEXT, None, find_credentials),
+    ("email", ANY_TEXT, lambda text, lower: "@" in text, lambda text: (m.span() for m in EMAIL.finditer(text))),
+    ("card", DIGITS, None, _cards),
+    ("iban", DIGITS, None, _ibans),
+    ("ssn", DIGITS, None, ids.ssns),
+    ("passport", A_DIGIT, lambda text, lower: "passport" in lower, ids.passports),
+    ("dob", A_DIGIT, ids.maybe_dob, ids.dates_of_birth),
+    ("mac", ANY_TEXT, _maybe_mac, ids.macs),
+    ("ip", A_DIGIT, _maybe_ip, _ips),
+    ("wallet", ANY_TEXT, ids.maybe_bitcoin, ids.bitcoin_addresses),
+    ("address", A_DIGIT, ids.maybe_address, ids.addresses),
+    ("phone", DIGITS, None, _phones),
+    ("name", ANY_TEXT, ids.maybe_name, ids.names),
+)
+KINDS = tuple(kind for kind, *_ in DETECTORS)
+
+
+def find(text: str) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind) findings, in text order."""
+    has = DIGITS if DIGIT_RUN.search(text) else A_DIGIT if ANY_DIGIT.search(text) else ANY_TEXT
+    lower = text.lower()
+    taken: list[tuple[int, int, str]] = []
+    for kind, needs, gate, finder in DETECTORS:
+        if needs > has or (gate and not gate(text, lower)):
+            continue
+        # find_credentials reuses the lower case made here (most of its gates are word tests)
+        for start, end in (finder(text, lower) if finder is find_credentials else finder(text)):
+            if all(end <= s or start >= e for s, e, _ in taken):
+                taken.append((start, end, kind))
+    return sorted(taken)
+
+
+@lru_cache(maxsize=65536)  # histories repeat in every later turn of a conversation
+def scrub(text: str) -> str:
+    """The text with every finding replaced by its kind's placeholder."""
+    found = find(text)
+    if not found:
+        return text
+    out, last = [], 0
+    for start, end, kind in found:
+        out += [text[last:start], PLACEHOLDERS[kind]]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def scrub_value(value):
+    """Scrub every string inside nested lists and dicts (message lists, rows)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    return value
+
+
+def first_kind(text: str, ignore: tuple[str, ...] = ("ip",)) -> str | None:
+    """The first kind of personal data or credential in the text, or None (the label-stage filter)."""
+    return next((kind for _, _, kind in find(text) if kind not in ignore), None)
+
+
+def pseudonym(user_id: str | None, salt: bytes) -> str | None:
+    """A stable stand-in for a user id: the same user is the same pseudonym within one warehouse
+    (so per-user statistics still work), and cannot be looked up without that warehouse's salt."""
+    if user_id is None:
+        return None
+    return "user-" + hmac.new(salt, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:20]

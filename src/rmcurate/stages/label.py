@@ -1,0 +1,324 @@
+"""The WildReward stage: from each reply's next user message to an ordinal label.
+
+Steps, in order (each drop is stored with its step and reason):
+  language -> history length -> reply length -> feedback length -> token budget
+  -> PII -> topic -> prefilter -> judge -> refusal check -> mining -> neutral -> ordinal
+The cheap deterministic filters run before the judge, so dropped turns cost no
+call (WildReward runs them after; the one difference is that a dropped turn
+cannot lend its label to an earlier neutral one in mining).
+
+Incremental: a run reads the conversations ingested above this version's watermark
+(label_watermarks) and those in label_backlog, a batch of whole conversations at a
+time, each batch committed on its own; of those, only turns without a label are labelled.
+A turn whose judge call failed gets no label and its conversation goes to the backlog, so
+the next run retries it; one whose call was rejected (a 4xx, or failed too many runs
+running) is dropped with that reason.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from rmcurate.judges.cache import CachedJudge
+from rmcurate.prompts.fields import cut
+from rmcurate.prompts.templates import load
+from rmcurate.rules.feedback.cues import cue
+from rmcurate.rules.feedback.labels import NEUTRAL, ordinal, parse_category
+from rmcurate.rules.feedback.mining import mine
+from rmcurate.rules.feedback.prefilter import obviously_neutral
+from rmcurate.rules.feedback.refusal import VERDICTS, looks_like_refusal
+from rmcurate.rules.feedback.screen import STEPS as SCREEN_STEPS
+from rmcurate.rules.feedback.screen import screen
+from rmcurate.schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep
+from rmcurate.schemas.tables import TABLES
+from rmcurate.settings import LabelSettings
+from rmcurate.stages.common import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary  # noqa: F401 - callers import StageFailed from here
+from rmcurate.stages.progress import StageProgress
+from rmcurate.warehouse.feedback import (advance_watermark, insert_models, latest_ingest, pending_conversations,
+                                         turns_of, write_batch)
+
+# Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
+PIPELINE_VERSION = "wildreward-2"
+
+
+# With the embedded 135M judge, for the settings nobody set (by option or environment):
+EMBEDDED = {
+    "field_max_chars": EMBEDDED_FIELD_MAX_CHARS,  # short texts keep a CPU run in minutes
+    # On the judge dev set (judges/gold) the 135M model answers "clear rejection" for nearly
+    # every follow-up (macro-F1 0.01), below always-neutral: what no cue settles stays neutral.
+    "undecided": "neutral",
+    # Nor does it overrule labels as the refusal judge: on the sample it called
+    # "I'm sorry, I'm not sure what you mean by X" a right refusal of a harmful request.
+    "refusal_check": False,
+}
+
+
+def embedded_defaults(settings: LabelSettings) -> LabelSettings:
+    for name, value in EMBEDDED.items():
+        if name not in settings.model_fields_set:
+            setattr(settings, name, value)
+    return settings
+
+
+@dataclass
+class Funnel:
+    steps: list[str]
+    n_in: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, step: str, n_in: int = 0, dropped: int = 0, changed: int = 0):
+        self.n_in[step] = self.n_in.get(step, 0) + n_in
+        self.dropped[step] = self.dropped.get(step, 0) + dropped
+        self.changed[step] = self.changed.get(step, 0) + changed
+
+    def rows(self, run_id: str) -> list[FunnelStep]:
+        return [FunnelStep(run_id=run_id, step_index=i, step=s, n_in=self.n_in.get(s, 0),
+                           n_dropped=self.dropped.get(s, 0), n_changed=self.changed.get(s, 0),
+                           n_out=self.n_in.get(s, 0) - self.dropped.get(s, 0)) for i, s in enumerate(self.steps)]
+
+
+STEPS = [*SCREEN_STEPS, "prefilter", "judge", "mining", "refusal check", "neutral", "ordinal"]
+
+
+@dataclass
+class LabelResult:
+    run_id: str
+    funnel: list[FunnelStep]
+    n_labelled: int = 0
+    n_kept: int = 0
+    n_pending: int = 0  # judge failed: no label yet, retried next run
+    calls: dict = field(default_factory=dict)  # judge calls sent and failed, failures by error
+    failure: str | None = None  # set when too many calls failed: the stage exits non-zero
+
+
+class Labeller:
+    """Runs the steps over one batch of turns; `judge` answers, `embed` serves mining."""
+
+    def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str, decided=None,
+                 screener: Callable[[list[dict]], list] | None = None):
+        self.judge, self.embed, self.s, self.run_id = judge, embed, settings, run_id
+        # Called with the labels the filters settle, before any judge call: a hanging judge must
+        # not hold back what needs no judge.
+        self.decided = decided
+        # Language and rule filters for a list of turns; flows/scaleout.py spreads it over workers.
+        self.screener = screener or partial(screen, settings=settings)
+        self.template = load(settings.template)
+        self.refusal_template = load("refusal_check")
+        self.funnel = Funnel(STEPS)
+
+    def _label(self, t: dict, **kw) -> FeedbackLabel:
+        base = dict(item_id=t["item_id"], conversation_id=t["conversation_id"], language=t.get("lang"),
+                    pipeline_version=PIPELINE_VERSION, run_id=self.run_id, labeled_at=datetime.now(UTC))
+        return FeedbackLabel(**{**base, **kw})
+
+    def _drop(self, out: list, t: dict, step: str, reason: str, method: str = "filtered", **kw):
+        out.append(self._label(t, kept=False, drop_step=step, drop_reason=reason, method=method, **kw))
+
+    def _ask(self, template, turns: list[dict], kind: str, judgements: list) -> list:
+        """Judge each turn; returns (parsed answer, probs, confidence) or None where the call failed."""
+        n = self.s.field_max_chars
+        requests = [template.render(**{f: cut(t.get(f), n) for f in template.fields}) for t in turns]
+        results = self.judge.run(requests)
+        answers = []
+        for t, req, r in zip(turns, requests, results):
+            if r.status == "rejected":  # never answerable (a 4xx, or failed runs running): a drop, not a wait
+                t["rejected"] = r.error
+                answers.append((None, None, None))
+                continue
+            if not r.ok:
+                answers.append(None)
+                continue
+            parsed = parse_category(r.text, template.choices or ("1", "2", "3", "4", "5"))
+            if kind == "refusal":
+                parsed = int(r.text.strip()) if r.text and r.text.strip() in ("0", "1", "2") else None
+            probs = r.choice_probs(template.choices) if template.choices else None
+            conf = probs.get(str(parsed)) if probs and parsed is not None else None
+            judgements.append(FeedbackJudgement(
+                item_id=t["item_id"], kind=kind, judge_model=self.judge.model, template=template.name,
+                template_version=template.version, call_key=r.key, raw_category=parsed, category_probs=probs,
+                confidence=conf, from_cache=r.cached, run_id=self.run_id, judged_at=datetime.now(UTC)))
+            answers.append((parsed, conf, probs))
+        return answers
+
+    def categorise(self, turns: list[dict], judgements: list) -> set[str]:
+        """Set each turn's 1-5 `category` and `method`: cue, prefilter, judge, or neutral when undecided.
+
+        Returns the item ids whose judge call failed (no category yet). `rmcurate
+        judge eval` runs this same step on a gold file.
+        """
+        to_judge = []
+        for t in turns:
+            found = cue(t["feedback"]) if self.s.cues else None
+            rule = obviously_neutral(t["feedback"]) if self.s.prefilter and not found else None
+            if found:
+                t.update(category=found[0], method="cue", rule=found[1], confidence=None)
+            elif rule:
+                t.update(category=NEUTRAL, method="prefiltered", rule=rule, confidence=None)
+            elif self.s.undecided == "neutral":
+                t.update(category=NEUTRAL, method="undecided", rule=None, confidence=None)
+            else:
+                to_judge.append(t)
+        self.funnel.add("prefilter", len(turns), 0, len(turns) - len(to_judge))
+
+        pending = set()
+        for t, answer in zip(to_judge, self._ask(self.template, to_judge, "feedback", judgements)):
+            if answer is None:
+                pending.add(t["item_id"])
+            elif answer[0] is None:
+                t.update(category=None, method="judged")
+            else:
+                t.update(category=answer[0], method="judged", confidence=answer[1], probs=answer[2])
+        return pending
+
+    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
+        """(judgements, labels, item ids pending a failed call); labels already handed to `decided` are not repeated."""
+        labels: list[FeedbackLabel] = []
+        judgements: list[FeedbackJudgement] = []
+        f = self.funnel
+
+        for t, answer in zip(turns, self.screener(turns)):
+            t["lang"], t["screened"] = answer.lang, answer
+        alive = turns
+        for step in SCREEN_STEPS:  # the funnel counts what each step saw and dropped, in order
+            for t in alive:
+                if t["screened"].step == step:
+                    self._drop(labels, t, step, t["screened"].reason)
+            survivors = [t for t in alive if t["screened"].step != step]
+            f.add(step, len(alive), len(alive) - len(survivors))
+            alive = survivors
+        if self.decided and labels:
+            self.decided(labels)
+            labels = []
+
+        pending = self.categorise(alive, judgements)
+        judged = [t for t in alive if t["item_id"] not in pending]
+        for t in [t for t in judged if t.get("category") is None]:
+            reason = f"judge gave up: {t['rejected']}" if t.get("rejected") else "unparseable judge answer"
+            self._drop(labels, t, "judge", reason, method="judged")
+        judged = [t for t in judged if t.get("category") is not None]
+        f.add("judge", len(alive), len(alive) - len(judged))  # pending ones count as dropped for this run
+        alive = judged
+
+        by_conv: dict[str, list[dict]] = {}
+        for t in alive:
+            by_conv.setdefault(t["conversation_id"], []).append(t)
+        index = {t["item_id"]: t for t in alive}
+        # WildReward's order: mine neutral items first, then check refusals.
+        mined = mine([[(t["item_id"], t["category"], t["feedback"], t["turn_index"]) for t in conv]
+                      for conv in by_conv.values()], self.embed, self.s.lookahead, self.s.mining_threshold)
+        for m in mined:
+            t = index[m.item_id]
+            t.update(category=m.category, method="mined", mined_from=m.source_item_id,
+                     confidence=index[m.source_item_id].get("confidence"))
+        f.add("mining", len(alive), 0, len(mined))
+
+        checks = [t for t in alive if self.s.refusal_check and looks_like_refusal(t["response"])]
+        changed = 0
+        for t, answer in zip(checks, self._ask(self.refusal_template, checks, "refusal", judgements)):
+            if answer is None:
+                pending.add(t["item_id"])
+            elif answer[0] is not None and VERDICTS[str(answer[0])] is not None:
+                t.update(category=VERDICTS[str(answer[0])], method="refusal_checked", confidence=answer[1])
+                changed += 1
+        # A neutral turn could still be mined from a later turn whose call failed: it waits with
+        # that turn for the next run (its own judge answer is cached, so waiting costs no call).
+        waiting = {t["conversation_id"] for t in turns if t["item_id"] in pending}
+        held = {t["item_id"] for t in alive if t["conversation_id"] in waiting and t["category"] == NEUTRAL}
+        pending |= held
+        n_in = len(alive)
+        alive = [t for t in alive if t["item_id"] not in pending]
+        f.add("refusal check", n_in, n_in - len(alive), changed)
+
+        kept = []
+        for t in alive:
+            if t["category"] == NEUTRAL:
+                self._drop(labels, t, "neutral", "neutral feedback", method=t["method"], category=NEUTRAL,
+                           mined_from=t.get("mined_from"), confidence=t.get("confidence"), rule=t.get("rule"))
+            else:
+                kept.append(t)
+        f.add("neutral", len(alive), len(alive) - len(kept))
+        for t in kept:
+            labels.append(self._label(t, category=t["category"], label=ordinal(t["category"]), kept=True,
+                                      method=t["method"], mined_from=t.get("mined_from"),
+                                      confidence=t.get("confidence"), rule=t.get("rule")))
+        f.add("ordinal", len(kept))
+        return judgements, labels, pending
+
+
+def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings | None = None,
+                   embed=None, screener=None) -> LabelResult:
+    """Label every turn that has no label for PIPELINE_VERSION yet."""
+    settings = settings or LabelSettings()
+    if embed is None:
+        from rmcurate.rules.feedback.embed import Embedder
+        embed = Embedder()
+    result = LabelResult(run_id=run_id, funnel=[])
+
+    def write(judgements: list, labels: list) -> None:
+        write_batch(con, judgements, labels)
+        result.n_labelled += len(labels)
+        result.n_kept += sum(lab.kept for lab in labels)
+
+    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels), screener=screener)
+    mark = latest_ingest(con)  # what this run reads up to; the watermark moves there when it is done
+    conversations = pending_conversations(con, PIPELINE_VERSION)
+    backlog: set[str] = set()
+    step = settings.batch_conversations
+    with StageProgress("label_feedback", "conversations", len(conversations)).watching(judge) as progress:
+        for start in range(0, len(conversations), step):
+            batch = conversations[start:start + step]
+            turns = turns_of(con, batch, PIPELINE_VERSION)
+            judgements, labels, pending = labeller.run_batch(turns)
+            write(judgements, labels)
+            result.n_pending += len(pending)
+            backlog |= {t["conversation_id"] for t in turns if t["item_id"] in pending}
+            progress.advance(len(batch))
+    advance_watermark(con, PIPELINE_VERSION, mark, backlog, run_id)
+    result.calls = call_summary(judge)
+    result.funnel = labeller.funnel.rows(run_id)
+    insert_models(con, TABLES.feedback_funnel, result.funnel)
+    return result
+
+
+def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None,
+                     screener_for: Callable[[LabelSettings], Callable] | None = None, embed=None) -> dict:
+    """Open the warehouse and the configured judge (or the embedded one), and label.
+
+    `screener_for(settings)` and `embed`: the language and rule filters and mining's embedder when
+    they run elsewhere (the flow passes Dask-partitioned ones, flows/scaleout.py); None: here.
+    """
+    from rmcurate.judges.backends import judge_backend
+    from rmcurate.judges.embedded import SERVED_MODEL
+    from rmcurate.settings import JudgeSettings
+    from rmcurate.warehouse import connect
+    from rmcurate.warehouse.feedback import label_histogram
+    from rmcurate.warehouse.judge_calls import DuckCallStore
+    from rmcurate.warehouse.snapshot import snapshot_for_readers
+
+    settings = settings or LabelSettings()
+    judge_settings = judge_settings or JudgeSettings()
+    snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
+    con = connect(home)
+    try:
+        if not pending_conversations(con, PIPELINE_VERSION):  # nothing new: no judge to start
+            result = LabelResult(run_id=run_id, funnel=Funnel(STEPS).rows(run_id))
+            insert_models(con, TABLES.feedback_funnel, result.funnel)
+        else:
+            with judge_backend(home, judge_settings) as backend:
+                if backend.model == SERVED_MODEL:
+                    embedded_defaults(settings)
+                judge = CachedJudge(backend, DuckCallStore(con, run_id))
+                screener = screener_for(settings) if screener_for else None
+                result = label_feedback(con, judge, run_id, settings, screener=screener, embed=embed)
+                result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
+        histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]
+    finally:
+        con.close()
+    out = {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
+           "n_pending": result.n_pending, "histogram": histogram, "calls": result.calls,
+           "failure": result.failure}
+    if result.failure:
+        raise StageFailed(f"{result.failure}; {result.n_labelled} turns labelled, {result.n_pending} wait for "
+                          "the next run", out)
+    return out

@@ -1,0 +1,116 @@
+"""Reading turns for the WildReward stage and storing what it decides."""
+from collections.abc import Sequence
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from rmcurate.rules.feedback.rules import WORD_SQL
+from rmcurate.schemas import arrow_schema
+from rmcurate.schemas.tables import TABLES
+from rmcurate.warehouse.sql import scoped_view
+
+TURN_COLUMNS = ("item_id", "conversation_id", "turn_index", "prompt", "response", "feedback", "language",
+                "n_messages", "n_history", "history_words")
+
+
+def watermark(con, pipeline_version: str) -> int:
+    """The ingest id up to which this version's label stage has read every conversation (0: none)."""
+    row = con.execute(f"SELECT ingest_id FROM {TABLES.label_watermarks} WHERE pipeline_version = ?",
+                      [pipeline_version]).fetchone()
+    return row[0] if row else 0
+
+
+def latest_ingest(con) -> int:
+    return con.execute(f"SELECT coalesce(max(ingest_id), 0) FROM {TABLES.conversations}").fetchone()[0]
+
+
+def pending_conversations(con, pipeline_version: str) -> list[str]:
+    """Conversations the label stage has to read: those ingested above its watermark, and those whose
+    turns wait on a failed judge call. From `conversations` alone: no pass over the turns view, so a
+    night's cost follows what is new, not the history."""
+    return [r[0] for r in con.execute(f"""
+        SELECT conversation_id FROM {TABLES.conversations} WHERE ingest_id > ?
+        UNION
+        SELECT conversation_id FROM {TABLES.label_backlog} WHERE pipeline_version = ?
+        ORDER BY 1""", [watermark(con, pipeline_version), pipeline_version]).fetchall()]
+
+
+def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Sequence[str], run_id: str) -> None:
+    """After a run that read every pending conversation: raise the watermark to what it saw at its start
+    and keep, as the backlog, only the conversations whose turns still wait."""
+    con.execute("BEGIN")
+    try:
+        con.execute(f"DELETE FROM {TABLES.label_watermarks} WHERE pipeline_version = ?", [pipeline_version])
+        con.execute(f"INSERT INTO {TABLES.label_watermarks} VALUES (?, ?, ?, now())", [pipeline_version, ingest_id, run_id])
+        con.execute(f"DELETE FROM {TABLES.label_backlog} WHERE pipeline_version = ?", [pipeline_version])
+        if backlog:
+            con.executemany(f"INSERT INTO {TABLES.label_backlog} VALUES (?, ?, ?)",
+                            [(pipeline_version, c, run_id) for c in sorted(set(backlog))])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
+    """The unlabelled turns of these conversations, in conversation and turn order.
+
+    Through `scoped_view`: the turns view over only these conversations' messages. Querying the view
+    itself rebuilds it over every message for each batch (DuckDB does not push the conversation filter
+    through its window functions), which made the label stage quadratic in the warehouse's size.
+    """
+    ids = "SELECT unnest(?::VARCHAR[])"
+    turns = scoped_view(con, TABLES.turns, f"SELECT * FROM {TABLES.messages} WHERE conversation_id IN ({ids})",
+                        [list(conversation_ids)])
+    rows = con.execute(f"""
+        SELECT item_id, conversation_id, turn_index, prompt, response, feedback, t.language,
+               c.n_messages, len(history) AS n_history,
+               coalesce(list_sum(list_transform(history,
+                   lambda h: len(regexp_extract_all(h.content, ?)))), 0) AS history_words
+        FROM {turns} t JOIN {TABLES.conversations} c USING (conversation_id)
+        WHERE NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
+                          WHERE l.item_id = t.item_id AND l.pipeline_version = ?)
+        ORDER BY conversation_id, turn_index""", [WORD_SQL, pipeline_version]).fetchall()
+    return [dict(zip(TURN_COLUMNS, r)) for r in rows]
+
+
+def insert_models(con, table: str, records: Sequence[BaseModel]) -> None:
+    """Append pydantic records through Arrow, so the table's contract types apply."""
+    if not records:
+        return
+    schema = arrow_schema(type(records[0]))
+    data = pa.Table.from_pylist([r.model_dump() for r in records], schema=schema)  # noqa: F841 - read by DuckDB
+    con.execute(f"INSERT INTO {table} ({', '.join(schema.names)}) SELECT * FROM data")
+
+
+def write_batch(con, judgements: Sequence[BaseModel], labels: Sequence[BaseModel]) -> None:
+    """One batch of conversations, all or nothing."""
+    con.execute("BEGIN")
+    try:
+        insert_models(con, TABLES.feedback_judgements, judgements)
+        insert_models(con, TABLES.feedback_labels, labels)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def label_histogram(con, run_id: str | None = None) -> list[tuple[int, int]]:
+    where = "WHERE kept" + (" AND run_id = ?" if run_id else "")
+    return con.execute(f"SELECT label, count(*) FROM {TABLES.feedback_labels} {where} GROUP BY 1 ORDER BY 1",
+                       [run_id] if run_id else []).fetchall()
+
+
+def funnel(con, run_id: str) -> list[tuple]:
+    return con.execute(f"""SELECT step, n_in, n_dropped, n_changed, n_out FROM {TABLES.feedback_funnel}
+                           WHERE run_id = ? ORDER BY step_index""", [run_id]).fetchall()
+
+
+def last_label_run(con) -> str | None:
+    """The run whose funnel was written last. On a snapshot (views over Parquet, no rowid) the greatest
+    run id: the ones the CLI and the nightly make are UTC timestamps."""
+    (kind,) = con.execute("SELECT any_value(table_type) FROM information_schema.tables WHERE table_name = ?",
+                          [TABLES.feedback_funnel]).fetchone()
+    order = "rowid" if kind == "BASE TABLE" else "run_id"
+    rows = con.execute(f"SELECT run_id FROM {TABLES.feedback_funnel} ORDER BY {order} DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else None

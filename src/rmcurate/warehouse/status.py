@@ -1,0 +1,22 @@
+"""What `rmcurate status` reports, as plain rows."""
+from rmcurate.schemas.tables import STORED, VIEWS
+from rmcurate.warehouse.db import scalar
+
+
+def table_counts(con) -> list[tuple[str, int]]:
+    """Every table and view there is (a snapshot written before a table was added lacks it)."""
+    there = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return [(name, scalar(con, f"SELECT count(*) FROM {name}")) for name in [*STORED, *VIEWS] if name in there]
+
+
+def last_ingests(con, limit: int = 10) -> list[tuple]:
+    return con.execute("""
+        SELECT ingest_id, path, format, n_read, n_loaded, n_duplicate, n_quarantined, status,
+               strftime(finished_at, '%Y-%m-%d %H:%M:%S') AS finished
+        FROM ingests ORDER BY ingest_id DESC LIMIT ?""", [limit]).fetchall()
+
+
+def quarantine_by_reason(con, limit: int = 20) -> list[tuple[str, int]]:
+    return con.execute("""
+        SELECT reason, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY n DESC, reason LIMIT ?""",
+                       [limit]).fetchall()

@@ -25,7 +25,7 @@ def test_ingest_prints_a_summary_and_sql_answers_in_every_format(home, tmp_path,
     r = run(home, "ingest", str(wildchat_parquet), str(events))
     assert r.returncode == 0, r.stderr
     assert "wildchat-parquet" in r.stdout and "events-jsonl" in r.stdout and "total" in r.stdout
-    assert (home / "rmcurate.warehouse.duckdb").exists()
+    assert (home / "warehouse.duckdb").exists()
 
     r = run(home, "sql", "select count(*) as n from conversations", "--format", "csv")
     assert r.returncode == 0 and r.stdout == "n\n200\n"
@@ -55,7 +55,7 @@ def test_missing_paths_and_unknown_formats_are_one_line_errors_with_status_2(hom
     notes.write_text("just words")
     r = run(home, "ingest", "--format", "chats", str(notes))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'chats' is not one of 'wildchat'" in r.stderr
-    assert not (home / "rmcurate.warehouse.duckdb").exists()  # nothing was touched
+    assert not (home / "warehouse.duckdb").exists()  # nothing was touched
     # A file no reader understands is that file's error alone: reported in one line, status 1.
     r = run(home, "ingest", str(notes))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "unrecognized format" in r.stderr
@@ -68,7 +68,7 @@ def test_home_option_overrides_the_environment(tmp_path):
     r = subprocess.run([RMCURATE, "--home", str(other), "ingest", str(src)], capture_output=True, text=True,
                        env={**os.environ, "RMCURATE_HOME": str(tmp_path / "unused")})
     assert r.returncode == 0, r.stderr
-    assert (other / "rmcurate.warehouse.duckdb").exists() and not (tmp_path / "unused").exists()
+    assert (other / "warehouse.duckdb").exists() and not (tmp_path / "unused").exists()
 
 
 def sharegpt_file(path: Path, n: int = 30) -> Path:

@@ -100,7 +100,7 @@ with nightly_lock(Path({str(home)!r})):
     finally:
         holder.kill()
         holder.wait()
-    assert not (home / "rmcurate.warehouse.duckdb").exists() or cli(home, "status").returncode == 0
+    assert not (home / "warehouse.duckdb").exists() or cli(home, "status").returncode == 0
     with nightly_lock(home):  # the kernel freed the dead holder's lock
         pass
 

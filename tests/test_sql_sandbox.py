@@ -37,7 +37,7 @@ def tree(*roots: Path) -> dict[str, str]:
 
 
 def hostile(home: Path, other: Path, secret: Path) -> list[str]:
-    w = home / "rmcurate.warehouse.duckdb"
+    w = home / "warehouse.duckdb"
     snap = sorted((home / "snapshots").iterdir())[-1]
     part = sorted((snap / "conversations").glob("part-*.parquet"))[0]
     return [

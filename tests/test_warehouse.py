@@ -215,3 +215,11 @@ def test_old_checkpoints_are_pruned_but_not_what_a_kept_run_reuses(tmp_path):
     assert sorted(p.name for p in models.iterdir()) == [
         "20260101T000000Z", "20260103T000000Z", "20260104T000000Z", "SmolLM2-135M-Instruct"]
     assert (models / "20260104T000000Z" / "pairwise").resolve().exists()
+
+
+def test_the_warehouse_file_keeps_its_name_so_earlier_homes_open(home):
+    """Homes made by every earlier version hold home/warehouse.duckdb: a new name would strand them."""
+    from rmcurate.warehouse.home import db_path
+
+    connect(home).close()
+    assert db_path(home) == home / "warehouse.duckdb" and db_path(home).exists()

@@ -13,7 +13,7 @@ def resolve_home(override: str | Path | None = None) -> Path:
 
 
 def db_path(home: Path) -> Path:
-    return home / "rmcurate.warehouse.duckdb"
+    return home / "warehouse.duckdb"
 
 
 def inbox(home: Path) -> Path:

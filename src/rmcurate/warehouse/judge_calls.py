@@ -45,7 +45,7 @@ def _upsert_sql(give_up_after: int) -> str:
 
 
 class DuckCallStore:
-    """rmcurate.judges.cache.CallStore on a warehouse connection, written in batches by a writer thread."""
+    """judges.cache.CallStore on a warehouse connection, written in batches by a writer thread."""
 
     def __init__(self, con, run_id: str | None = None, batch_rows: int = 512, flush_s: float = 1.0,
                  give_up_after: int = GIVE_UP_AFTER):

@@ -1,7 +1,10 @@
 """Hostile and careless input: every file ends as records loaded, duplicate or quarantined,
 or as a one-line error for that file alone; the process lives and the other files load."""
+import bz2
+import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from rmcurate.warehouse import connect
 
@@ -31,6 +35,27 @@ def jsonl(path: Path, lines: list) -> Path:
 def array(path: Path, parts: list) -> Path:
     path.write_text("[" + ", ".join(p if isinstance(p, str) else json.dumps(p) for p in parts) + "]")
     return path
+
+
+def compressed(path: Path, compress, plain: Path) -> Path:
+    path.write_bytes(compress(plain.read_bytes()))
+    return path
+
+
+def cut(path: Path, share: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * share)])
+    return path
+
+
+def MANY(prefix: str) -> list[dict]:
+    """400 conversations of varied words: enough compressed blocks that a cut file still decompresses in part."""
+    rng = random.Random(prefix)
+    words = ["sort", "list", "python", "error", "thanks", "file", "loop", "value", "key", "dict", "print", "why"]
+    return [{**ok(f"{prefix}{i}"), "conversation": [
+        {"role": "user", "content": " ".join(rng.choice(words) + str(rng.randrange(10_000)) for _ in range(40))},
+        {"role": "assistant", "content": " ".join(rng.choice(words) + str(rng.randrange(10_000)) for _ in range(60))}]}
+        for i in range(400)]
 
 
 DEEP = "[" * 10_000 + "]" * 10_000
@@ -68,13 +93,33 @@ CASES = {
                   (2, 2, 0), None),
     "bom.json": (lambda p: p.write_bytes(b"\xef\xbb\xbf" + array(p, [ok("c1"), ok("c2")]).read_bytes()) and p,
                  (2, 2, 0), None),
-    "out-of-order.jsonl": (lambda p: jsonl(p, [ok("o1"), {**ok("o2"), "conversation": MSG[::-1]}]),
-                           (2, 1, 1), "turns out of order: roles assistant,user"),
+    # a greeting before the first question, two questions in a row: real conversations, they load
+    "greeting-first.jsonl": (lambda p: jsonl(p, [ok("o1"), {**ok("o2"), "conversation": MSG[::-1]},
+                                                 {**ok("o3"), "conversation": [MSG[0], MSG[0], MSG[1]]}]),
+                             (3, 3, 0), None),
+    "trailing-comma.jsonl": (lambda p: p.write_text("".join(json.dumps(ok(c)) + ",\n" for c in ("tc1", "tc2"))) and p,
+                             (2, 2, 0), None),
+    "gzip.jsonl.gz": (lambda p: compressed(p, gzip.compress, jsonl(p, [ok("z1"), ok("z2")])), (2, 2, 0), None),
+    "bzip2.json.bz2": (lambda p: compressed(p, bz2.compress, array(p, [ok("z3"), ok("z4")])), (2, 2, 0), None),
+    "zstd.jsonl.zst": (lambda p: compressed(p, zstandard.compress, jsonl(p, [ok("z5"), ok("z6")])), (2, 2, 0), None),
     "empty-array.json": (lambda p: p.write_text("[ ]\n"), (0, 0, 0), None),
     "whitespace.json": (lambda p: p.write_text("  \n\n\t"), (0, 0, 0), None),
     "index-true.jsonl": (lambda p: jsonl(p, [{"event_id": "x1", "ts": "2024-01-01T00:00:00Z", "conversation_id": "t1",
                                               "message_index": True, "event": "copy"}]),
                          (1, 0, 1), "bad value for message_index: expected an integer, got true"),
+}
+
+
+# Compressed files cut in the middle: what decompressed loads; the cut record, and the broken stream
+# where the decompressor says so (gzip does, zstd just ends), are quarantined. How much decompresses
+# depends on the compressor's blocks, so the test checks the shape, not the counts.
+CUT = {
+    "cut.jsonl.gz": (lambda p: cut(compressed(p, gzip.compress, jsonl(p, MANY("k"))), 0.5),
+                     ["not JSON", "gzip data ends early"]),
+    "cut.json.zst": (lambda p: cut(compressed(p, zstandard.compress, array(p, MANY("y"))), 0.5),
+                     ["truncated JSON"]),
+    # cut inside the first block: nothing decompresses, and that is an error, not an empty file
+    "cut-early.jsonl.gz": (lambda p: cut(compressed(p, gzip.compress, jsonl(p, [ok("e1")])), 0.5), None),
 }
 
 
@@ -85,6 +130,8 @@ def ingested(tmp_path_factory):
     folder = root / "inbox"
     folder.mkdir()
     for name, (write, _, _) in CASES.items():
+        write(folder / name)
+    for name, (write, _) in CUT.items():
         write(folder / name)
     pq.write_table(pa.table({"conversation_hash": ["w1"], "conversation": ["not a list"], "timestamp": [5]}),
                    folder / "wrong-types.parquet")
@@ -109,7 +156,8 @@ def test_no_traceback_one_line_per_unreadable_file_and_the_good_file_loads(inges
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
     assert r.returncode == 1  # two files could not be read
     errors = r.stderr.strip().splitlines()
-    assert len(errors) == 2, r.stderr
+    assert len(errors) == 3, r.stderr
+    assert any("cut-early.jsonl.gz" in e and "gzip data ends early" in e for e in errors)
     assert any("wrong-types.parquet" in e and "not a list of messages" in e for e in errors)
     assert any("zz-broken-link.jsonl" in e and "cannot read" in e for e in errors)
     assert rows(con, "SELECT count(*) FROM conversations WHERE conversation_id = 'g1'") == [(1,)]
@@ -128,6 +176,16 @@ def test_every_record_is_counted_and_bad_ones_carry_their_reason(ingested, name)
     assert len(reasons) == quarantined
     if CASES[name][2]:
         assert reasons[0].startswith(CASES[name][2]), reasons
+
+
+@pytest.mark.parametrize("name", [n for n, (_, reasons) in CUT.items() if reasons])
+def test_a_cut_compressed_file_loads_what_decompressed_and_says_where_it_broke(ingested, name):
+    _, con, _ = ingested
+    n_read, n_loaded, n_dup, n_q, status = by_file(con)[name]
+    assert n_loaded >= 50 and n_q == len(CUT[name][1]) and n_read == n_loaded + n_q and status == "loaded"
+    reasons = [r for (r,) in rows(con, "SELECT reason FROM quarantine WHERE source_file LIKE ? ORDER BY location",
+                                  [f"%/{name}"])]
+    assert all(any(r.startswith(want) for r in reasons) for want in CUT[name][1]), reasons
 
 
 def test_corrupt_parquet_pages_cost_only_their_row_group(ingested):

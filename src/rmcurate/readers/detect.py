@@ -8,17 +8,17 @@ import pyarrow.parquet as pq
 
 from rmcurate.readers.chunk import FormatError
 from rmcurate.readers.records import split_array
-from rmcurate.readers.textio import skip_bom
+from rmcurate.readers.textio import broken, open_source, skip_bom
 
 EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
 LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
 
-KINDS = ("wildchat", "sharegpt", "events")
+KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "events")
 
 
 @dataclass(frozen=True)
 class Format:
-    kind: str  # wildchat | sharegpt | events | empty
+    kind: str  # one of KINDS, or empty
     container: str  # parquet | json | jsonl | empty
 
     @property
@@ -28,10 +28,14 @@ class Format:
 
 def kind_of(keys) -> str | None:
     keys = set(keys)
+    if "conversation_hash" not in keys and {"conversation_id", "conversation"} <= keys:
+        return "lmsys"  # LMSYS-Chat-1M: WildChat's shape, keyed by conversation_id
     if {"conversation_hash", "conversation"} & keys:
         return "wildchat"
     if "conversations" in keys:
         return "sharegpt"
+    if "messages" in keys:
+        return "openai"
     if {"event", "ts"} <= keys:
         return "events"
     return None
@@ -39,9 +43,11 @@ def kind_of(keys) -> str | None:
 
 def _first_text_record(path: Path) -> tuple[str, object]:
     """(container, first record that parses), looking past broken records near the start."""
-    with open(path, "rb") as f:
+    with open_source(path) as f:
         skip_bom(f)
         head = f.read(65536).lstrip(b" \t\r\n")
+        if not head and (why := broken(f)):  # nothing decompressed at all: not an empty file
+            raise FormatError(f"{path}: {why}")
         if not head or EMPTY_ARRAY.fullmatch(head):
             return "empty", None
         if head.startswith(b"["):
@@ -50,15 +56,15 @@ def _first_text_record(path: Path) -> tuple[str, object]:
                 if isinstance(value, dict):
                     return "json", value
             return "json", None
-        if head.startswith(b"{"):
-            f.seek(0)
+    if head.startswith(b"{"):
+        with open_source(path) as f:
             skip_bom(f)
             lines = (line for line in f if line.strip())
             for _, line in zip(range(LOOK_AHEAD), lines):
-                value = _loads(line)
+                value = _loads(line.rstrip().removesuffix(b","))  # a record may be followed by a comma
                 if isinstance(value, dict):
                     return "jsonl", value
-            return "jsonl", None
+        return "jsonl", None
     return "unknown", None
 
 
@@ -91,6 +97,6 @@ def detect(path: Path, kind: str | None = None) -> Format:
             raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array or JSON lines)")
         found = kind_of(first) if isinstance(first, dict) else None
     if kind is None and found is None:
-        raise FormatError(f"{path}: cannot tell whether this {container} file holds wildchat, sharegpt "
-                          "or events records; use --format")
+        raise FormatError(f"{path}: cannot tell which of {', '.join(KINDS)} this {container} file holds; "
+                          "use --format")
     return Format(kind or found, container)

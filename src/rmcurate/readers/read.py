@@ -8,6 +8,7 @@ import pyarrow as pa
 from rmcurate.readers.chunk import BadRecord, Chunk, Quarantined, cap
 from rmcurate.readers.detect import Format
 from rmcurate.readers.events import parse_event
+from rmcurate.readers.openai import parse_openai
 from rmcurate.readers.records import iter_records
 from rmcurate.readers.sharegpt import parse_sharegpt
 from rmcurate.readers.wildchat import flatten, normalize_json_row, read_wildchat_parquet, rows_frame
@@ -22,13 +23,14 @@ def read(path: Path, fmt: Format, batch_size: int = 20_000) -> Iterator[Chunk]:
     """Chunks of about `batch_size` records, in file order."""
     if fmt.kind == "empty":
         return iter(())
-    if fmt.kind == "wildchat" and fmt.container == "parquet":
-        return read_wildchat_parquet(path, batch_size)
+    if fmt.kind in ("wildchat", "lmsys") and fmt.container == "parquet":
+        return read_wildchat_parquet(path, batch_size, fmt.kind)
     return _read_records(path, fmt, batch_size)
 
 
 def _read_records(path: Path, fmt: Format, batch_size: int) -> Iterator[Chunk]:
-    parse = {"sharegpt": parse_sharegpt, "wildchat": _wildchat_row, "events": _event_row}[fmt.kind]
+    parse = {"sharegpt": parse_sharegpt, "openai": parse_openai, "wildchat": _wildchat_row, "lmsys": _lmsys_row,
+             "events": _event_row}[fmt.kind]
     good, extra, bad, pos = [], [], [], 0
     for rec in iter_records(path, fmt.container):
         pos = rec.bytes_read or pos
@@ -54,6 +56,14 @@ def _wildchat_row(value, row):
     return {**normalize_json_row(value), "source_row": row, "problem": None}, ()
 
 
+def _lmsys_row(value, row):
+    if isinstance(value, dict) and "conversation_hash" not in value:
+        if value.get("conversation_id") is None:
+            raise BadRecord("missing field: conversation_id")
+        value = {**value, "conversation_hash": value["conversation_id"]}
+    return _wildchat_row(value, row)
+
+
 def _event_row(value, row):
     return parse_event(value), ()
 
@@ -61,8 +71,9 @@ def _event_row(value, row):
 def _chunk(fmt: Format, good: list, extra: list, bad: list, pos: int) -> Chunk:
     if fmt.kind == "events":
         return Chunk(events=pa.Table.from_pylist(good, schema=EVENTS), quarantined=bad, bytes_read=pos)
-    if fmt.kind == "wildchat":
-        chunk = flatten(*rows_frame(good), lambda r: f"line {r + 1}" if fmt.container == "jsonl" else f"record {r}")
+    if fmt.kind in ("wildchat", "lmsys"):
+        chunk = flatten(*rows_frame(good), lambda r: f"line {r + 1}" if fmt.container == "jsonl" else f"record {r}",
+                        fmt.kind)
         chunk.quarantined = bad + chunk.quarantined
         chunk.bytes_read = pos
         return chunk

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rmcurate.readers.chunk import cap
-from rmcurate.readers.textio import MarkedUtf8Reader, iter_lines, skip_bom
+from rmcurate.readers.textio import MarkedUtf8Reader, broken, iter_lines, open_source, skip_bom
 
 LONE_SURROGATE_GATE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -30,7 +30,8 @@ class RawRecord:
 
 
 def iter_jsonl(path: Path) -> Iterator[RawRecord]:
-    for number, offset, line in iter_lines(path):
+    errors: list = []
+    for number, offset, line in iter_lines(path, errors):
         row = number - 1
         where = f"line {number} (byte {offset})"
         try:
@@ -41,8 +42,12 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
                             bytes_read=offset + len(line))
             continue
         value, problem = parse_json(text)
+        if problem and text.endswith(","):  # a record followed by a comma, as when arrays are cut into lines
+            value, problem = parse_json(text[:-1])
         yield RawRecord(row, where, value=value, problem=problem, raw=cap(text) if problem else None,
                         bytes_read=offset + len(line))
+    for number, offset, why in errors:
+        yield RawRecord(number - 1, f"line {number} (byte {offset})", problem=why, bytes_read=offset)
 
 
 def parse_json(text: str) -> tuple[object, str | None]:
@@ -72,25 +77,29 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
     """
     size = path.stat().st_size
     row = 0  # records yielded so far
-    with open(path, "rb") as f:
+    with open_source(path) as f:
         skip_bom(f)
         src = MarkedUtf8Reader(f)
         try:
             for value in ijson.items(src, "item", use_float=True):
                 yield RawRecord(row, f"record {row}", value=value, bytes_read=src.bytes_read)
                 row += 1
+            if why := broken(f):  # the array ended where the compressed data broke
+                yield RawRecord(row, f"record {row} (byte {src.bytes_read})", problem=why, bytes_read=size)
             return
         except ijson.JSONError as e:
             error = str(e).splitlines()[0]
-            at_eof = src.bytes_read >= size
+            at_eof, why, end = src.exhausted, broken(f), src.bytes_read
         except RecursionError:
-            error, at_eof = "JSON nested too deep", False
+            error, at_eof, why, end = "JSON nested too deep", False, None, src.bytes_read
     if at_eof and "premature EOF" in error:  # nothing after the break to salvage
-        with open(path, "rb") as f:
-            f.seek(max(0, size - 2000))
-            tail = f.read()
-        yield RawRecord(row, f"record {row} (near byte {size})", problem="truncated JSON (file ends inside a record)",
-                        raw=cap(tail), bytes_read=size)
+        tail = None
+        if why is None:
+            with open(path, "rb") as f:
+                f.seek(max(0, size - 2000))
+                tail = f.read()
+        yield RawRecord(row, f"record {row} (near byte {end})", problem=why or "truncated JSON (file ends inside a "
+                        "record)", raw=cap(tail), bytes_read=size)
         return
     yield from salvage(path, row, f"malformed JSON: {error}")
 
@@ -107,9 +116,8 @@ def split_array(path: Path) -> Iterator[tuple[int, bytes | None]]:
     depth, in_str, escape, base = 0, False, False, 0
     pieces: list[bytes] = []
     start = None  # offset where the current element began (after '[' or a top-level ',')
-    with open(path, "rb") as f:
-        skip_bom(f)
-        base = f.tell()
+    with open_source(path) as f:
+        base = skip_bom(f)
         while block := f.read(BLOCK):
             pos, cut = (1 if escape else 0), 0
             escape = False

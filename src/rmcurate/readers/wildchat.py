@@ -1,4 +1,5 @@
-"""WildChat rows (the Hugging Face schema) -> conversations and messages.
+"""WildChat rows (the Hugging Face schema) -> conversations and messages. LMSYS-Chat-1M rows have
+the same shape, keyed by `conversation_id`, with the same OpenAI moderation lists: they read here too.
 
 Parquet shards go through polars column-wise, never a Python loop per row:
 a 100k-conversation shard must load at close to DuckDB's own read speed.
@@ -32,9 +33,9 @@ RAW = {  # the WildChat columns we keep, normalized (moderation travels beside, 
     "source_row": pl.Int64, "problem": pl.String,
 }
 REQUIRED = ("conversation_hash", "conversation")
-# WildChat stores each turn as a user message and the model's reply, in time order (system
-# messages may lead). Anything else would make turns whose prompt is not the user's message.
-TURN_ORDER = r"^(?:system,)*(?:user(?:,assistant,user)*(?:,assistant)?)?$"
+# Any order of roles loads: a greeting before the first question and two user messages in a
+# row are real conversations. Which replies make turns is the turns view's one rule
+# (warehouse/sql/turns.sql), the same for every format.
 PLAIN = ("conversation_hash", "model", "timestamp", "language", "toxic", "redacted", "country", "hashed_ip",
          "conversation")
 
@@ -76,22 +77,28 @@ def _normalize(df: pl.DataFrame, first_row: int) -> pl.DataFrame:
                      problem.alias("problem"))
 
 
-def check_parquet_schema(path: Path) -> None:
+# Each source's name for the conversation's id.
+ID_COLUMN = {"wildchat": "conversation_hash", "lmsys": "conversation_id"}
+
+
+def check_parquet_schema(path: Path, source: str = "wildchat") -> None:
     schema = pq.read_schema(path)
-    missing = [c for c in REQUIRED if c not in schema.names]
+    missing = [c for c in (ID_COLUMN[source], "conversation") if c not in schema.names]
     if missing:
-        raise FormatError(f"{path}: not a WildChat file (no column {', '.join(missing)})")
+        raise FormatError(f"{path}: not a {'WildChat' if source == 'wildchat' else 'LMSYS-Chat'} file "
+                          f"(no column {', '.join(missing)})")
     conv = schema.field("conversation").type
     if not (pa.types.is_list(conv) or pa.types.is_large_list(conv)) or not pa.types.is_struct(conv.value_type) \
             or not {"content", "role"} <= {f.name for f in conv.value_type}:
         raise FormatError(f"{path}: column conversation is {conv}, not a list of messages with content and role")
 
 
-def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
-    check_parquet_schema(path)
+def read_wildchat_parquet(path: Path, batch_size: int, source: str = "wildchat") -> Iterator[Chunk]:
+    check_parquet_schema(path, source)
     pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering kept every batch read so far: RSS grew with the file
     names = pf.schema_arrow.names
-    plain = [c for c in PLAIN if c in names]
+    renamed = {ID_COLUMN[source]: "conversation_hash"}
+    plain = [c for c in names if renamed.get(c, c) in PLAIN and (c in renamed or c not in ID_COLUMN.values())]
     lists = [c for c in moderation.SOURCE_COLUMNS if c in names]  # moderation.columns skips non-lists
     row, size, total = 0, path.stat().st_size, max(pf.metadata.num_rows, 1)
     for group in range(pf.num_row_groups):
@@ -100,8 +107,8 @@ def read_wildchat_parquet(path: Path, batch_size: int) -> Iterator[Chunk]:
         first = row
         try:
             for batch in batches:
-                df = _normalize(pl.from_arrow(batch.select(plain)), row)
-                chunk = flatten(df, {c: batch.column(c) for c in lists}, lambda r: f"row {r}")
+                df = _normalize(pl.from_arrow(batch.select(plain)).rename(lambda c: renamed.get(c, c)), row)
+                chunk = flatten(df, {c: batch.column(c) for c in lists}, lambda r: f"row {r}", source)
                 row += batch.num_rows
                 chunk.bytes_read = size * row // total  # for progress bars: rows done, scaled to bytes
                 yield chunk
@@ -188,19 +195,17 @@ def rows_frame(rows: list[dict]) -> tuple[pl.DataFrame, dict[str, pa.Array]]:
 
 # ---------------------------------------------------------------- both
 
-def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate) -> Chunk:
+def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate, source: str = "wildchat") -> Chunk:
     """RAW rows and their moderation lists -> a Chunk of conversations + messages; bad rows quarantined."""
     roles = pl.col("conversation").list.eval(
         pl.element().struct.field("role").fill_null("<missing>").filter(~pl.element().struct.field("role").is_in(ROLES)))
     null_content = pl.col("conversation").list.eval(pl.element().struct.field("content").is_null()).list.any()
-    order = pl.col("conversation").list.eval(pl.element().struct.field("role")).list.join(",")
     reason = (
         pl.when(pl.col("problem").is_not_null()).then(pl.col("problem"))
         .when(pl.col("conversation_hash").is_null() | (pl.col("conversation_hash") == "")).then(pl.lit("missing field: conversation_hash"))
         .when(pl.col("conversation").is_null()).then(pl.lit("missing field: conversation"))
         .when(roles.list.len() > 0).then(pl.lit("unknown role ") + roles.list.first())
         .when(null_content).then(pl.lit("missing field: conversation[].content"))
-        .when(~order.str.contains(TURN_ORDER)).then(pl.lit("turns out of order: roles ") + order)
     )
     df = df.with_columns(reason.alias("problem"))
     bad = df.filter(pl.col("problem").is_not_null())
@@ -211,7 +216,7 @@ def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate) -> Chunk:
     ]
     conversations = good.select(
         pl.col("conversation_hash").alias("conversation_id"),
-        pl.lit("wildchat").alias("source"),
+        pl.lit(source).alias("source"),
         pl.lit(None, dtype=pl.String).alias("source_id"),
         "model", "language",
         pl.col("timestamp").alias("created_at"),

@@ -207,7 +207,7 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 on_chunk(chunk)
         if not single:
             con.begin()
-        if fmt.kind in ("wildchat", "sharegpt"):
+        if fmt.kind != "events":
             # Events that arrived before their conversation are no longer orphans.
             con.execute("""
                 UPDATE events SET conversation_known = true

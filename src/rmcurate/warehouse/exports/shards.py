@@ -165,7 +165,7 @@ def write_shards(out: Path, fmt: str, split_rows: dict[str, pa.Table | list[dict
 
 
 # What each source's conversations are published under; an export of several is "other".
-SOURCE_LICENSES = {"wildchat": "odc-by", "sharegpt": "other"}
+SOURCE_LICENSES = {"wildchat": "odc-by", "lmsys": "other", "sharegpt": "other", "openai": "other"}
 TASKS = {"trl": ["text-generation", "text-classification"], "openrlhf": ["text-generation", "text-classification"],
          "ordinal": ["text-classification"], "implicit": ["text-classification"]}
 TAGS = {"trl": ["preference", "dpo"], "openrlhf": ["preference"], "ordinal": ["ordinal", "user-feedback"],

@@ -1,21 +1,26 @@
--- turns: one row per assistant reply directly followed by a user message,
--- both non-empty. A view, so it is always in step with `messages` and the
--- quadratic `history` column is only built when a query asks for it.
+-- turns: one row per assistant reply directly followed by a user message (its feedback), both
+-- non-empty, with a user message somewhere before it. The prompt is the last user message
+-- before the reply; everything before the prompt is history (earlier consecutive user messages
+-- included). A reply with no user message before it (a greeting) is not a turn. Every reader
+-- stores messages in order, so every format gets the same turns from the same conversation.
+-- A view, so it is always in step with `messages`; the quadratic `history` column is only built
+-- when a query asks for it.
 CREATE OR REPLACE VIEW turns AS
 WITH m AS (
     SELECT
         conversation_id, message_index, role, content,
-        lag(role) OVER w AS prev_role,
-        lag(content) OVER w AS prev_content,
         lead(role) OVER w AS next_role,
-        lead(content) OVER w AS next_content
+        lead(content) OVER w AS next_content,
+        max(CASE WHEN role = 'user' THEN message_index END) OVER before AS prompt_index,
+        last_value(CASE WHEN role = 'user' THEN content END IGNORE NULLS) OVER before AS prompt
     FROM messages
-    WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index)
+    WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index),
+           before AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 items AS (
     SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY message_index) - 1 AS turn_index
     FROM m
-    WHERE role = 'assistant' AND next_role = 'user'
+    WHERE role = 'assistant' AND next_role = 'user' AND prompt_index IS NOT NULL
       AND trim(content) <> '' AND trim(next_content) <> ''
 )
 SELECT
@@ -25,9 +30,9 @@ SELECT
     (SELECT coalesce(list({'role': h.role, 'content': h.content} ORDER BY h.message_index), [])
        FROM messages h
       WHERE h.conversation_id = i.conversation_id
-        AND h.message_index < i.message_index - CASE WHEN i.prev_role = 'user' THEN 1 ELSE 0 END
+        AND h.message_index < i.prompt_index
     ) AS history,
-    CASE WHEN i.prev_role = 'user' THEN i.prev_content END AS prompt,
+    i.prompt,
     i.content AS response,
     i.next_content AS feedback,
     c.language,

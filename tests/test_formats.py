@@ -1,0 +1,153 @@
+"""Real conversations written as each product writes them load without --format, keep every message,
+and give the same turns whatever the format: one turn rule for all. Greeting-first and user-user
+conversations are among them; compressed files stream; a second ingest adds nothing."""
+import bz2
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from rmcurate.readers.records import iter_json_array
+from rmcurate.readers.sharegpt import parse_sharegpt
+from rmcurate.stages.sources import sample_file
+from rmcurate.warehouse import connect
+
+from conftest import rows
+
+RMCURATE = str(Path(sys.executable).parent / "rmcurate")
+N = 60
+GREETING = ("assistant", "Hello! I'm your assistant. What can I do for you today?")
+
+
+def sample_conversations(tmp: Path) -> list[list[tuple[str, str]]]:
+    """N real ShareGPT conversations as (role, content) lists, plus the shapes WildChat really has:
+    a greeting before the first question, and two user messages in a row."""
+    convs = []
+    for rec in iter_json_array(sample_file(tmp, N)):
+        _, messages = parse_sharegpt(rec.value, rec.row)
+        convs.append([(m["role"], m["content"]) for m in messages])
+    greeted = [[GREETING, *c] for c in convs[:10]]
+    doubled = [[c[0], ("user", "Also, keep it short please."), *c[1:]] for c in convs[10:20] if c]
+    return convs + greeted + doubled
+
+
+def wildchat(i, c):
+    return {"conversation_hash": f"wc{i}", "model": "gpt-4", "timestamp": "2023-05-01T10:00:00Z",
+            "conversation": [{"role": r, "content": t, "language": "English", "toxic": False, "redacted": False}
+                             for r, t in c], "language": "English", "toxic": False, "redacted": False}
+
+
+def lmsys(i, c):
+    return {"conversation_id": f"lm{i}", "model": "vicuna-13b", "turn": sum(r == "user" for r, _ in c),
+            "language": "English", "redacted": False, "conversation": [{"role": r, "content": t} for r, t in c],
+            "openai_moderation": [{"categories": {"harassment": False}, "category_scores": {"harassment": 0.001},
+                                   "flagged": False} for _ in c]}
+
+
+def sharegpt(i, c):
+    return {"id": f"sg{i}", "conversations": [{"from": "human" if r == "user" else "gpt" if r == "assistant" else r,
+                                               "value": t} for r, t in c]}
+
+
+def openai(i, c, parts=True):  # content as parts on odd records, as the newer API logs it
+    return {"id": f"chatcmpl-{i}", "user": f"user-{i % 7}", "model": "gpt-4o",
+            "messages": [{"role": r, "content": [{"type": "text", "text": t}] if parts and i % 2 else t}
+                         for r, t in c]}
+
+
+def chat_dataset(i, c):  # a Hugging Face chat dataset: messages with string content, no id
+    return {"messages": openai(i, c, parts=False)["messages"]}
+
+
+def write(path: Path, records: list[dict], container: str) -> Path:
+    if container == "parquet":
+        pq.write_table(pa.Table.from_pylist(records), path)
+    elif container == "json":
+        path.write_text(json.dumps(records))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+CASES = [  # (file name, builder, container, compression)
+    ("wildchat.jsonl", wildchat, "jsonl", None), ("wildchat.parquet", wildchat, "parquet", None),
+    ("lmsys.jsonl", lmsys, "jsonl", None), ("lmsys.parquet", lmsys, "parquet", None),
+    ("sharegpt.json", sharegpt, "json", None), ("openai.jsonl", openai, "jsonl", None),
+    ("chat.parquet", chat_dataset, "parquet", None), ("openai.jsonl.gz", openai, "jsonl", gzip.compress),
+    ("wildchat.json.bz2", wildchat, "json", bz2.compress), ("sharegpt.jsonl.zst", sharegpt, "jsonl",
+                                                              zstandard.compress),
+]
+KIND = {wildchat: "wildchat", lmsys: "lmsys", sharegpt: "sharegpt", openai: "openai", chat_dataset: "openai"}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("formats")
+    convs = sample_conversations(root)
+    out = {}
+    for name, build, container, compress in CASES:
+        path = write(root / name, [build(i, c) for i, c in enumerate(convs)], container)
+        if compress:
+            path.write_bytes(compress(path.read_bytes()))
+        home = root / f"home-{name}"
+        first = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
+        again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path), "--force"], capture_output=True,
+                               text=True)
+        out[name] = (home, first, again)
+    return convs, out
+
+
+def turns(home: Path) -> list[tuple]:
+    con = connect(home, read_only=True)
+    try:
+        return sorted(rows(con, "SELECT [h.content for h in history], prompt, response, feedback FROM turns"))
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_each_format_loads_every_conversation_and_message_as_written(loaded, case):
+    convs, out = loaded
+    name, build, container, _ = case
+    home, first, again = out[name]
+    assert first.returncode == 0, first.stderr
+    assert f"{KIND[build]}-{container}" in first.stdout
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*), sum(n_messages) FROM conversations") == \
+            [(len(convs), sum(len(c) for c in convs))]
+        assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
+        stored = rows(con, "SELECT list((role, content) ORDER BY message_index) FROM messages "
+                           "GROUP BY conversation_id")
+        assert sorted(tuple(tuple(m) for m in c) for (c,) in stored) == sorted(tuple(c) for c in convs)
+        # read again, forced: it replaces itself, nothing is added
+        assert again.returncode == 0, again.stderr
+        assert rows(con, "SELECT count(*) FROM conversations") == [(len(convs),)]
+    finally:
+        con.close()
+
+
+def test_every_format_gives_the_same_turns(loaded):
+    convs, out = loaded
+    reference = turns(out["sharegpt.json"][0])
+    assert len(reference) > 50
+    # a greeting is never a turn's reply; the doubled question is history, the later one the prompt
+    assert not any(response == GREETING[1] for _, _, response, _ in reference)
+    assert any(prompt == "Also, keep it short please." for _, prompt, _, _ in reference) or \
+        any("Also, keep it short please." in history for history, _, _, _ in reference)
+    for name, *_ in CASES:
+        assert turns(out[name][0]) == reference, name
+
+
+def test_a_second_plain_ingest_is_skipped(loaded, tmp_path):
+    _, out = loaded
+    home, _, _ = out["openai.jsonl.gz"]
+    path = next(p for p in home.parent.iterdir() if p.name == "openai.jsonl.gz")
+    r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "skipped (same content" in r.stdout, r.stdout + r.stderr

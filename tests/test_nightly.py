@@ -14,7 +14,7 @@ SIZE = 300  # about 3.5% of turns keep a label: enough for both trainers to have
 
 
 @pytest.mark.slow
-def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monkeypatch):
+def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monkeypatch, capfd):
     monkeypatch.setenv("RMCURATE_JUDGE_URLS", judge_url)  # the session's server, not a second one
     monkeypatch.setenv("RMCURATE_TRAIN_GENERATIVE_MODEL", str(smollm2))  # not a second conversion
     monkeypatch.setenv("RMCURATE_TRAIN_GENERATIVE_STEPS", "1")
@@ -23,7 +23,11 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     monkeypatch.setenv("RMCURATE_PAIRS_MAX_SEEDS", "12")
     (home / "inbox").mkdir(parents=True)
     (home / "inbox" / "broken.txt").write_text("not a dataset")
+    capfd.readouterr()
     first = nightly(home=str(home), sample_size=SIZE)
+    log = capfd.readouterr()
+    for bar in ("Loading weights", "Writing model shards", "Batches:", "it/s]"):  # no third-party progress bars
+        assert bar not in log.err + log.out, bar
     assert [(r["format"], r["status"]) for r in first["ingests"]] == \
         [("sharegpt-json", "loaded"), ("events-jsonl", "loaded"), ("unknown", "rejected")]
     assert first["ingests"][0]["n_loaded"] == SIZE and first["ingests"][1]["n_loaded"] > SIZE  # the simulated log

@@ -224,6 +224,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     choices = choice_ids(tok)
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # no weight-loading bars in the night's log
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32)
     model.config.use_cache = False
     autocast = place(model, device, cfg.dropout)  # bf16 and gradient checkpointing on a GPU

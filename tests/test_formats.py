@@ -4,6 +4,7 @@ conversations are among them; compressed files stream; a second ingest adds noth
 import bz2
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,100 @@ def test_a_second_plain_ingest_is_skipped(loaded, tmp_path):
     path = next(p for p in home.parent.iterdir() if p.name == "openai.jsonl.gz")
     r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
     assert r.returncode == 0 and "skipped (same content" in r.stdout, r.stdout + r.stderr
+
+
+def otlp_line(spans: list[dict]) -> str:
+    return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name",
+                                                                        "value": {"stringValue": "chat"}}]},
+                                          "scopeSpans": [{"scope": {"name": "genai"}, "spans": spans}]}]})
+
+
+def attr(key, value):
+    kind = "stringValue" if isinstance(value, str) else "doubleValue" if isinstance(value, float) else "intValue"
+    return {"key": key, "value": {kind: value if kind != "intValue" else str(value)}}
+
+
+def otel_spans(i: int, c: list[tuple[str, str]]) -> list[dict]:
+    """One span per model call, as an instrumented chat app records them: the history so far in, the
+    reply out; thumbs and copies as evaluation events on some calls; an HTTP span beside them."""
+    spans = [{"traceId": f"t{i}", "spanId": f"http{i}", "name": "POST /chat", "attributes": [attr("http.method", "POST")]}]
+    for k, (role, text) in enumerate(c):
+        if role != "assistant" or not any(r == "user" for r, _ in c[:k]):
+            continue
+        inp = [{"role": r, "parts": [{"type": "text", "content": t}]} for r, t in c[:k]]
+        events = []
+        if k % 3 == 1:
+            events.append({"name": "gen_ai.evaluation.result", "timeUnixNano": "1714000000000000000",
+                           "attributes": [attr("gen_ai.evaluation.name", "user_feedback"),
+                                          attr("gen_ai.evaluation.score.value", 1.0 if i % 2 else -1.0)]})
+        if k % 4 == 1:
+            events.append({"name": "gen_ai.evaluation.result", "attributes": [attr("gen_ai.evaluation.name", "copy")]})
+        if i == 0 and k == 1:
+            events.append({"name": "gen_ai.evaluation.result", "attributes": [attr("gen_ai.evaluation.name", "vibes"),
+                                                                              attr("gen_ai.evaluation.score.value", 3)]})
+        spans.append({"traceId": f"t{i}-{k}", "spanId": f"s{i}-{k}", "name": "chat gpt-4o",
+                      "startTimeUnixNano": str(1714000000000000000 + k), "events": events,
+                      "attributes": [attr("gen_ai.conversation.id", f"conv-{i}"),
+                                     attr("gen_ai.request.model", "gpt-4o"),
+                                     attr("gen_ai.input.messages", json.dumps(inp)),
+                                     attr("gen_ai.output.messages", json.dumps(
+                                         [{"role": "assistant", "parts": [{"type": "text", "content": text}],
+                                           "finish_reason": "stop"}]))]})
+    return spans
+
+
+def test_opentelemetry_genai_spans_give_each_conversation_once_and_its_feedback(tmp_path):
+    convs = sample_conversations(tmp_path)
+    path = tmp_path / "traces.jsonl"
+    # a few conversations to a line, as the collector's file exporter batches them
+    spans = [otel_spans(i, c) for i, c in enumerate(convs)]
+    path.write_text("".join(otlp_line([s for group in spans[j:j + 5] for s in group]) + "\n"
+                            for j in range(0, len(spans), 5)))
+    home = tmp_path / "home"
+    r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "otel-jsonl" in r.stdout, r.stdout + r.stderr
+    expected = {}  # each conversation up to its last reply that had a question before it
+    for i, c in enumerate(convs):
+        last = max((k for k, (role, _) in enumerate(c) if role == "assistant" and
+                    any(r == "user" for r, _ in c[:k])), default=None)
+        if last is not None:
+            expected[f"conv-{i}"] = c[:last + 1]
+    con = connect(home, read_only=True)
+    try:
+        stored = dict(rows(con, "SELECT conversation_id, list((role, content) ORDER BY message_index) FROM messages "
+                                "GROUP BY 1"))
+        assert {k: [tuple(m) for m in v] for k, v in stored.items()} == expected
+        assert rows(con, "SELECT DISTINCT source, model FROM conversations") == [("otel", "gpt-4o")]
+        # every feedback event sits on the reply its call produced
+        got = rows(con, """SELECT e.conversation_id, e.message_index, e.event, m.role FROM events e
+                           JOIN messages m USING (conversation_id, message_index) ORDER BY 1, 2, 3""")
+        want = sorted((f"conv-{i}", k, kind, "assistant") for i, c in enumerate(convs) for k, (role, _) in enumerate(c)
+                      if role == "assistant" and any(r == "user" for r, _ in c[:k])
+                      for kind in (["thumbs_up" if i % 2 else "thumbs_down"] if k % 3 == 1 else []) +
+                      (["copy"] if k % 4 == 1 else []))
+        assert got == want and len(got) > 20
+        assert rows(con, "SELECT count(*) FROM events WHERE NOT conversation_known") == [(0,)]
+        (reason,), = rows(con, "SELECT reason FROM quarantine")
+        assert reason.startswith("feedback 'vibes' is not mapped to an event kind")
+    finally:
+        con.close()
+    again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path), "--force"], capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM conversations") == [(len(expected),)]
+        assert rows(con, "SELECT count(*) FROM events") == [(len(want),)]
+    finally:
+        con.close()
+    # a team's own feedback name, mapped in settings, becomes an event instead of a quarantine row
+    mapped = tmp_path / "mapped"
+    r = subprocess.run([RMCURATE, "--home", str(mapped), "ingest", str(path)], capture_output=True, text=True,
+                       env={**os.environ, "RMCURATE_SOURCES_FEEDBACK_NAMES": "vibes=share"})
+    assert r.returncode == 0, r.stderr
+    con = connect(mapped, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
+        assert rows(con, "SELECT conversation_id, message_index FROM events WHERE event = 'share'") == [("conv-0", 1)]
+    finally:
+        con.close()

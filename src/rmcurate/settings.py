@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rmcurate.readers.otel import FEEDBACK_NAMES
 from rmcurate.rules.rmboost import ASPECTS
 
 # The checkout: the embedded judge's virtualenv lives beside src/ (make judge-setup).
@@ -36,6 +37,23 @@ class WarehouseSettings(BaseSettings):
                                                    "it (--max-spill overrides).")
     teardown_stderr: bool = Field(False, description="Keep what prints to stderr while the process exits "
                                                      "(DuckDB's binding reports leaks then): to debug shutdown.")
+
+
+class SourceSettings(BaseSettings):
+    """How sources are read (RMCURATE_SOURCES_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="RMCURATE_SOURCES_")
+
+    feedback_names: str = Field(
+        ",".join(f"{k}={v}" for k, v in FEEDBACK_NAMES.items()),
+        description="Feedback names in trace exports (OpenTelemetry's gen_ai.evaluation.name) -> event kinds, as "
+                    "name=kind pairs; `thumbs` is thumbs_up or thumbs_down by the score. Pairs given here are "
+                    "added to these defaults or replace them.")
+
+    @property
+    def feedback_map(self) -> dict[str, str]:
+        given = dict(pair.split("=", 1) for pair in self.feedback_names.split(",") if "=" in pair)
+        return {**FEEDBACK_NAMES, **{k.strip().lower(): v.strip() for k, v in given.items()}}
 
 
 class JudgeSettings(BaseSettings):
@@ -168,7 +186,7 @@ class FlowSettings(BaseSettings):
     partition_rows: int = Field(1000, description="Turns per screening task.")
 
 
-GROUPS = {"warehouse": WarehouseSettings, "judge": JudgeSettings, "label": LabelSettings, "pairs": PairSettings,
+GROUPS = {"warehouse": WarehouseSettings, "sources": SourceSettings, "judge": JudgeSettings, "label": LabelSettings, "pairs": PairSettings,
           "train": TrainSettings, "flow": FlowSettings}
 
 

@@ -3,6 +3,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from rmcurate.schemas import Message, SourceConversation, SourceEvent, arrow_schema
+
+# The Arrow tables every reader yields.
+CONVERSATIONS = arrow_schema(SourceConversation)
+MESSAGES = arrow_schema(Message).append(pa.field("source_row", pa.int64(), nullable=False))
+EVENTS = arrow_schema(SourceEvent)
 RAW_CAP = 2000  # characters of an offending record kept in quarantine.raw
 
 
@@ -39,8 +45,8 @@ class Chunk:
 
     @property
     def n_good(self) -> int:
-        table = self.conversations if self.conversations is not None else self.events
-        return 0 if table is None else table.num_rows
+        """Conversations and events that parsed (a trace export holds both)."""
+        return sum(t.num_rows for t in (self.conversations, self.events) if t is not None)
 
     @property
     def n_read(self) -> int:

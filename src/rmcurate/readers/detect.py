@@ -13,7 +13,7 @@ from rmcurate.readers.textio import broken, open_source, skip_bom
 EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
 LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
 
-KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "events")
+KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "otel", "events")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def kind_of(keys) -> str | None:
         return "sharegpt"
     if "messages" in keys:
         return "openai"
+    if "resourceSpans" in keys:
+        return "otel"  # OTLP/JSON trace export: GenAI spans
     if {"event", "ts"} <= keys:
         return "events"
     return None

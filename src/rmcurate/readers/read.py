@@ -5,24 +5,24 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from rmcurate.readers.chunk import BadRecord, Chunk, Quarantined, cap
+from rmcurate.readers.chunk import CONVERSATIONS, EVENTS, MESSAGES, BadRecord, Chunk, Quarantined, cap
 from rmcurate.readers.detect import Format
 from rmcurate.readers.events import parse_event
 from rmcurate.readers.openai import parse_openai
+from rmcurate.readers.otel import read_otel
 from rmcurate.readers.records import iter_records
 from rmcurate.readers.sharegpt import parse_sharegpt
 from rmcurate.readers.wildchat import flatten, normalize_json_row, read_wildchat_parquet, rows_frame
-from rmcurate.schemas import Message, SourceConversation, SourceEvent, arrow_schema
-
-CONVERSATIONS = arrow_schema(SourceConversation)
-MESSAGES = arrow_schema(Message).append(pa.field("source_row", pa.int64(), nullable=False))
-EVENTS = arrow_schema(SourceEvent)
 
 
-def read(path: Path, fmt: Format, batch_size: int = 20_000) -> Iterator[Chunk]:
-    """Chunks of about `batch_size` records, in file order."""
+def read(path: Path, fmt: Format, batch_size: int = 20_000,
+         feedback_names: dict[str, str] | None = None) -> Iterator[Chunk]:
+    """Chunks of about `batch_size` records, in file order. `feedback_names`: trace exports' feedback
+    names -> event kinds (readers/otel.py has the defaults)."""
     if fmt.kind == "empty":
         return iter(())
+    if fmt.kind == "otel":
+        return read_otel(path, fmt.container, batch_size, feedback_names)
     if fmt.kind in ("wildchat", "lmsys") and fmt.container == "parquet":
         return read_wildchat_parquet(path, batch_size, fmt.kind)
     return _read_records(path, fmt, batch_size)

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from rmcurate.readers import Chunk, Format, FormatError, detect
 from rmcurate.readers.read import read
+from rmcurate.settings import SourceSettings
 from rmcurate.warehouse.db import memory_limit, scalar
 from rmcurate.warehouse.ddl import columns
 from rmcurate.warehouse.recovery import delete_rows, recover
@@ -187,15 +188,15 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         if single:
             con.begin()
             _forget(con, replaced)
-        for chunk in _read_ahead(read(path, fmt, batch_size)) if chunks is None else chunks:
+        source = read(path, fmt, batch_size, feedback_names=SourceSettings().feedback_map)
+        for chunk in _read_ahead(source) if chunks is None else chunks:
             if not single:
                 con.begin()
-            if chunk.events is not None:
-                loaded = _load_events(con, chunk, result.ingest_id)
-            elif chunk.conversations is not None:
-                loaded = _load_conversations(con, chunk, result.ingest_id, source_file)
-            else:  # only quarantine rows (an unreadable stretch of a file)
-                loaded = 0
+            loaded = 0  # a chunk may hold only quarantine rows (an unreadable stretch of a file)
+            if chunk.conversations is not None:
+                loaded += _load_conversations(con, chunk, result.ingest_id, source_file)
+            if chunk.events is not None:  # after the conversations: a trace export's feedback is on them
+                loaded += _load_events(con, chunk, result.ingest_id)
             _quarantine(con, chunk, result.ingest_id, source_file)
             if not single:
                 con.commit()

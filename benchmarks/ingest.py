@@ -7,7 +7,7 @@ bench-data/), then loaded twice in fresh processes: once by a bare DuckDB
 `CREATE TABLE AS SELECT * FROM read_parquet(...)` (the baseline) and once by
 `rmcurate`'s ingest, alternating, `--repeat` times; the medians are compared
 because the baseline alone varies by 2x from run to run on a small machine.
-Target: ingest time <= 2.0x the baseline; peak RSS of the ingest flat in the
+Target: ingest time <= 1.3x the baseline, quarantined rows included (--messy); peak RSS flat in the
 input size.
 """
 import argparse
@@ -41,7 +41,7 @@ def worker(mode: str, parquet: Path, home: Path) -> None:
         con = connect(home)
         result = ingest_file(con, parquet, detect(parquet))
         con.close()
-        assert result.n_loaded == result.n_read, result
+        assert result.n_loaded + result.n_quarantined == result.n_read, result
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
@@ -64,6 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--messy", action="store_true", help="real WildChat's shapes: greetings first, two questions "
+                    "in a row, 2%% of conversations quarantined")
     ap.add_argument("--worker", nargs=3, metavar=("MODE", "PARQUET", "HOME"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -71,17 +73,17 @@ def main() -> None:
         return worker(mode, Path(parquet), Path(home))
     rows = []
     for n in args.sizes:
-        path = DATA / f"wildchat-{n}.parquet"
+        path = DATA / f"wildchat-{'messy-' if args.messy else ''}{n}.parquet"
         if not path.exists():
             print(f"generating {path} ...", flush=True)
-            generate(path, n)
+            generate(path, n, messy=args.messy)
         runs = [(measure("baseline", path), measure("ingest", path)) for _ in range(args.repeat)]
         base_s, base_rss = median(b[0] for b, _ in runs), max(b[1] for b, _ in runs)
         ours_s, ours_rss = median(o[0] for _, o in runs), max(o[1] for _, o in runs)
         rows.append((n, path.stat().st_size / 2**20, base_s, ours_s, ours_rss, base_rss))
         print(f"{n:>8,} conversations ({rows[-1][1]:.0f} MiB), median of {args.repeat}: "
               f"baseline {base_s:.1f}s, ingest {ours_s:.1f}s, "
-              f"ratio {ours_s / base_s:.2f} (target <= 2.0); peak RSS ingest {ours_rss:.0f} MiB, "
+              f"ratio {ours_s / base_s:.2f} (target <= 1.3); peak RSS ingest {ours_rss:.0f} MiB, "
               f"baseline {base_rss:.0f} MiB", flush=True)
     if len(rows) > 1:
         (n0, *_, rss0, _), (n1, *_, rss1, _) = rows[0], rows[-1]

@@ -33,7 +33,7 @@ def _struct(names, arrays):
     return pa.StructArray.from_arrays(arrays, names=names)
 
 
-def batch(rng, n: int, first: int, pool: str) -> pa.Table:
+def batch(rng, n: int, first: int, pool: str, messy: bool = False) -> pa.Table:
     turns = np.minimum(rng.geometric(0.4, size=n), 30)
     n_msgs = turns * 2
     total = int(n_msgs.sum())
@@ -41,6 +41,12 @@ def batch(rng, n: int, first: int, pool: str) -> pa.Table:
     is_user = (np.arange(total) - np.repeat(offsets[:-1], n_msgs)) % 2 == 0
     lengths = np.where(is_user, rng.lognormal(5.0, 1.0, total), rng.lognormal(6.6, 0.8, total))
     lengths = np.clip(lengths, 1, 20000).astype(np.int64)
+    roles = np.where(is_user, "user", "assistant").astype(object)
+    if messy:  # as real WildChat dumps are: about a third open with a greeting and hold two questions in a row,
+        # and 2% hold a message no reader knows (quarantined)
+        swap = offsets[:-1][rng.random(n) < 0.35]
+        roles[swap], roles[swap + 1] = "assistant", "user"
+        roles[offsets[:-1][rng.random(n) < 0.02] + 1] = "tool"
     ts = pa.array(1_680_000_000_000_000 + rng.integers(0, 10**13, total), pa.timestamp("us", tz="UTC"))
     lang = pa.array(rng.choice(["English", "Chinese", "Russian"], size=total, p=[.6, .3, .1]))
     bools = lambda p, k: pa.array(rng.random(k) < p)  # noqa: E731
@@ -51,7 +57,7 @@ def batch(rng, n: int, first: int, pool: str) -> pa.Table:
          pa.array(np.where(is_user, "a" * 64, None)),
          _struct(["accept-language", "user-agent"], [pa.array(np.where(is_user, "en-US", None)),
                                                      pa.array(np.where(is_user, "Mozilla/5.0", None))]),
-         lang, bools(.01, total), pa.array(np.where(is_user, "user", "assistant")),
+         lang, bools(.01, total), pa.array(roles, pa.string()),
          pa.array(np.where(is_user, "California", None)), ts, bools(.02, total),
          pa.array(rng.integers(0, 10**8, total))])
     scores = _struct(CATEGORIES, [pa.array(rng.random(total) * 1e-3) for _ in CATEGORIES])
@@ -76,14 +82,14 @@ def batch(rng, n: int, first: int, pool: str) -> pa.Table:
     })
 
 
-def generate(path: Path, n: int, seed: int = 0, first: int = 0, batch_size: int = 10_000) -> Path:
+def generate(path: Path, n: int, seed: int = 0, first: int = 0, batch_size: int = 10_000, messy: bool = False) -> Path:
     rng = np.random.default_rng(seed)
     pool = _text_pool(rng, 2_000_000)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
     writer = None
     for start in range(0, n, batch_size):
-        table = batch(rng, min(batch_size, n - start), first + start, pool)
+        table = batch(rng, min(batch_size, n - start), first + start, pool, messy)
         writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
         writer.write_table(table, row_group_size=batch_size)
     writer.close()

@@ -6,7 +6,6 @@ a 100k-conversation shard must load at close to DuckDB's own read speed.
 JSON rows are checked one by one, normalized to the same columns, and share
 the same column-wise flattening.
 """
-import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rmcurate.readers import moderation
-from rmcurate.readers.chunk import Chunk, FormatError, Quarantined, cap
+from rmcurate.readers.chunk import RAW_CAP, Chunk, FormatError, Quarantined
 
 ROLES = ["user", "assistant", "system"]
 UTC_US = pl.Datetime("us", "UTC")
@@ -210,10 +209,14 @@ def flatten(df: pl.DataFrame, lists: dict[str, pa.Array], locate, source: str = 
     df = df.with_columns(reason.alias("problem"))
     bad = df.filter(pl.col("problem").is_not_null())
     good = df.filter(pl.col("problem").is_null())
-    quarantined = [
-        Quarantined(locate(r.pop("source_row")), r.pop("problem"), cap(json.dumps(r, default=str, ensure_ascii=False)))
-        for r in bad.select("source_row", "problem", *PLAIN).to_dicts()
-    ]
+    # The quarantined rows as JSON, encoded and cut to RAW_CAP characters column-wise: turning whole
+    # conversations into Python objects first cost more than loading the good rows.
+    raw = pl.struct(*PLAIN).struct.json_encode()
+    cut = pl.when(raw.str.len_chars() > RAW_CAP).then(
+        raw.str.slice(0, RAW_CAP) + pl.lit("... [") + (raw.str.len_chars() - RAW_CAP).cast(pl.String)
+        + pl.lit(" more chars]")).otherwise(raw)
+    quarantined = [Quarantined(locate(row), problem, text)
+                   for row, problem, text in bad.select("source_row", "problem", cut.alias("raw")).iter_rows()]
     conversations = good.select(
         pl.col("conversation_hash").alias("conversation_id"),
         pl.lit(source).alias("source"),

@@ -119,10 +119,15 @@ def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
 
 
 def _quarantine(con, chunk: Chunk, ingest_id: int, source_file: str) -> None:
+    """One INSERT from an Arrow table: row by row, 2,000 quarantine rows took a second."""
     if chunk.quarantined:
-        con.executemany(
-            "INSERT INTO quarantine (ingest_id, source_file, location, reason, raw) VALUES (?, ?, ?, ?, ?)",
-            [(ingest_id, source_file, q.location, q.reason, q.raw) for q in chunk.quarantined])
+        bad = pa.table({"location": [q.location for q in chunk.quarantined],
+                        "reason": [q.reason for q in chunk.quarantined],
+                        "raw": pa.array([q.raw for q in chunk.quarantined], pa.string())})
+        con.register("chunk_quarantine", bad)
+        con.execute("""INSERT INTO quarantine (ingest_id, source_file, location, reason, raw)
+                       SELECT ?, ?, location, reason, raw FROM chunk_quarantine""", [ingest_id, source_file])
+        con.unregister("chunk_quarantine")
 
 
 def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:

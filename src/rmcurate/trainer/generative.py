@@ -31,6 +31,7 @@ from rmcurate.trainer.metrics import ece, pair_accuracy, write_json
 from rmcurate.trainer.plot import loss_svg
 
 CHOICES = ("A", "B")
+RECOMPUTE_TOKENS = 1024  # tokens per step above which activations are recomputed on CPU too
 TEMPLATE = "pair_compare"
 
 
@@ -227,7 +228,11 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     hf_logging.disable_progress_bar()  # no weight-loading bars in the night's log
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32)
     model.config.use_cache = False
-    autocast = place(model, device, cfg.dropout)  # bf16 and gradient checkpointing on a GPU
+    # Activations recomputed on CPU too once a step holds more than RECOMPUTE_TOKENS: kept, they made
+    # memory grow with batch x length (12 GB at the default batch of 16; docs/benchmarks.md). Small steps,
+    # as the nightly's, keep them: recomputing costs about a third more time.
+    recompute = device.type == "cuda" or cfg.batch_size * cfg.max_length > RECOMPUTE_TOKENS
+    autocast = place(model, device, cfg.dropout, recompute=recompute)
     prompts = Prompts(tok, cfg.field_chars, cfg.max_length)
     # Which reply sits in slot A is drawn once per training example; the test asks both orders.
     flips = [rng.random() < 0.5 for _ in train_pairs]
@@ -277,7 +282,7 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
 
     metrics = {
         "objective": "generative", "data": str(data), "model": cfg.model, "device": device.type,
-        "config": asdict(cfg), "steps": steps, "stage1_steps": cfg.stage1_steps, "n_train": len(train_pairs),
+        "recompute": recompute, "config": asdict(cfg), "steps": steps, "stage1_steps": cfg.stage1_steps, "n_train": len(train_pairs),
         "n_test": len(test_pairs), "samples_per_s": seen / elapsed, "train_seconds": elapsed,
         "stage1_seconds": stage1_seconds if cfg.stage1_steps else 0.0, "template": f"{TEMPLATE}.v{prompts.template.version}",
         "prompts_shortened": prompts.shortened,

@@ -96,14 +96,12 @@ def feedback_kind(name: str, attrs: dict, names: dict[str, str]) -> str:
             return "thumbs_up"
         if isinstance(value, (int, float)):
             return "thumbs_up" if value > 0 else "thumbs_down"
-        return "thumbs_down" if isinstance(label, str) else _no_value(name)
+        if isinstance(label, str):
+            return "thumbs_down"
+        raise BadRecord(f"feedback {name!r} has neither a score value nor a label")
     if value is not None and not value:  # a copy score of 0: nothing was copied
         raise BadRecord(f"feedback {name!r} with score {value!r} records no action")
     return kind
-
-
-def _no_value(name: str):
-    raise BadRecord(f"feedback {name!r} has neither a score value nor a label")
 
 
 def read_otel(path: Path, container: str, batch_size: int = 20_000,

@@ -2,7 +2,7 @@
 
 A text file may be gzip, bzip2 or zstd compressed: `open_source` tells by its first bytes, not its
 name, and decompresses as it is read (never the whole file in memory or on disk). Data that stops
-decompressing (a truncated or corrupt stream) ends the file there, and `error` says why: what came
+decompressing (a truncated or corrupt stream) ends the file there, and `broken` says why: what came
 before still loads, and the reader reports the rest as one quarantine row.
 """
 import bz2

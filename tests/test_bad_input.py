@@ -200,3 +200,22 @@ def test_a_rejected_file_is_recorded_and_tried_again(ingested):
     _, con, _ = ingested
     assert by_file(con)["wrong-types.parquet"][-1] == "rejected"
     assert "zz-broken-link.jsonl" not in by_file(con)  # unreadable: nothing recorded, it loads once fixed
+
+
+def test_a_record_too_big_for_the_ingest_memory_is_that_files_one_line_error(tmp_path):
+    """A single message bigger than DuckDB may hold while a file loads: the file is rejected with the
+    limit named, the next file still loads, and no traceback."""
+    huge = tmp_path / "huge.jsonl.gz"
+    huge.write_bytes(gzip.compress(json.dumps({"messages": [{"role": "user", "content": "a" * (48 << 20)}]}).encode()))
+    good = jsonl(tmp_path / "good.jsonl", [ok("big1")])
+    home = tmp_path / "home"
+    r = subprocess.run([RMCURATE, "ingest", str(huge), str(good)], capture_output=True, text=True,
+                       env={**os.environ, "RMCURATE_HOME": str(home), "RMCURATE_INGEST_MEMORY_LIMIT": "32MB"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("rmcurate: error: ") and "huge.jsonl.gz" in line and "RMCURATE_INGEST_MEMORY_LIMIT=32MB" in line
+    con = connect(home)
+    try:
+        assert rows(con, "SELECT conversation_id FROM conversations") == [("big1",)]
+    finally:
+        con.close()

@@ -247,10 +247,17 @@ def ingest_path(con, path: Path, kind: str | None = None, **options) -> IngestRe
     A file no reader can make sense of is `rejected` (an ingest row and a quarantine row with the
     reason; tried again next time, in case it changes); one that cannot even be opened is
     `unreadable` and recorded nowhere, so it loads once its permissions are fixed. Errors of the
-    warehouse itself (DuckDB) still raise: they are not the file's fault.
+    warehouse itself (DuckDB) still raise: they are not the file's fault, except running out of the
+    ingest's memory, which a file with one huge record does (it is rejected, and tried again next time).
     """
     try:
         return ingest_file(con, path, detect(path, kind), **options)
+    except duckdb.OutOfMemoryException as e:
+        reason = (f"{path}: a chunk of this file needs more memory than an ingest may use "
+                  f"(RMCURATE_INGEST_MEMORY_LIMIT={memory_limit(ingest=True)}): {str(e).splitlines()[0]}")
+        result = reject_file(con, path, reason)
+        result.reason = reason
+        return result
     except duckdb.Error:
         raise
     except OSError as e:

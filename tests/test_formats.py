@@ -249,3 +249,131 @@ def test_opentelemetry_genai_spans_give_each_conversation_once_and_its_feedback(
         assert rows(con, "SELECT conversation_id, message_index FROM events WHERE event = 'share'") == [("conv-0", 1)]
     finally:
         con.close()
+
+
+def langfuse_traces(i: int, c: list[tuple[str, str]], full_history: bool) -> list[dict]:
+    """One trace per model call in session `s{i}`, as Langfuse's API returns them: the input holds the
+    history so far (`full_history`) or only what the user said since the last reply; the output the reply."""
+    traces, last = [], 0
+    for k, (role, text) in enumerate(c):
+        if role != "assistant" or not any(r == "user" for r, _ in c[:k]):
+            continue
+        sent = c[:k] if full_history else c[last:k]
+        inp = [{"role": r, "content": t} for r, t in sent]
+        traces.append({"id": f"tr-{i}-{k}", "timestamp": f"2026-11-0{1 + i % 9}T{10 + k // 60}:{k % 60:02d}:00.000Z",
+                       "name": "chat", "sessionId": f"s{i}", "userId": f"u{i % 5}", "release": None,
+                       "input": inp if i % 3 else {"messages": inp},
+                       "output": {"role": "assistant", "content": text}, "metadata": {}, "tags": [],
+                       "observations": [f"obs-{i}-{k}"], "scores": [], "htmlPath": f"/project/x/traces/tr-{i}-{k}",
+                       "latency": 1.5, "totalCost": 0.0})
+        last = k + 1
+    return traces
+
+
+def langfuse_scores(traces: list[dict]) -> list[dict]:
+    """Thumbs as BOOLEAN scores, copies as NUMERIC ones, on some traces; and two that attach to nothing."""
+    scores = []
+    for n, t in enumerate(traces):
+        base = {"traceId": t["id"], "timestamp": t["timestamp"], "source": "API", "observationId": None,
+                "comment": None, "createdAt": t["timestamp"], "updatedAt": t["timestamp"]}
+        if n % 3 == 0:
+            scores.append({**base, "id": f"sc-{n}", "name": "user-feedback", "dataType": "BOOLEAN",
+                           "value": float(n % 2), "stringValue": "True" if n % 2 else "False"})
+        if n % 4 == 0:
+            scores.append({**base, "id": f"cp-{n}", "name": "copied", "dataType": "NUMERIC", "value": 1.0})
+    scores.append({"id": "lost", "traceId": "tr-never-loaded", "name": "user-feedback", "dataType": "BOOLEAN",
+                   "value": 1.0, "stringValue": "True", "timestamp": "2026-11-02T10:00:00Z", "source": "API"})
+    scores.append({"id": "session-level", "traceId": None, "sessionId": "s1", "name": "user-feedback",
+                   "dataType": "NUMERIC", "value": 1.0, "timestamp": "2026-11-02T10:00:00Z", "source": "API"})
+    return scores
+
+
+def page(items: list[dict]) -> dict:
+    return {"data": items, "meta": {"page": 1, "limit": 100, "totalItems": len(items), "totalPages": 1}}
+
+
+def test_langfuse_traces_and_scores_load_as_conversations_and_the_feedback_on_each_reply(tmp_path):
+    convs = sample_conversations(tmp_path)
+    traces = [t for i, c in enumerate(convs) for t in langfuse_traces(i, c, full_history=i % 2 == 0)]
+    scores = langfuse_scores(traces)
+    folder = tmp_path / "langfuse"
+    folder.mkdir()
+    # scores first by name: the ingest still reads the traces before them
+    (folder / "a-scores.json").write_text(json.dumps(page(scores), indent=2))
+    half = len(traces) // 2  # the traces in two API pages: one pretty-printed, one a line per trace
+    (folder / "traces-1.json").write_text(json.dumps(page(traces[:half]), indent=2))
+    (folder / "traces-2.jsonl").write_text("".join(json.dumps(t) + "\n" for t in traces[half:]))
+    home = tmp_path / "home"
+    r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(folder)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "langfuse-object" in r.stdout and "langfuse-jsonl" in r.stdout
+    expected = {}  # each session up to its last reply that had a question before it
+    for i, c in enumerate(convs):
+        last = max((k for k, (role, _) in enumerate(c) if role == "assistant" and
+                    any(r == "user" for r, _ in c[:k])), default=None)
+        if last is not None:
+            expected[f"s{i}"] = c[:last + 1]
+    con = connect(home, read_only=True)
+    try:
+        stored = dict(rows(con, """SELECT c.source_id, list((role, content) ORDER BY message_index) FROM messages
+                                   JOIN conversations c USING (conversation_id) GROUP BY 1"""))
+        # a history repeated in every trace is stored once; traces that log only the new message add up
+        assert {k: [tuple(m) for m in v] for k, v in stored.items()} == expected
+        assert rows(con, "SELECT DISTINCT source FROM conversations") == [("langfuse",)]
+        got = rows(con, """SELECT c.source_id, e.message_index, e.event, m.role FROM events e
+                           JOIN messages m USING (conversation_id, message_index)
+                           JOIN conversations c USING (conversation_id) ORDER BY 1, 2, 3""")
+        reply_of = {t["id"]: (t["sessionId"], int(t["id"].rsplit("-", 1)[1])) for t in traces}
+        want = sorted((*reply_of[s["traceId"]], {"user-feedback": "thumbs_up" if s.get("stringValue") == "True"
+                                                  else "thumbs_down", "copied": "copy"}[s["name"]], "assistant")
+                      for s in scores[:-2])
+        assert got == want and len(got) > 20
+        reasons = sorted(r for (r,) in rows(con, "SELECT reason FROM quarantine"))
+        assert len(reasons) == 2
+        assert reasons[0].startswith("score 'user-feedback' names no trace")
+        assert reasons[1].startswith("unattached: langfuse:tr-never-loaded is in no ingest so far")
+    finally:
+        con.close()
+    again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(folder), "--force"], capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM conversations") == [(len(expected),)]
+        assert rows(con, "SELECT count(*) FROM events") == [(len(want),)]
+    finally:
+        con.close()
+
+
+def test_langfuse_scores_of_a_later_night_find_the_replies_of_an_earlier_one(tmp_path):
+    convs = sample_conversations(tmp_path)[:6]
+    traces = [t for i, c in enumerate(convs) for t in langfuse_traces(i, c, full_history=True)]
+    scores = langfuse_scores(traces)[:-2]
+    home = tmp_path / "home"
+    night1 = write(tmp_path / "traces.jsonl", traces, "jsonl")
+    night2 = write(tmp_path / "scores.jsonl", scores, "jsonl")
+    for path in (night1, night2):
+        r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM events WHERE conversation_known") == [(len(scores),)]
+        assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
+    finally:
+        con.close()
+
+
+def test_one_pretty_printed_document_loads_as_its_records(tmp_path):
+    """An OTLP export saved pretty-printed, as a collector's debug output or a hand-saved API answer is."""
+    convs = sample_conversations(tmp_path)[:5]
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(json.loads(otlp_line([s for i, c in enumerate(convs) for s in otel_spans(i, c)])),
+                               indent=2))
+    home = tmp_path / "home"
+    r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "otel-object" in r.stdout, r.stdout + r.stderr
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM conversations") == [(5,)]
+    finally:
+        con.close()

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rmcurate.readers.otel import FEEDBACK_NAMES
+from rmcurate.readers.feedback import FEEDBACK_NAMES
 from rmcurate.rules.rmboost import ASPECTS
 
 # The checkout: the embedded judge's virtualenv lives beside src/ (make judge-setup).

@@ -9,6 +9,10 @@ from rmcurate.schemas import Message, SourceConversation, SourceEvent, arrow_sch
 CONVERSATIONS = arrow_schema(SourceConversation)
 MESSAGES = arrow_schema(Message).append(pa.field("source_row", pa.int64(), nullable=False))
 EVENTS = arrow_schema(SourceEvent)
+# Feedback that names its reply by the source's own id (a Langfuse trace): the warehouse finds the
+# conversation and message through messages.source_ref when it loads them.
+PENDING_EVENTS = pa.schema([EVENTS.field(n) for n in ("event_id", "ts", "user_id", "event", "payload")]
+                           + [pa.field("source_ref", pa.string(), nullable=False)])
 RAW_CAP = 2000  # characters of an offending record kept in quarantine.raw
 
 
@@ -40,13 +44,15 @@ class Chunk:
     conversations: pa.Table | None = None
     messages: pa.Table | None = None
     events: pa.Table | None = None
+    pending_events: pa.Table | None = None  # PENDING_EVENTS: attached by source_ref when loaded
+    grows: bool = False  # a stored conversation of the same id gets the messages it lacks (Langfuse sessions)
     quarantined: list[Quarantined] = field(default_factory=list)
     bytes_read: int = 0  # file position reached, for progress bars
 
     @property
     def n_good(self) -> int:
         """Conversations and events that parsed (a trace export holds both)."""
-        return sum(t.num_rows for t in (self.conversations, self.events) if t is not None)
+        return sum(t.num_rows for t in (self.conversations, self.events, self.pending_events) if t is not None)
 
     @property
     def n_read(self) -> int:

@@ -7,19 +7,20 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from rmcurate.readers.chunk import FormatError
-from rmcurate.readers.records import split_array
+from rmcurate.readers.langfuse import is_score, is_trace
+from rmcurate.readers.records import first_of_object, split_array
 from rmcurate.readers.textio import broken, open_source, skip_bom
 
 EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
 LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
 
-KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "otel", "events")
+KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "otel", "langfuse", "events")
 
 
 @dataclass(frozen=True)
 class Format:
     kind: str  # one of KINDS, or empty
-    container: str  # parquet | json | jsonl | empty
+    container: str  # parquet | json (an array) | jsonl | object (one JSON document) | empty
 
     @property
     def name(self) -> str:
@@ -38,6 +39,8 @@ def kind_of(keys) -> str | None:
         return "openai"
     if "resourceSpans" in keys:
         return "otel"  # OTLP/JSON trace export: GenAI spans
+    if is_trace(keys) or is_score(keys):
+        return "langfuse"  # its public API's traces or scores
     if {"event", "ts"} <= keys:
         return "events"
     return None
@@ -66,7 +69,9 @@ def _first_text_record(path: Path) -> tuple[str, object]:
                 value = _loads(line.rstrip().removesuffix(b","))  # a record may be followed by a comma
                 if isinstance(value, dict):
                     return "jsonl", value
-        return "jsonl", None
+        # Not one record a line: one JSON document, pretty-printed (an API page, an OTLP export).
+        first = first_of_object(path)
+        return ("object", first) if first is not None else ("jsonl", None)
     return "unknown", None
 
 
@@ -97,8 +102,25 @@ def detect(path: Path, kind: str | None = None) -> Format:
             return Format("empty", "empty")
         if container == "unknown":
             raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array or JSON lines)")
+        if isinstance(first, dict) and isinstance(first.get("data"), list) and first["data"]:
+            first = first["data"][0]  # an API page a line: its records tell the kind
         found = kind_of(first) if isinstance(first, dict) else None
     if kind is None and found is None:
         raise FormatError(f"{path}: cannot tell which of {', '.join(KINDS)} this {container} file holds; "
                           "use --format")
     return Format(kind or found, container)
+
+
+def feedback_only(path: Path) -> bool:
+    """Whether the file holds feedback on replies (an event log, Langfuse scores) and no conversations.
+    An ingest loads such files after the others, so a score finds the trace given beside it."""
+    try:
+        fmt = detect(path)
+        if fmt.kind in ("events", "empty") or fmt.kind != "langfuse" or fmt.container == "parquet":
+            return fmt.kind == "events"
+        _, first = _first_text_record(path)
+    except (FormatError, OSError):
+        return False
+    if isinstance(first, dict) and isinstance(first.get("data"), list) and first["data"]:
+        first = first["data"][0]
+    return isinstance(first, dict) and is_score(first)

@@ -6,7 +6,7 @@ message `{"role", "parts": [{"type": "text", "content"}]}`); `gen_ai.conversatio
 calls of one conversation (the trace id stands in without it). Every call repeats the history, so
 a conversation is stored once, from its longest call; each call's reply is the message after its
 input. User feedback arrives as `gen_ai.evaluation.result` events on the call: its
-`gen_ai.evaluation.name` maps to an event kind (FEEDBACK_NAMES, overridable with
+`gen_ai.evaluation.name` maps to an event kind (readers/feedback.py, overridable with
 RMCURATE_SOURCES_FEEDBACK_NAMES); an unmapped name is a quarantine row, not a silent drop.
 
 The file's calls are grouped in memory before anything is written: fine for a night of logs,
@@ -21,15 +21,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from rmcurate.readers.chunk import CONVERSATIONS, EVENTS, MESSAGES, BadRecord, Chunk, Quarantined, cap
+from rmcurate.readers.feedback import feedback_kind, lowered
 from rmcurate.readers.records import iter_records
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system", "model": "assistant"}
-# Names feedback goes by -> an event kind; "thumbs" is thumbs_up or thumbs_down by the score's sign.
-FEEDBACK_NAMES = {"thumbs": "thumbs", "user_feedback": "thumbs", "user-feedback": "thumbs", "feedback": "thumbs",
-                  "helpful": "thumbs", "rating": "thumbs", "copy": "copy", "copied": "copy",
-                  "regenerate": "regenerate", "retry": "regenerate", "share": "share", "click": "click",
-                  "edit": "edit"}
-POSITIVE = {"positive", "good", "up", "thumbs_up", "helpful", "yes", "true", "like"}
 
 
 def value_of(any_value: dict):
@@ -85,28 +80,9 @@ def _time(nanos) -> datetime | None:
         return None
 
 
-def feedback_kind(name: str, attrs: dict, names: dict[str, str]) -> str:
-    """The event kind of one evaluation result. Raises BadRecord when it maps to none."""
-    kind = names.get(name.lower())
-    if kind is None:
-        raise BadRecord(f"feedback {name!r} is not mapped to an event kind (RMCURATE_SOURCES_FEEDBACK_NAMES)")
-    value, label = attrs.get("gen_ai.evaluation.score.value"), attrs.get("gen_ai.evaluation.score.label")
-    if kind == "thumbs":
-        if isinstance(label, str) and label.lower() in POSITIVE:
-            return "thumbs_up"
-        if isinstance(value, (int, float)):
-            return "thumbs_up" if value > 0 else "thumbs_down"
-        if isinstance(label, str):
-            return "thumbs_down"
-        raise BadRecord(f"feedback {name!r} has neither a score value nor a label")
-    if value is not None and not value:  # a copy score of 0: nothing was copied
-        raise BadRecord(f"feedback {name!r} with score {value!r} records no action")
-    return kind
-
-
 def read_otel(path: Path, container: str, batch_size: int = 20_000,
               names: dict[str, str] | None = None) -> Iterator[Chunk]:
-    names = {k.lower(): v for k, v in (names or FEEDBACK_NAMES).items()}
+    names = lowered(names)
     calls: dict[str, list] = {}  # conversation id -> [(start, input, output, model, span, location)]
     bad: list[Quarantined] = []
     order: list[str] = []
@@ -159,7 +135,8 @@ def _chunk(calls: dict, order: list[str], bad: list[Quarantined], names: dict, s
                 attrs = attributes(ev.get("attributes"))
                 name = str(attrs.get("gen_ai.evaluation.name") or "")
                 try:
-                    kind = feedback_kind(name, attrs, names)
+                    kind = feedback_kind(name, attrs.get("gen_ai.evaluation.score.value"),
+                                         attrs.get("gen_ai.evaluation.score.label"), names)
                 except BadRecord as e:
                     bad.append(Quarantined(f"{where}, event {n}", str(e), cap(json.dumps(ev))))
                     continue

@@ -8,6 +8,7 @@ import pyarrow as pa
 from rmcurate.readers.chunk import CONVERSATIONS, EVENTS, MESSAGES, BadRecord, Chunk, Quarantined, cap
 from rmcurate.readers.detect import Format
 from rmcurate.readers.events import parse_event
+from rmcurate.readers.langfuse import read_langfuse
 from rmcurate.readers.openai import parse_openai
 from rmcurate.readers.otel import read_otel
 from rmcurate.readers.records import iter_records
@@ -23,6 +24,8 @@ def read(path: Path, fmt: Format, batch_size: int = 20_000,
         return iter(())
     if fmt.kind == "otel":
         return read_otel(path, fmt.container, batch_size, feedback_names)
+    if fmt.kind == "langfuse":
+        return read_langfuse(path, fmt.container, feedback_names)
     if fmt.kind in ("wildchat", "lmsys") and fmt.container == "parquet":
         return read_wildchat_parquet(path, batch_size, fmt.kind)
     return _read_records(path, fmt, batch_size)

@@ -203,5 +203,66 @@ def iter_parquet(path: Path, batch_size: int = 10_000) -> Iterator[RawRecord]:
                 row += 1
 
 
+def iter_json_object(path: Path) -> Iterator[RawRecord]:
+    """One JSON document (pretty-printed, say). An API page, `{"data": [...], ...}`, gives its items,
+    streamed; any other object is one record."""
+    row = 0
+    with open_source(path) as f:
+        skip_bom(f)
+        src = MarkedUtf8Reader(f)
+        try:
+            for value in ijson.items(src, "data.item", use_float=True):
+                yield RawRecord(row, f"data[{row}]", value=value, bytes_read=src.bytes_read)
+                row += 1
+        except ijson.JSONError as e:
+            yield RawRecord(row, f"data[{row}] (byte {src.bytes_read})", problem=f"malformed JSON: {str(e).splitlines()[0]}",
+                            bytes_read=src.bytes_read)
+            return
+        except RecursionError:
+            yield RawRecord(row, f"data[{row}]", problem="JSON nested too deep", bytes_read=src.bytes_read)
+            return
+        if why := broken(f):
+            yield RawRecord(row, f"data[{row}] (byte {src.bytes_read})", problem=why, bytes_read=src.bytes_read)
+            return
+    if row:
+        return
+    with open_source(path) as f:
+        skip_bom(f)
+        try:
+            value = next(ijson.items(MarkedUtf8Reader(f), "", use_float=True))
+        except (ijson.JSONError, StopIteration) as e:
+            yield RawRecord(0, "document", problem=f"malformed JSON: {str(e).splitlines()[0] if str(e) else 'empty'}")
+            return
+        except RecursionError:
+            yield RawRecord(0, "document", problem="JSON nested too deep")
+            return
+    if not (isinstance(value, dict) and isinstance(value.get("data"), list)):  # an empty page holds nothing
+        yield RawRecord(0, "document", value=value)
+
+
+def first_of_object(path: Path, limit: int = 100_000):
+    """The first record of a one-document JSON file (see iter_json_object), or None when the file is not
+    one JSON object; reads at most `limit` parser events of it."""
+    keys, item = set(), None
+    with open_source(path) as f:
+        skip_bom(f)
+        try:
+            for n, (prefix, event, value) in enumerate(ijson.parse(MarkedUtf8Reader(f), use_float=True)):
+                if n >= limit:
+                    break
+                if prefix == "" and event == "map_key":
+                    keys.add(value)
+                elif prefix == "data.item" and event == "map_key":
+                    item = (item or set()) | {value}
+                elif prefix == "data.item" and event == "end_map":
+                    return dict.fromkeys(item or ())
+                elif prefix == "" and event == "end_map":
+                    break
+        except (ijson.JSONError, RecursionError):
+            return None
+    return dict.fromkeys(keys) if keys else None
+
+
 def iter_records(path: Path, container: str) -> Iterator[RawRecord]:
-    return {"json": iter_json_array, "jsonl": iter_jsonl, "parquet": iter_parquet}[container](path)
+    return {"json": iter_json_array, "jsonl": iter_jsonl, "parquet": iter_parquet,
+            "object": iter_json_object}[container](path)

@@ -88,6 +88,8 @@ class Message(_Record):
     detoxify_scores: DetoxifyScores | None = Field(None, description="Detoxify scores")
     other_scores: dict[str, float] | None = Field(
         None, description="scores under names not listed above, as 'openai:<name>' or 'detoxify:<name>'")
+    source_ref: str | None = Field(
+        None, description="the source's own id for this reply ('langfuse:<trace id>'): feedback that names it finds it")
 
 
 class ChatMessage(_Record):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from rmcurate.judges import GOLD
 from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.detect import feedback_only
 from rmcurate.readers.records import iter_json_array
 from rmcurate.readers.sharegpt import parse_sharegpt
 from rmcurate.rules.replies import replies_of
@@ -64,17 +65,23 @@ def inbox_files(home: Path) -> list[Path]:
     folder = inbox(home)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith("."))
+    return feedback_last(sorted(p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith(".")))
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files as given, folders as the files inside them."""
+    """Files as given, folders as the files inside them; files of feedback alone (event logs, Langfuse
+    scores) after the conversations, so that feedback given beside its traces finds them."""
     out = []
     for p in paths:
         # Everything but folders: a broken link or an unreadable entry is reported, not passed over.
         out.extend(sorted(f for f in p.rglob("*") if not f.is_dir() and not f.name.startswith("."))
                    if p.is_dir() else [p])
-    return out
+    return feedback_last(out)
+
+
+def feedback_last(files: list[Path]) -> list[Path]:
+    """The same files, those holding only feedback moved to the end (a stable sort)."""
+    return sorted(files, key=lambda f: f.is_file() and feedback_only(f))
 
 
 def simulated_events_file(home: Path, size: int = SAMPLE_SIZE, settings: SimSettings | None = None) -> Path:

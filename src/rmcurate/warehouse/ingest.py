@@ -21,8 +21,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from rmcurate.readers import Chunk, Format, FormatError, detect
+from rmcurate.readers import Chunk, Format, FormatError, Quarantined, detect
+from rmcurate.readers.langfuse import overlap
 from rmcurate.readers.read import read
 from rmcurate.settings import SourceSettings
 from rmcurate.warehouse.db import memory_limit, scalar
@@ -89,14 +91,52 @@ def _load_conversations(con, chunk: Chunk, ingest_id: int, source_file: str) -> 
         INSERT INTO conversations ({given}, source_file, ingest_id)
         SELECT c.*, ?, ? FROM chunk_conversations c SEMI JOIN new_ids n USING (conversation_id, source_row)""",
                 [source_file, ingest_id])
+    given = [c for c in columns("messages") if c in chunk.messages.column_names]  # a reader may leave some out
     con.execute(f"""
-        INSERT INTO messages ({_cols('messages')})
-        SELECT {_cols('messages', 'm.')}
+        INSERT INTO messages ({", ".join(f'"{c}"' for c in given)})
+        SELECT {", ".join(f'm."{c}"' for c in given)}
         FROM chunk_messages m SEMI JOIN new_ids n USING (conversation_id, source_row)""")
     loaded = scalar(con, "SELECT count(*) FROM new_ids")
     con.unregister("chunk_conversations")
     con.unregister("chunk_messages")
     return loaded
+
+
+def _extend_conversations(con, chunk: Chunk, ingest_id: int) -> int:
+    """For sources whose conversations grow over files (a Langfuse session over API pages or nights):
+    a conversation already stored gets the messages this chunk adds after what it holds, under the
+    next indexes, so labels and events on the earlier messages stay where they are. The label stage
+    reads it again (label_backlog). Those conversations leave the chunk; returns how many grew."""
+    ids = chunk.conversations.column("conversation_id").to_pylist()
+    known = {r[0] for r in con.execute("SELECT conversation_id FROM conversations WHERE list_contains(?, conversation_id)",
+                                       [ids]).fetchall()}
+    if not known:
+        return 0
+    grown = 0
+    rows = [m for m in chunk.messages.to_pylist() if m["conversation_id"] in known]
+    for cid in sorted(known):
+        new = sorted((m for m in rows if m["conversation_id"] == cid), key=lambda m: m["message_index"])
+        stored = [tuple(r) for r in con.execute("SELECT role, content FROM messages WHERE conversation_id = ? "
+                                                "ORDER BY message_index", [cid]).fetchall()]
+        pairs = [(m["role"], m["content"]) for m in new]
+        if stored[:len(pairs)] == pairs:
+            continue  # nothing this conversation lacks (an older page, or the same one)
+        tail = new[overlap(stored, pairs):]
+        given = [c for c in columns("messages") if c in chunk.messages.column_names]
+        con.executemany(f"INSERT INTO messages ({', '.join(given)}) VALUES ({', '.join('?' * len(given))})",
+                        [[len(stored) + j if c == "message_index" else m[c] for c in given]
+                         for j, m in enumerate(tail)])
+        con.execute("UPDATE conversations SET n_messages = ? WHERE conversation_id = ?", [len(stored) + len(tail), cid])
+        con.execute("""INSERT INTO label_backlog SELECT w.pipeline_version, ?, ? FROM label_watermarks w
+                       WHERE NOT EXISTS (SELECT 1 FROM label_backlog b WHERE b.pipeline_version = w.pipeline_version
+                                                                        AND b.conversation_id = ?)""",
+                    [cid, f"ingest {ingest_id}", cid])
+        grown += 1
+    keep = pc.invert(pc.is_in(chunk.conversations.column("conversation_id"), pa.array(sorted(known))))
+    chunk.conversations = chunk.conversations.filter(keep)
+    chunk.messages = chunk.messages.filter(
+        pc.invert(pc.is_in(chunk.messages.column("conversation_id"), pa.array(sorted(known)))))
+    return grown
 
 
 def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
@@ -116,6 +156,37 @@ def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
     loaded = scalar(con, "SELECT count(*) FROM new_ids")
     con.unregister("chunk_events")
     return loaded
+
+
+def _attach_pending(con, chunk: Chunk, ingest_id: int) -> tuple[int, int]:
+    """Feedback that names its reply by the source's id: attach it through messages.source_ref (the
+    reply may have come in this chunk, another file, or an earlier night). Returns (loaded, unattached).
+    A record that finds no reply is quarantined as unattached, with the id it names: ingesting the
+    file again with --force once its traces are in retries it."""
+    pending = chunk.pending_events.append_column("pos", pa.array(range(chunk.pending_events.num_rows), pa.int64()))
+    con.register("chunk_pending", pending)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE attached AS
+        SELECT p.*, m.conversation_id, m.message_index
+        FROM chunk_pending p LEFT JOIN messages m ON m.source_ref = p.source_ref""")
+    lost = con.execute("""SELECT source_ref, payload FROM attached WHERE conversation_id IS NULL
+                          ORDER BY pos""").fetchall()
+    chunk.quarantined += [Quarantined(f"feedback on {ref}", f"unattached: {ref} is in no ingest so far (ingest "
+                                      "its traces, then this file again with --force)", payload)
+                          for ref, payload in lost]
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE new_ids AS
+        SELECT event_id, min(pos) AS pos FROM attached a
+        WHERE conversation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = a.event_id)
+        GROUP BY event_id""")
+    cols = [c for c in columns("events") if c not in ("conversation_known", "ingest_id")]
+    con.execute(f"""
+        INSERT INTO events ({", ".join(cols)}, conversation_known, ingest_id)
+        SELECT {", ".join("a." + c for c in cols)}, true, ?
+        FROM attached a SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
+    loaded = scalar(con, "SELECT count(*) FROM new_ids")
+    con.unregister("chunk_pending")
+    return loaded, len(lost)
 
 
 def _quarantine(con, chunk: Chunk, ingest_id: int, source_file: str) -> None:
@@ -198,16 +269,22 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
             if not single:
                 con.begin()
             loaded = 0  # a chunk may hold only quarantine rows (an unreadable stretch of a file)
+            if chunk.conversations is not None and chunk.grows:
+                loaded += _extend_conversations(con, chunk, result.ingest_id)
             if chunk.conversations is not None:
                 loaded += _load_conversations(con, chunk, result.ingest_id, source_file)
             if chunk.events is not None:  # after the conversations: a trace export's feedback is on them
                 loaded += _load_events(con, chunk, result.ingest_id)
+            n_read, unattached = chunk.n_read, 0
+            if chunk.pending_events is not None and chunk.pending_events.num_rows:
+                attached, unattached = _attach_pending(con, chunk, result.ingest_id)
+                loaded += attached
             _quarantine(con, chunk, result.ingest_id, source_file)
             if not single:
                 con.commit()
-            result.n_read += chunk.n_read
+            result.n_read += n_read
             result.n_loaded += loaded
-            result.n_duplicate += chunk.n_good - loaded
+            result.n_duplicate += chunk.n_good - loaded - unattached
             result.n_quarantined += len(chunk.quarantined)
             if on_chunk:
                 on_chunk(chunk)

@@ -1,0 +1,196 @@
+"""Langfuse exports: traces (conversations) and scores (the feedback on them), from its public API.
+
+What `GET /api/public/traces` and `GET /api/public/scores` return, saved as files: a page
+(`{"data": [...], "meta": {...}}`, pretty-printed or one a line), a JSON array, or JSON lines of
+traces or scores; given together as a folder or as files.
+
+- A trace is one model call: `input` holds the messages so far (a list of `{role, content}`, an
+  object with `messages`, or the user's text alone) and `output` the reply (a message or text).
+- `sessionId` names a conversation (a trace without one is a conversation of its own). Its traces
+  are taken in time order; each adds what its input has that the conversation does not end with
+  yet, then its reply: a history repeated in every trace is stored once, and traces that log only
+  the new message still build the whole conversation. A session met again (on another API page or
+  night) grows: the warehouse appends what the stored conversation lacks. Pages of traces that log
+  only the new message must then come oldest first: the API's default order is newest first.
+- Each reply keeps its trace id (`messages.source_ref`), so a score finds it in this file, in
+  another file of the same ingest, or in one ingested on an earlier night. Scores come out as
+  pending events; the warehouse attaches them (warehouse/ingest.py) and quarantines, as unattached,
+  a score whose trace it has never loaded.
+- A score's `name` maps to an event kind as OpenTelemetry's feedback does (readers/feedback.py):
+  thumbs from BOOLEAN, NUMERIC (the sign) or CATEGORICAL scores, copies and other actions by name.
+"""
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap
+from rmcurate.readers.feedback import feedback_kind, lowered
+from rmcurate.readers.openai import ROLES, TOOL_ROLES, text_of
+from rmcurate.readers.records import iter_records
+from rmcurate.readers.textio import BAD_BYTES_MARK
+
+SOURCE = "langfuse"
+
+
+def is_trace(keys) -> bool:
+    return "id" in keys and ("input" in keys or "output" in keys) and "traceId" not in keys
+
+
+def is_score(keys) -> bool:
+    return "traceId" in keys and "name" in keys and ("value" in keys or "stringValue" in keys)
+
+
+def _message(m, where: str) -> tuple[str, str]:
+    if not isinstance(m, dict):
+        raise BadRecord(f"bad value for {where}: expected a message object")
+    role = m.get("role")
+    if role in TOOL_ROLES or m.get("tool_calls") or m.get("function_call"):
+        raise BadRecord(f"tool calls are not stored yet ({where} is a {role} message)")
+    if role not in ROLES:
+        raise BadRecord(f"unknown role {role!r} in {where}" if role is not None else f"missing field: {where}.role")
+    return ROLES[role], text_of(m.get("content") if m.get("content") is not None else "", f"{where}.content")
+
+
+def input_messages(value) -> list[tuple[str, str]]:
+    """A trace's input as (role, text) pairs."""
+    if isinstance(value, str):
+        return [("user", value)]
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    elif isinstance(value, dict) and "role" in value:
+        value = [value]
+    if not isinstance(value, list):
+        raise BadRecord("input: expected the messages, or the user's text")
+    return [_message(m, f"input.{i}") for i, m in enumerate(value)]
+
+
+def output_text(value) -> str:
+    """A trace's reply text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:  # a list of messages: the last one is the reply
+        value = value[-1]
+    if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
+        value = value["choices"][0].get("message") if isinstance(value["choices"][0], dict) else None
+    if isinstance(value, dict) and "content" in value and "role" not in value:
+        value = {**value, "role": "assistant"}
+    if isinstance(value, dict):
+        role, text = _message(value, "output")
+        if role != "assistant":
+            raise BadRecord(f"output is a {role} message, not a reply")
+        return text
+    raise BadRecord("no output: the trace holds no reply" if value is None else
+                    f"output: expected a message or text, got {type(value).__name__}")
+
+
+def _time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def overlap(transcript: list, new: list) -> int:
+    """How many of `new`'s first messages the transcript already ends with (the repeated history)."""
+    for k in range(min(len(transcript), len(new)), 0, -1):
+        if transcript[-k:] == new[:k]:
+            return k
+    return 0
+
+
+def _records(path: Path, container: str) -> Iterator[tuple[str, object, str | None, str | None]]:
+    """(location, value, problem, raw) for every trace or score, pages unwrapped."""
+    for rec in iter_records(path, container):
+        if rec.problem:
+            yield rec.location, None, rec.problem, rec.raw
+        elif isinstance(rec.value, dict) and isinstance(rec.value.get("data"), list):  # an API page a line
+            for i, item in enumerate(rec.value["data"]):
+                yield f"{rec.location}, data[{i}]", item, None, None
+        else:
+            yield rec.location, rec.value, None, None
+
+
+def read_langfuse(path: Path, container: str, names: dict[str, str] | None = None) -> Iterator[Chunk]:
+    names = lowered(names)
+    sessions: dict[str, list] = {}  # conversation key -> [(time, trace id, input, reply, trace, location)]
+    pending, bad = [], []
+    for where, value, problem, raw in _records(path, container):
+        if problem:
+            bad.append(Quarantined(where, problem, raw))
+        elif not isinstance(value, dict):
+            bad.append(Quarantined(where, f"not a JSON object but {type(value).__name__}", cap(str(value))))
+        elif is_score(value):
+            try:
+                pending.append(_score(value, names))
+            except BadRecord as e:
+                bad.append(Quarantined(where, str(e), cap(json.dumps(value, ensure_ascii=False, default=str))))
+        elif is_trace(value):
+            try:
+                trace_id = str(value["id"])
+                call = (_time(value.get("timestamp")), trace_id, input_messages(value.get("input")),
+                        output_text(value.get("output")), value, where)
+                if BAD_BYTES_MARK in json.dumps(call[2:4], ensure_ascii=False):
+                    raise BadRecord("invalid UTF-8 bytes in record")
+            except BadRecord as e:
+                bad.append(Quarantined(where, str(e), cap(json.dumps(value, ensure_ascii=False, default=str))))
+                continue
+            session = value.get("sessionId")
+            sessions.setdefault(f"session:{session}" if session else f"trace:{trace_id}", []).append(call)
+        else:
+            bad.append(Quarantined(where, "neither a Langfuse trace (id, input, output) nor a score "
+                                          "(traceId, name, value)", cap(json.dumps(value, default=str))))
+    yield _chunk(sessions, pending, bad)
+
+
+def _score(value: dict, names: dict) -> dict:
+    name = value.get("name")
+    if not isinstance(name, str):
+        raise BadRecord("missing field: name")
+    if not value.get("traceId"):
+        raise BadRecord(f"score {name!r} names no trace (a session or dataset score): no reply to attach it to")
+    ts = _time(value.get("timestamp")) or _time(value.get("createdAt"))
+    if ts is None:
+        raise BadRecord(f"score {name!r}: missing or unparseable timestamp")
+    label = value.get("stringValue")
+    kind = feedback_kind(name, value.get("value"), label, names)
+    score_id = str(value.get("id") or json.dumps(value, sort_keys=True, default=str))
+    payload = {k: value[k] for k in ("name", "value", "stringValue", "dataType", "comment", "source",
+                                     "observationId") if value.get(k) is not None}
+    return {"event_id": hashlib.md5(f"langfuse-score:{score_id}".encode()).hexdigest(),
+            "ts": ts,
+            "user_id": value.get("userId"), "event": kind, "payload": json.dumps(payload, ensure_ascii=False),
+            "source_ref": f"{SOURCE}:{value['traceId']}"}
+
+
+def _chunk(sessions: dict, pending: list, bad: list) -> Chunk:
+    conversations, messages = [], []
+    for row, (key, calls) in enumerate(sessions.items()):
+        if all(c[0] is not None for c in calls):  # by time; without times for all, as the file has them
+            calls.sort(key=lambda c: c[0])
+        calls = list({c[1]: c for c in reversed(calls)}.values())[::-1]  # a trace on two pages counts once
+        transcript, refs = [], {}
+        for _, trace_id, inp, reply, _, _ in calls:
+            if transcript and inp and inp[0][0] == "system" and transcript[0] == inp[0]:
+                inp = inp[1:]  # the system prompt every call repeats is stored once, at the start
+            transcript += inp[overlap(transcript, inp):]
+            refs[len(transcript)] = f"{SOURCE}:{trace_id}"
+            transcript.append(("assistant", reply))
+        first = calls[0]
+        # The session names the conversation: its traces on another page or night add to it (Chunk.grows).
+        cid = hashlib.md5(f"langfuse:{key}".encode()).hexdigest()
+        trace = first[4]
+        conversations.append({"conversation_id": cid, "source": SOURCE, "source_id": trace.get("sessionId") or first[1],
+                              "model": None, "created_at": first[0], "n_messages": len(transcript),
+                              "user_hash": trace.get("userId"), "source_row": row})
+        messages += [{"conversation_id": cid, "message_index": i, "role": r, "content": t, "source_row": row,
+                      "source_ref": refs.get(i)} for i, (r, t) in enumerate(transcript)]
+    return Chunk(conversations=pa.Table.from_pylist(conversations, schema=CONVERSATIONS),
+                 messages=pa.Table.from_pylist(messages, schema=MESSAGES),
+                 pending_events=pa.Table.from_pylist(pending, schema=PENDING_EVENTS), quarantined=bad, grows=True)

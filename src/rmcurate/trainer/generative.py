@@ -25,13 +25,17 @@ from transformers.utils import logging as hf_logging
 from rmcurate.prompts.fields import cut, render_conversation
 from rmcurate.prompts.templates import load as load_template
 from rmcurate.trainer.data import OBJECTIVE_FORMATS, DataError, read_split
-from rmcurate.trainer.loop import place, schedule, update
+from rmcurate.trainer.loop import place, schedule, update_in_parts
 from rmcurate.trainer.losses import two_token_loss
+from rmcurate.trainer.memory import available_bytes, causal_lm_bytes, fit_hint, return_freed_tensors
 from rmcurate.trainer.metrics import ece, pair_accuracy, write_json
 from rmcurate.trainer.plot import loss_svg
 
 CHOICES = ("A", "B")
 RECOMPUTE_TOKENS = 1024  # tokens per step above which activations are recomputed on CPU too
+# On CPU a batch runs as parts of at most this many tokens, gradients added up: a step's activations
+# are one part's, so memory no longer grows with the batch (docs/benchmarks.md, "Memory on CPU").
+PART_TOKENS = 1024
 TEMPLATE = "pair_compare"
 
 
@@ -111,11 +115,27 @@ def collate(seqs: list[list[int]], pad_id: int, device) -> dict:
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "position_ids": position_ids.to(device)}
 
 
+def two_rows(model) -> bool:
+    """Whether the A/B logits can come from the output matrix's two rows alone: a plain linear head,
+    no bias, no logit scaling or soft-capping (else the whole vocabulary is projected, as the model does)."""
+    head, config = model.get_output_embeddings(), model.config
+    return (isinstance(head, torch.nn.Linear) and head.bias is None and hasattr(model, "get_decoder")
+            and not getattr(config, "final_logit_softcapping", None) and getattr(config, "logit_scale", None) is None)
+
+
 def ab_logits(model, batch: dict, choices: list[int], autocast) -> torch.Tensor:
-    """(B, 2) logits of "A" and "B" at the answer slot."""
+    """(B, 2) logits of "A" and "B" at the answer slot.
+
+    Only the two rows of the output matrix are used, looked up as a sparse embedding: projecting the
+    whole vocabulary made the backward pass build a dense gradient of that matrix (113 MB for
+    SmolLM2) for two rows' worth of signal, on top of the one the input embedding builds."""
     with autocast():
-        logits = model(**batch, logits_to_keep=1).logits[:, -1, :]  # the vocabulary projection of one position
-    return logits[:, choices].float()
+        if not two_rows(model):
+            return model(**batch, logits_to_keep=1).logits[:, -1, choices].float()
+        hidden = model.get_decoder()(**batch).last_hidden_state[:, -1]
+        rows = F.embedding(torch.tensor(choices, device=hidden.device), model.get_output_embeddings().weight,
+                           sparse=True)
+        return (hidden @ rows.T).float()
 
 
 @torch.no_grad()
@@ -161,6 +181,10 @@ def evaluate(model, prompts: list[tuple[list[int], list[int]]], choices, pad_id,
     first = p_first(model, [a for a, _ in prompts], choices, pad_id, device, autocast)
     second = p_first(model, [b for _, b in prompts], choices, pad_id, device, autocast)
     return compare_metrics(first, second)
+
+
+def split(idx: list[int], size: int) -> list[list[int]]:
+    return [idx[j:j + size] for j in range(0, len(idx), size)]
 
 
 def sft_loss(model, seqs: list[tuple[list[int], int]], pad_id: int, device, autocast) -> torch.Tensor:
@@ -231,8 +255,20 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
     # Activations recomputed on CPU too once a step holds more than RECOMPUTE_TOKENS: kept, they made
     # memory grow with batch x length (12 GB at the default batch of 16; docs/benchmarks.md). Small steps,
     # as the nightly's, keep them: recomputing costs about a third more time.
+    part = cfg.batch_size if device.type == "cuda" else max(1, min(cfg.batch_size, PART_TOKENS // cfg.max_length))
     recompute = device.type == "cuda" or cfg.batch_size * cfg.max_length > RECOMPUTE_TOKENS
+    if device.type == "cpu":
+        need = causal_lm_bytes(model.config, model.num_parameters(), part, cfg.max_length, recompute)
+        hint = fit_hint(need, cfg.batch_size, cfg.max_length, part, available_bytes())
+        if hint:
+            raise DataError(hint)
+        return_freed_tensors()  # without it, heap fragmentation doubled the peak (trainer/memory.py)
     autocast = place(model, device, cfg.dropout, recompute=recompute)
+    # The input embedding's gradient arrives sparse (the rows of this step's tokens) and adds into a
+    # dense gradient kept from step to step: a dense copy of the whole matrix each part cost 113 MB.
+    model.get_input_embeddings().sparse = True
+    for param in model.parameters():
+        param.grad = torch.zeros_like(param)
     prompts = Prompts(tok, cfg.field_chars, cfg.max_length)
     # Which reply sits in slot A is drawn once per training example; the test asks both orders.
     flips = [rng.random() < 0.5 for _ in train_pairs]
@@ -258,8 +294,9 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
             if not order:
                 order = rng.sample(range(len(stage1_seqs)), len(stage1_seqs))
             idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
-            loss = sft_loss(model, [stage1_seqs[i] for i in idx], pad_id, device, autocast)
-            stage1_losses.append(update(model, loss, opt, sched))
+            stage1_losses.append(update_in_parts(model, [
+                (lambda p=p: sft_loss(model, [stage1_seqs[i] for i in p], pad_id, device, autocast), len(p) / len(idx))
+                for p in split(idx, part)], opt, sched))
             log(f"stage 1 step {step + 1}/{cfg.stage1_steps}  loss {stage1_losses[-1]:.4f}")
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
         stage1_seconds = time.perf_counter() - started
@@ -273,16 +310,20 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
         if not order:  # shuffled passes over the train split
             order = rng.sample(range(len(train_seqs)), len(train_seqs))
         idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
-        logits = ab_logits(model, collate([train_seqs[i] for i in idx], pad_id, device), choices, autocast)
-        losses.append(update(model, two_token_loss(logits, train_targets[idx].to(device), cfg.eps), opt, sched))
+        losses.append(update_in_parts(model, [
+            (lambda p=p: two_token_loss(ab_logits(model, collate([train_seqs[i] for i in p], pad_id, device), choices,
+                                                  autocast), train_targets[p].to(device), cfg.eps), len(p) / len(idx))
+            for p in split(idx, part)], opt, sched))
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
             log(f"step {step + 1}/{steps}  loss {losses[-1]:.4f}  {seen / (time.perf_counter() - started):.1f} samples/s")
     elapsed = time.perf_counter() - started
+    del opt, sched  # AdamW's moments and the gradients are twice the model: not kept through the evaluation
+    model.zero_grad(set_to_none=True)
 
     metrics = {
         "objective": "generative", "data": str(data), "model": cfg.model, "device": device.type,
-        "recompute": recompute, "config": asdict(cfg), "steps": steps, "stage1_steps": cfg.stage1_steps, "n_train": len(train_pairs),
+        "recompute": recompute, "part": part, "config": asdict(cfg), "steps": steps, "stage1_steps": cfg.stage1_steps, "n_train": len(train_pairs),
         "n_test": len(test_pairs), "samples_per_s": seen / elapsed, "train_seconds": elapsed,
         "stage1_seconds": stage1_seconds if cfg.stage1_steps else 0.0, "template": f"{TEMPLATE}.v{prompts.template.version}",
         "prompts_shortened": prompts.shortened,

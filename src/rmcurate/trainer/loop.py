@@ -49,6 +49,22 @@ def update(model, loss: torch.Tensor, opt, sched, extra_opt=None) -> float:
     return loss.item()
 
 
+def update_in_parts(model, parts: list, opt, sched) -> float:
+    """One optimizer step over a batch given as parts: `parts` holds (loss function, share of the batch)
+    pairs, each loss the mean over its part. Gradients add up part by part, so a step's activations
+    are one part's; the step is the batch's, as `update` takes it. Returns the batch's loss."""
+    opt.zero_grad(set_to_none=False)  # kept, dense: sparse embedding gradients add into them in place
+    total = 0.0
+    for loss_of, share in parts:
+        loss = loss_of() * share
+        loss.backward()
+        total += loss.item()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    return total
+
+
 def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Padding-aware batches: shuffle, sort within windows of 50 batches by length, shuffle the batches."""
     idx = list(range(len(lengths)))

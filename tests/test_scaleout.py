@@ -23,6 +23,17 @@ TABLES = {
     "feedback_funnel": "step_index, step, n_in, n_dropped, n_changed, n_out",
 }
 
+# One model call with a feedback name of the team's own ("vibes"), mapped by setting.
+_MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "How do I reverse a list in Python?"}]}]
+_REPLY = [{"role": "assistant", "parts": [{"type": "text", "content": "Use xs[::-1] or xs.reverse()."}]}]
+OTEL_LINE = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{
+    "traceId": "t1", "spanId": "s1", "startTimeUnixNano": "1714000000000000000",
+    "attributes": [{"key": "gen_ai.conversation.id", "value": {"stringValue": "otel-conv"}},
+                   {"key": "gen_ai.input.messages", "value": {"stringValue": json.dumps(_MESSAGES)}},
+                   {"key": "gen_ai.output.messages", "value": {"stringValue": json.dumps(_REPLY)}}],
+    "events": [{"name": "gen_ai.evaluation.result", "timeUnixNano": "1714000000000000000",
+                "attributes": [{"key": "gen_ai.evaluation.name", "value": {"stringValue": "vibes"}}]}]}]}]}]})
+
 
 def tables(home) -> dict[str, list]:
     con = connect(home, read_only=True)
@@ -58,7 +69,9 @@ def test_two_workers_give_the_single_process_tables(tmp_path, judge_url, wildcha
         (home / "inbox").mkdir(parents=True)
         shutil.copy(wildchat_parquet, home / "inbox" / "wildchat.parquet")
         (home / "inbox" / "broken.txt").write_text("not a dataset")
+        (home / "inbox" / "otel.jsonl").write_text(OTEL_LINE + "\n")
         monkeypatch.setenv("RMCURATE_FLOW_WORKERS", workers)
+        monkeypatch.setenv("RMCURATE_SOURCES_FEEDBACK_NAMES", "vibes=share")  # the writer's setting, on workers too
         monkeypatch.setenv("RMCURATE_FLOW_PARTITION_ROWS", "50")  # several screening tasks per batch
         homes[name] = (home, nightly(home=str(home), sample_size=SIZE))
 
@@ -74,10 +87,12 @@ def test_two_workers_give_the_single_process_tables(tmp_path, judge_url, wildcha
         assert one == two, fmt
     assert len(one[1]) > 100 and "near duplicate" in one[0]  # the implicit export: rows to sign, and drops
 
-    # The cluster run parsed its three new files, screened turns and signed rows as tasks there; the single run
+    # The team's own feedback name became a share event in both runs
+    assert [r[5] for r in single["events"] if r[3] == "otel-conv"] == ["share"]
+    # The cluster run parsed its four new files, screened turns and signed rows as tasks there; the single run
     # did none of it.
     cluster_tasks = task_names(homes["cluster"][1]["prefect_flow_run_id"])
-    assert cluster_tasks.count("parse_file") == 3, cluster_tasks
+    assert cluster_tasks.count("parse_file") == 4, cluster_tasks
     assert cluster_tasks.count("screen_turns") >= 3, cluster_tasks
     assert cluster_tasks.count("minhash") >= 2, cluster_tasks
     assert cluster_tasks.count("embed_feedback") >= 1, cluster_tasks  # mining compared some feedback

@@ -34,13 +34,15 @@ from rmcurate.readers import Chunk, Format, detect
 from rmcurate.readers.read import read
 from rmcurate.rules.export.dedup import N_PERM, signatures
 from rmcurate.rules.feedback.screen import Screened, screen
-from rmcurate.settings import FlowSettings
+from rmcurate.settings import FlowSettings, SourceSettings
 
 
 @task(name="parse_file", cache_policy=NO_CACHE)
-def parse_file(path: str, fmt: Format, batch_size: int = 20_000) -> list[Chunk]:
-    """A whole file's chunks, parsed on a worker; the writer loads them in order."""
-    return list(read(Path(path), fmt, batch_size))
+def parse_file(path: str, fmt: Format, batch_size: int = 20_000,
+               feedback_names: dict[str, str] | None = None) -> list[Chunk]:
+    """A whole file's chunks, parsed on a worker; the writer loads them in order. `feedback_names` comes
+    from the writer's settings: a worker's environment may not have RMCURATE_SOURCES_FEEDBACK_NAMES."""
+    return list(read(Path(path), fmt, batch_size, feedback_names=feedback_names))
 
 
 @task(name="screen_turns", cache_policy=NO_CACHE)
@@ -168,11 +170,13 @@ def parse_ahead(runner, con, paths: Sequence[Path]) -> dict[Path, Parsed]:
     from rmcurate.warehouse.ingest import needs_reading
 
     parsing = {}
+    names = SourceSettings().feedback_map
     for path in paths:
         try:
             fmt = detect(path)
             if needs_reading(con, path, fmt):
-                parsing[path] = Parsed(runner.submit(parse_file, parameters={"path": str(path), "fmt": fmt}))
+                parsing[path] = Parsed(runner.submit(parse_file, parameters={"path": str(path), "fmt": fmt,
+                                                                                 "feedback_names": names}))
         except Exception:  # noqa: BLE001 - not parsed ahead: the ingest reads it and records why it cannot
             continue
     return parsing

@@ -94,10 +94,10 @@ def batched_store(con, n: int, reqs) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def bare_loop(url: str, bodies: list[dict]) -> float:
+async def bare_loop(url: str, bodies: list[dict], in_flight: int = IN_FLIGHT) -> float:
     """The ceiling: plain httpx, the same bodies, the same concurrency, nothing done with the answers."""
-    sem = asyncio.Semaphore(IN_FLIGHT)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    sem = asyncio.Semaphore(in_flight)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         async def one(body):
             async with sem:

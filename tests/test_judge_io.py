@@ -167,3 +167,42 @@ def test_seeds_whose_rewrite_is_rejected_are_recorded_and_moved_past(home, tmp_p
     assert rows(con, "SELECT count(DISTINCT source_item_id), bool_and(NOT kept), min(drop_reason) FROM pair_attempts") \
         == [(3, True, 'judge gave up: HTTP 400: {"error":{"message":"fake status 400","code":400}}')]
     con.close()
+
+
+def test_the_label_stage_sends_batches_ahead_and_labels_as_it_would_one_at_a_time(tmp_path, fake_url):
+    """Calls of later batches go out while the stage still finishes the first (mining, writes), and the
+    labels, the funnel and the calls are those of a run that takes one batch at a time."""
+    from rmcurate.readers import detect
+    from rmcurate.rules.feedback.embed import Embedder
+    from rmcurate.settings import LabelSettings
+    from rmcurate.stages.label import label_feedback
+    from rmcurate.stages.sources import sample_file
+    from rmcurate.warehouse import ingest_file
+
+    embed, runs = Embedder(), {}
+    for ahead in (0, 3):
+        home = tmp_path / f"ahead-{ahead}"
+        con = connect(home)
+        sample = sample_file(home, 60)
+        ingest_file(con, sample, detect(sample))
+        judge = CachedJudge(HttpJudge([fake_url], max_in_flight=8), DuckCallStore(con, "run"))
+        result = label_feedback(con, judge, "run", LabelSettings(batch_conversations=10, batches_ahead=ahead),
+                                embed=embed)
+        labels = rows(con, """SELECT item_id, category, label, method, kept, drop_step FROM feedback_labels
+                              ORDER BY item_id""")
+        # per batch of 10 conversations (in id order): when its first call went out, and when its labels were made
+        timing = rows(con, """
+            WITH b AS (SELECT conversation_id, (row_number() OVER (ORDER BY conversation_id) - 1) // 10 AS batch
+                       FROM conversations)
+            SELECT b.batch, min(c.started_at), max(l.labeled_at) FROM feedback_judgements j
+            JOIN judge_calls c ON c.key = j.call_key JOIN feedback_labels l USING (item_id)
+            JOIN b ON b.conversation_id = l.conversation_id GROUP BY 1 ORDER BY 1""")
+        runs[ahead] = (labels, [(f.step, f.n_in, f.n_dropped, f.n_changed) for f in result.funnel],
+                       judge.counts.sent, timing)
+        con.close()
+    (one, funnel_one, sent_one, timing_one), (ahead, funnel_ahead, sent_ahead, timing_ahead) = runs[0], runs[3]
+    assert one == ahead and funnel_one == funnel_ahead and sent_one == sent_ahead > 20
+    assert len(timing_ahead) >= 4
+    # one at a time, batch 1's first call waits for batch 0's labels; ahead, it goes out before them
+    assert timing_one[1][1] > timing_one[0][2]
+    assert timing_ahead[1][1] < timing_ahead[0][2]

@@ -125,6 +125,24 @@ def test_each_filter_drops_its_case_and_keeps_the_other(home, tmp_path, judge_fo
     con.close()
 
 
+def test_the_funnel_counts_greetings_the_user_answered(home, tmp_path, judge_for, embedder):
+    """A reply before any user message is not a turn; the funnel's first step counts it as dropped."""
+    greeted = []
+    for i in range(3):
+        c = conversation(i)
+        c["conversations"].insert(0, {"from": "gpt", "value": "Hello! How can I help you today?"})
+        greeted.append(c)
+    plain = [conversation(3)]
+    unanswered = [{"id": "alone", "conversations": [{"from": "gpt", "value": "Hello! Anyone there?"}]}]
+    con, _, result = label_file(home, write_json(tmp_path / "greeted.json", greeted + plain + unanswered), judge_for,
+                                embedder)
+    (n_turns,), = rows(con, "SELECT count(*) FROM turns")
+    first = result.funnel[0]
+    assert (first.step, first.n_in, first.n_dropped, first.n_out) == ("greeting", n_turns + 3, 3, n_turns)
+    assert result.funnel[1].n_in == n_turns  # the language filter sees the turns alone
+    con.close()
+
+
 @pytest.mark.parametrize("text, neutral", [
     ("continue", True), ("Continue please.", True), ("继续", True), ("```\nx = 1\n```", True),
     ("continue, but that was wrong", False), ("thanks! continue", False), ("next question: why?", False),
@@ -146,6 +164,14 @@ def test_language_from_source_or_detector():
     assert language.detect("谢谢，这个代码可以运行了") == "zh"
     assert language.detect("Merci beaucoup, le script fonctionne maintenant.") == "fr"
     assert language.detect("12345 !!!") is None
+    # A turn's language: plain English settled without langdetect, which calls this Spanish
+    assert language.detect("Please continue\nPlease continue") == "es"
+    assert language.detect_turn("Please continue", "Please continue") == "en"
+    # feedback in another language after an English prompt is not English
+    assert language.detect_turn("Can you elaborate on what this code does?",
+                                "Puoi scrivermi esplicitamente quali sono gli Stati intrinseci e quelli estrinseci") == "it"
+    assert language.detect_turn("Comment trier une liste en Python ?", "merci beaucoup, cela fonctionne très bien") == "fr"
+    assert language.detect_turn("How do I sort a list?", "谢谢，这个代码可以运行了") == "zh"
 
 
 def test_answers_parse_and_map_to_four_levels():
@@ -219,10 +245,11 @@ def test_stage_on_real_turns_labels_in_range_and_reruns_without_calls(home, judg
     assert probs and all(abs(sum(p.values()) - 1) < 1e-6 and len(p) == 5 and 0 < c <= 1 for p, c in probs)
     # the funnel adds up, step by step, and matches the stored labels
     funnel = result.funnel
-    assert funnel[0].n_in == n_turns
+    # greetings the user answered come first: counted, not turns, so no label row stands for them
+    assert funnel[0].step == "greeting" and funnel[0].n_out == n_turns and funnel[0].n_dropped > 0
     for a, b in zip(funnel, funnel[1:]):
         assert b.n_in == a.n_out
-    assert sum(f.n_dropped for f in funnel) == rows(con, "SELECT count(*) FROM feedback_labels WHERE NOT kept")[0][0]
+    assert sum(f.n_dropped for f in funnel[1:]) == rows(con, "SELECT count(*) FROM feedback_labels WHERE NOT kept")[0][0]
     assert funnel[-1].n_out == rows(con, "SELECT count(*) FROM feedback_labels WHERE kept")[0][0]
     sent = judge.counts.sent
     assert sent > 0

@@ -118,6 +118,8 @@ class LabelSettings(BaseSettings):
     field_max_chars: int = Field(2500, description="Each text shown to the judge is cut to this (the middle "
                                                    "goes).")
     batch_conversations: int = Field(500, description="Conversations per committed batch.")
+    batches_ahead: int = Field(4, ge=0, description="Batches prepared and sent to the judge while the stage still "
+                                                    "finishes an earlier one (each holds its turns in memory).")
 
 
 class PairSettings(BaseSettings):

@@ -43,6 +43,14 @@ class CallCounts:
     failed: int = 0
     errors: Counter = field(default_factory=Counter)  # failed calls by error, for the stage's verdict
 
+    def add(self, other: "CallCounts") -> None:
+        """Count another judge's calls in these (a stage that sends from two threads)."""
+        self.requests += other.requests
+        self.cached += other.cached
+        self.sent += other.sent
+        self.failed += other.failed
+        self.errors.update(other.errors)
+
     def failure(self, stage: str, max_share: float) -> str | None:
         """A one-line verdict when more than `max_share` of the calls sent failed, else None."""
         if not self.sent or self.failed / self.sent <= max_share:

@@ -15,6 +15,8 @@ the next run retries it; one whose call was rejected (a 4xx, or failed too many 
 running) is dropped with that reason.
 """
 from collections.abc import Callable
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -34,8 +36,8 @@ from rmcurate.schemas.tables import TABLES
 from rmcurate.settings import LabelSettings
 from rmcurate.stages.common import EMBEDDED_FIELD_MAX_CHARS, StageFailed, call_summary  # noqa: F401 - callers import StageFailed from here
 from rmcurate.stages.progress import StageProgress
-from rmcurate.warehouse.feedback import (advance_watermark, insert_models, latest_ingest, pending_conversations,
-                                         turns_of, write_batch)
+from rmcurate.warehouse.feedback import (advance_watermark, greetings_of, insert_models, latest_ingest,
+                                         pending_conversations, turns_of, write_batch)
 
 # Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
 PIPELINE_VERSION = "wildreward-2"
@@ -78,7 +80,19 @@ class Funnel:
                            n_out=self.n_in.get(s, 0) - self.dropped.get(s, 0)) for i, s in enumerate(self.steps)]
 
 
-STEPS = [*SCREEN_STEPS, "prefilter", "judge", "mining", "refusal check", "neutral", "ordinal"]
+# "greeting" comes first: replies before any user message, followed by one, are counted there as
+# dropped; they are not turns (warehouse/sql/turns.sql), so no label row stands for them.
+STEPS = ["greeting", *SCREEN_STEPS, "prefilter", "judge", "mining", "refusal check", "neutral", "ordinal"]
+
+
+@dataclass
+class Prepared:
+    """One batch of turns ready for its judge calls (Labeller.prepare)."""
+    turns: list[dict]
+    alive: list[dict]  # past the filters
+    to_judge: list[dict]  # what no cue settled
+    requests: list  # their judge requests, in order
+    labels: list  # drops not yet handed over
 
 
 @dataclass
@@ -115,11 +129,13 @@ class Labeller:
     def _drop(self, out: list, t: dict, step: str, reason: str, method: str = "filtered", **kw):
         out.append(self._label(t, kept=False, drop_step=step, drop_reason=reason, method=method, **kw))
 
-    def _ask(self, template, turns: list[dict], kind: str, judgements: list) -> list:
-        """Judge each turn; returns (parsed answer, probs, confidence) or None where the call failed."""
+    def _requests(self, template, turns: list[dict]) -> list:
         n = self.s.field_max_chars
-        requests = [template.render(**{f: cut(t.get(f), n) for f in template.fields}) for t in turns]
-        results = self.judge.run(requests)
+        return [template.render(**{f: cut(t.get(f), n) for f in template.fields}) for t in turns]
+
+    def _answers(self, template, turns: list[dict], requests: list, results: list, kind: str,
+                 judgements: list) -> list:
+        """Each turn's (parsed answer, probs, confidence), or None where the call failed."""
         answers = []
         for t, req, r in zip(turns, requests, results):
             if r.status == "rejected":  # never answerable (a 4xx, or failed runs running): a drop, not a wait
@@ -141,12 +157,13 @@ class Labeller:
             answers.append((parsed, conf, probs))
         return answers
 
-    def categorise(self, turns: list[dict], judgements: list) -> set[str]:
-        """Set each turn's 1-5 `category` and `method`: cue, prefilter, judge, or neutral when undecided.
+    def _ask(self, template, turns: list[dict], kind: str, judgements: list) -> list:
+        requests = self._requests(template, turns)
+        return self._answers(template, turns, requests, self.judge.run(requests), kind, judgements)
 
-        Returns the item ids whose judge call failed (no category yet). `rmcurate
-        judge eval` runs this same step on a gold file.
-        """
+    def decide_without_judge(self, turns: list[dict]) -> list[dict]:
+        """Cues and prefilter settle what they can (and, with undecided=neutral, the rest); returns
+        the turns left for the judge."""
         to_judge = []
         for t in turns:
             found = cue(t["feedback"]) if self.s.cues else None
@@ -160,9 +177,13 @@ class Labeller:
             else:
                 to_judge.append(t)
         self.funnel.add("prefilter", len(turns), 0, len(turns) - len(to_judge))
+        return to_judge
 
+    def apply_judge(self, to_judge: list[dict], requests: list, results: list, judgements: list) -> set[str]:
+        """The judge's answers onto its turns; returns the item ids whose call failed."""
         pending = set()
-        for t, answer in zip(to_judge, self._ask(self.template, to_judge, "feedback", judgements)):
+        for t, answer in zip(to_judge, self._answers(self.template, to_judge, requests, results, "feedback",
+                                                     judgements)):
             if answer is None:
                 pending.add(t["item_id"])
             elif answer[0] is None:
@@ -171,12 +192,21 @@ class Labeller:
                 t.update(category=answer[0], method="judged", confidence=answer[1], probs=answer[2])
         return pending
 
-    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
-        """(judgements, labels, item ids pending a failed call); labels already handed to `decided` are not repeated."""
-        labels: list[FeedbackLabel] = []
-        judgements: list[FeedbackJudgement] = []
-        f = self.funnel
+    def categorise(self, turns: list[dict], judgements: list) -> set[str]:
+        """Set each turn's 1-5 `category` and `method`: cue, prefilter, judge, or neutral when undecided.
 
+        Returns the item ids whose judge call failed (no category yet). `rmcurate
+        judge eval` runs this same step on a gold file.
+        """
+        to_judge = self.decide_without_judge(turns)
+        requests = self._requests(self.template, to_judge)
+        return self.apply_judge(to_judge, requests, self.judge.run(requests), judgements)
+
+    def prepare(self, turns: list[dict]) -> "Prepared":
+        """A batch up to its judge calls: screened (drops handed to `decided`), cues applied, the
+        judge's requests rendered. Needs no judge: the stage prepares the next batch while this
+        one's calls are out."""
+        labels: list[FeedbackLabel] = []
         for t, answer in zip(turns, self.screener(turns)):
             t["lang"], t["screened"] = answer.lang, answer
         alive = turns
@@ -185,13 +215,24 @@ class Labeller:
                 if t["screened"].step == step:
                     self._drop(labels, t, step, t["screened"].reason)
             survivors = [t for t in alive if t["screened"].step != step]
-            f.add(step, len(alive), len(alive) - len(survivors))
+            self.funnel.add(step, len(alive), len(alive) - len(survivors))
             alive = survivors
         if self.decided and labels:
             self.decided(labels)
             labels = []
+        to_judge = self.decide_without_judge(alive)
+        return Prepared(turns, alive, to_judge, self._requests(self.template, to_judge), labels)
 
-        pending = self.categorise(alive, judgements)
+    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
+        """(judgements, labels, item ids pending a failed call); labels already handed to `decided` are not repeated."""
+        batch = self.prepare(turns)
+        return self.finish(batch, self.judge.run(batch.requests))
+
+    def finish(self, batch: "Prepared", results: list) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
+        """A prepared batch with its judge results: mining, refusal check, neutral drop, ordinal labels."""
+        judgements: list[FeedbackJudgement] = []
+        labels, turns, alive, f = batch.labels, batch.turns, batch.alive, self.funnel
+        pending = self.apply_judge(batch.to_judge, batch.requests, results, judgements)
         judged = [t for t in alive if t["item_id"] not in pending]
         for t in [t for t in judged if t.get("category") is None]:
             reason = f"judge gave up: {t['rejected']}" if t.get("rejected") else "unparseable judge answer"
@@ -246,6 +287,13 @@ class Labeller:
         return judgements, labels, pending
 
 
+def judge_for_thread(judge: CachedJudge) -> CachedJudge | None:
+    """The same judge on its own cache connection, to send calls from a second thread; None when its
+    store cannot give one (the stage then sends each batch's calls in turn)."""
+    twin = getattr(judge.store, "for_thread", None)
+    return CachedJudge(judge.backend, twin()) if twin else None
+
+
 def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings | None = None,
                    embed=None, screener=None) -> LabelResult:
     """Label every turn that has no label for PIPELINE_VERSION yet."""
@@ -265,15 +313,52 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     conversations = pending_conversations(con, PIPELINE_VERSION)
     backlog: set[str] = set()
     step = settings.batch_conversations
-    with StageProgress("label_feedback", "conversations", len(conversations)).watching(judge) as progress:
-        for start in range(0, len(conversations), step):
-            batch = conversations[start:start + step]
-            turns = turns_of(con, batch, PIPELINE_VERSION)
-            judgements, labels, pending = labeller.run_batch(turns)
+    batches = iter([conversations[i:i + step] for i in range(0, len(conversations), step)])
+
+    def prepare_next() -> tuple[list[str], Prepared] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        turns = turns_of(con, batch, PIPELINE_VERSION)
+        greetings = greetings_of(con, batch)
+        labeller.funnel.add("greeting", len(turns) + greetings, greetings)
+        return batch, labeller.prepare(turns)
+
+    # The judge is kept busy: up to `batches_ahead` batches are prepared and their calls sent (on a second
+    # cache connection, from a thread) while the stage finishes an earlier one (mining, refusal checks, writes).
+    ahead = judge_for_thread(judge)
+    progress = StageProgress("label_feedback", "conversations", len(conversations))
+    with progress.watching(judge, *([ahead] if ahead else [])), ThreadPoolExecutor(1, "judge-ahead") as pool:
+        def send(prepared: Prepared) -> Future:
+            if ahead is None:
+                done: Future = Future()
+                done.set_result(judge.run(prepared.requests))
+                return done
+            return pool.submit(ahead.run, prepared.requests)
+
+        if conversations and hasattr(embed, "warm"):
+            embed.warm()  # start-up paid once, before the first call, not while the judge waits on mining
+        out: deque = deque()  # (batch, prepared, its calls), oldest first
+
+        def fill(n: int) -> None:
+            while len(out) < n and (nxt := prepare_next()) is not None:
+                out.append((*nxt, send(nxt[1])))
+
+        target = settings.batches_ahead if ahead else 0
+        fill(max(1, target))
+        while out:
+            batch, prepared, calls = out.popleft()
+            results = calls.result()
+            fill(target)  # the next calls go out before this batch is finished
+            judgements, labels, pending = labeller.finish(prepared, results)
             write(judgements, labels)
             result.n_pending += len(pending)
-            backlog |= {t["conversation_id"] for t in turns if t["item_id"] in pending}
+            backlog |= {t["conversation_id"] for t in prepared.turns if t["item_id"] in pending}
             progress.advance(len(batch))
+            fill(1)  # nothing ahead: the next batch now
+    if ahead is not None:
+        judge.counts.add(ahead.counts)
+        ahead.store.con.close()
     advance_watermark(con, PIPELINE_VERSION, mark, backlog, run_id)
     result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)

@@ -74,6 +74,19 @@ def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> lis
     return [dict(zip(TURN_COLUMNS, r)) for r in rows]
 
 
+def greetings_of(con, conversation_ids: Sequence[str]) -> int:
+    """Replies with no user message before them and one after (a greeting the user answered): what
+    would be turns but for the turn rule, counted so the funnel shows where they went."""
+    return con.execute(f"""
+        SELECT count(*) FROM (
+            SELECT role, lead(role) OVER w AS next_role,
+                   bool_or(role = 'user') OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS asked
+            FROM {TABLES.messages} WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))
+            WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index))
+        WHERE role = 'assistant' AND next_role = 'user' AND NOT coalesce(asked, false)""",
+                       [list(conversation_ids)]).fetchone()[0]
+
+
 def insert_models(con, table: str, records: Sequence[BaseModel]) -> None:
     """Append pydantic records through Arrow, so the table's contract types apply."""
     if not records:

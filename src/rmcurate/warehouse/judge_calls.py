@@ -52,11 +52,17 @@ class DuckCallStore:
         self.con, self.run_id = con, run_id  # run_id: the run the calls are made for (the report's cost table)
         self.batch_rows, self.flush_s = batch_rows, flush_s
         self._upsert = _upsert_sql(give_up_after)
+        self._give_up_after = give_up_after
         self._pending: list[tuple] = []  # saved, not yet taken by the writer
         self._writer: tuple[threading.Thread, threading.Event] | None = None  # the writer, and its stop
         self._ready = threading.Condition()  # guards _pending and _writer
         self._error: BaseException | None = None
         self.rows_written = 0
+
+    def for_thread(self) -> "DuckCallStore":
+        """The same store on its own connection (a cursor), for calls made from another thread; the
+        caller closes `.con` when done."""
+        return DuckCallStore(self.con.cursor(), self.run_id, self.batch_rows, self.flush_s, self._give_up_after)
 
     def answered(self, keys: Sequence[str]) -> dict[str, JudgeResult]:
         """Final answers among these keys: ok, or rejected (given up, never sent again)."""

@@ -50,7 +50,7 @@ def _cell(v) -> str:
 def trends(con, limit: int = TREND_RUNS) -> list[tuple]:
     """The last labelling runs, newest first: what each took in and produced, and what its judge calls cost."""
     return con.execute("""
-        WITH label_runs AS (SELECT run_id, max(n_in) FILTER (step_index = 0) AS turns FROM feedback_funnel
+        WITH label_runs AS (SELECT run_id, max(n_in) FILTER (step = 'language') AS turns FROM feedback_funnel
                             GROUP BY 1 ORDER BY 1 DESC LIMIT ?)
         SELECT l.run_id, coalesce(r.status, 'label only'),
                round(date_diff('second', r.started_at, r.finished_at) / 60, 1) AS minutes, l.turns,

@@ -25,6 +25,10 @@ class Embedder:
         hf_logging.disable_progress_bar()  # "Loading weights" would print into the label stage's log
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
+    def warm(self) -> None:
+        """Load the model now (imports and weights take about 10 s on 2 cores), not in the middle of a stage."""
+        _ = self.model
+
     def __call__(self, texts: list[str]) -> np.ndarray:
         """L2-normalised vectors, one row per text, so a dot product is the cosine."""
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,

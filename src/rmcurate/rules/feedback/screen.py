@@ -28,7 +28,7 @@ class Screened(NamedTuple):
 
 
 def screen_turn(t: dict, settings, keep_languages: set[str]) -> Screened:
-    lang = language.from_source(t["language"]) or language.detect(f"{t['prompt'] or ''}\n{t['feedback']}")
+    lang = language.from_source(t["language"]) or language.detect_turn(t["prompt"], t["feedback"])
     if lang not in keep_languages:
         return Screened(lang, "language", f"language {lang or 'unknown'} not kept")
     for step, check in FILTERS:

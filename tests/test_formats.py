@@ -154,6 +154,30 @@ def test_a_second_plain_ingest_is_skipped(loaded, tmp_path):
     assert r.returncode == 0 and "skipped (same content" in r.stdout, r.stdout + r.stderr
 
 
+def up_to_last_reply(convs: list, prefix: str) -> dict:
+    """What a trace export holds of each conversation: up to its last reply that had a question before it
+    (the user's last message is in no call's input)."""
+    expected = {}
+    for i, c in enumerate(convs):
+        last = max((k for k, (role, _) in enumerate(c) if role == "assistant" and
+                    any(r == "user" for r, _ in c[:k])), default=None)
+        if last is not None:
+            expected[f"{prefix}{i}"] = c[:last + 1]
+    return expected
+
+
+def forced_reingest_adds_nothing(home: Path, path: Path, conversations: int, events: int) -> None:
+    again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path), "--force"], capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr
+    con = connect(home, read_only=True)
+    try:
+        assert rows(con, "SELECT count(*) FROM conversations") == [(conversations,)]
+        assert rows(con, "SELECT count(*) FROM events") == [(events,)]
+    finally:
+        con.close()
+
+
 def otlp_line(spans: list[dict]) -> str:
     return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name",
                                                                         "value": {"stringValue": "chat"}}]},
@@ -204,12 +228,7 @@ def test_opentelemetry_genai_spans_give_each_conversation_once_and_its_feedback(
     home = tmp_path / "home"
     r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
     assert r.returncode == 0 and "otel-jsonl" in r.stdout, r.stdout + r.stderr
-    expected = {}  # each conversation up to its last reply that had a question before it
-    for i, c in enumerate(convs):
-        last = max((k for k, (role, _) in enumerate(c) if role == "assistant" and
-                    any(r == "user" for r, _ in c[:k])), default=None)
-        if last is not None:
-            expected[f"conv-{i}"] = c[:last + 1]
+    expected = up_to_last_reply(convs, "conv-")
     con = connect(home, read_only=True)
     try:
         stored = dict(rows(con, "SELECT conversation_id, list((role, content) ORDER BY message_index) FROM messages "
@@ -229,15 +248,7 @@ def test_opentelemetry_genai_spans_give_each_conversation_once_and_its_feedback(
         assert reason.startswith("feedback 'vibes' is not mapped to an event kind")
     finally:
         con.close()
-    again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path), "--force"], capture_output=True,
-                           text=True)
-    assert again.returncode == 0, again.stderr
-    con = connect(home, read_only=True)
-    try:
-        assert rows(con, "SELECT count(*) FROM conversations") == [(len(expected),)]
-        assert rows(con, "SELECT count(*) FROM events") == [(len(want),)]
-    finally:
-        con.close()
+    forced_reingest_adds_nothing(home, path, len(expected), len(want))
     # a team's own feedback name, mapped in settings, becomes an event instead of a quarantine row
     mapped = tmp_path / "mapped"
     r = subprocess.run([RMCURATE, "--home", str(mapped), "ingest", str(path)], capture_output=True, text=True,
@@ -307,12 +318,7 @@ def test_langfuse_traces_and_scores_load_as_conversations_and_the_feedback_on_ea
     r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(folder)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "langfuse-object" in r.stdout and "langfuse-jsonl" in r.stdout
-    expected = {}  # each session up to its last reply that had a question before it
-    for i, c in enumerate(convs):
-        last = max((k for k, (role, _) in enumerate(c) if role == "assistant" and
-                    any(r == "user" for r, _ in c[:k])), default=None)
-        if last is not None:
-            expected[f"s{i}"] = c[:last + 1]
+    expected = up_to_last_reply(convs, "s")
     con = connect(home, read_only=True)
     try:
         stored = dict(rows(con, """SELECT c.source_id, list((role, content) ORDER BY message_index) FROM messages
@@ -334,15 +340,7 @@ def test_langfuse_traces_and_scores_load_as_conversations_and_the_feedback_on_ea
         assert reasons[1].startswith("unattached: langfuse:tr-never-loaded is in no ingest so far")
     finally:
         con.close()
-    again = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(folder), "--force"], capture_output=True,
-                           text=True)
-    assert again.returncode == 0, again.stderr
-    con = connect(home, read_only=True)
-    try:
-        assert rows(con, "SELECT count(*) FROM conversations") == [(len(expected),)]
-        assert rows(con, "SELECT count(*) FROM events") == [(len(want),)]
-    finally:
-        con.close()
+    forced_reingest_adds_nothing(home, folder, len(expected), len(want))
 
 
 def test_langfuse_scores_of_a_later_night_find_the_replies_of_an_earlier_one(tmp_path):

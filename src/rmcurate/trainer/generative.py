@@ -262,7 +262,8 @@ def train_generative(data: Path, out: Path, cfg, log=print) -> dict:
         hint = fit_hint(need, cfg.batch_size, cfg.max_length, part, available_bytes())
         if hint:
             raise DataError(hint)
-        return_freed_tensors()  # without it, heap fragmentation doubled the peak (trainer/memory.py)
+        if recompute:  # big steps: without it, heap fragmentation doubled the peak (trainer/memory.py);
+            return_freed_tensors()  # small ones (the nightly's proof runs) keep malloc's speed
     autocast = place(model, device, cfg.dropout, recompute=recompute)
     # The input embedding's gradient arrives sparse (the rows of this step's tokens) and adds into a
     # dense gradient kept from step to step: a dense copy of the whole matrix each part cost 113 MB.

@@ -56,7 +56,9 @@ def _message(m, where: str) -> tuple[str, str]:
 
 
 def input_messages(value) -> list[tuple[str, str]]:
-    """A trace's input as (role, text) pairs."""
+    """A trace's input as (role, text) pairs; none at all for a call made without one (a greeting)."""
+    if value is None:
+        return []
     if isinstance(value, str):
         return [("user", value)]
     if isinstance(value, dict) and isinstance(value.get("messages"), list):

@@ -34,7 +34,8 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     assert list((home / "snapshots" / first["run_id"] / "feedback_labels").glob("part-*.parquet"))
     labels = first["labels"]
     assert labels["n_labelled"] > 0 and labels["n_pending"] == 0
-    assert labels["funnel"][0].n_in == labels["n_labelled"]
+    # every turn is labelled; the funnel's first step also counts greetings, which are not turns
+    assert labels["funnel"][0].step == "greeting" and labels["funnel"][0].n_out == labels["n_labelled"]
     report = Path(first["train"]["report"]).read_text()
     assert "<svg" in report and "Funnel" in report and "neutral" in report
     assert "How the labels were decided" in report and "<td>cue</td>" in report  # the cue stage at work

@@ -223,11 +223,6 @@ class Labeller:
         to_judge = self.decide_without_judge(alive)
         return Prepared(turns, alive, to_judge, self._requests(self.template, to_judge), labels)
 
-    def run_batch(self, turns: list[dict]) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
-        """(judgements, labels, item ids pending a failed call); labels already handed to `decided` are not repeated."""
-        batch = self.prepare(turns)
-        return self.finish(batch, self.judge.run(batch.requests))
-
     def finish(self, batch: "Prepared", results: list) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
         """A prepared batch with its judge results: mining, refusal check, neutral drop, ordinal labels."""
         judgements: list[FeedbackJudgement] = []

@@ -116,7 +116,7 @@ def feedback_only(path: Path) -> bool:
     An ingest loads such files after the others, so a score finds the trace given beside it."""
     try:
         fmt = detect(path)
-        if fmt.kind in ("events", "empty") or fmt.kind != "langfuse" or fmt.container == "parquet":
+        if fmt.kind != "langfuse" or fmt.container == "parquet":
             return fmt.kind == "events"
         _, first = _first_text_record(path)
     except (FormatError, OSError):

@@ -435,10 +435,10 @@ def test_export_errors_are_one_line(home, tmp_path):
 def test_scrub_leaves_code_versions_and_times_alone():
     kept = ("std::vector<int> a::b; version 1.2.3.4.5; at 12:30:45; pi 3.14159; 10,000 rows; id 1234567890; "
             "bins 1000 2000 3000; password = user_input; token: str; commit 3f786850e387550fdab836ed7e6dc881de23001b; "
-            "order 1234567890123; on 2023-10-15")
+            "order 1234567890123; on 2023-10-15; Version: 10.2.0.1; build=1.0.0.12")
     assert scrub(kept) == kept
-    assert scrub("mail a.b@c.io, call (415) 555-2671, host 10.0.0.1:8080 or ::1.") == \
-        "mail [EMAIL], call [PHONE], host [IP]:8080 or [IP]."
+    assert scrub("mail a.b@c.io, call (415) 555-2671, host 10.0.0.1:8080 or ::1, conversion 8.8.8.8.") == \
+        "mail [EMAIL], call [PHONE], host [IP]:8080 or [IP], conversion [IP]."
 
 
 def test_dedup_keeps_the_first_and_names_the_reason():

@@ -63,10 +63,16 @@ IP_CANDIDATE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\w|\.\d)"
                           r"|(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\w)")
 
 
+# "version 1.2.3.4", "Release: 10.0.0.1": four dotted numbers after a version word are a version.
+VERSION_CUE = re.compile(r"\b(?:version|ver\.?|release|build|firmware|v)\s*[:=]?\s*$", re.IGNORECASE)
+
+
 def _ips(text: str):
     for m in IP_CANDIDATE.finditer(text):
         s = m.group(0)
         if "::" in s and not any(c.isdigit() for c in s):  # "a::b" is code far more often than an address
+            continue
+        if "." in s and VERSION_CUE.search(text, max(0, m.start() - 12), m.start()):
             continue
         try:
             ipaddress.ip_address(s)

@@ -109,6 +109,22 @@ async def bare_loop(url: str, bodies: list[dict], in_flight: int = IN_FLIGHT) ->
         return len(bodies) / (time.perf_counter() - t0)
 
 
+async def bare_aiohttp(url: str, bodies: list[dict], in_flight: int = IN_FLIGHT) -> float:
+    """The same ceiling with aiohttp, the client the judge backend uses."""
+    import aiohttp
+
+    sem = asyncio.Semaphore(in_flight)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as client:
+        async def one(body):
+            async with sem:
+                async with client.post(f"{url}/v1/chat/completions", json=body) as r:
+                    r.raise_for_status()
+                    await r.json()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(b) for b in bodies))
+        return len(bodies) / (time.perf_counter() - t0)
+
+
 def build_and_parse(n: int, tmp: Path) -> float:
     """Seconds per request: render, key, body and parse, as the label stage does, on real turns."""
     from rmcurate.readers import detect

@@ -5,7 +5,8 @@
 A home holds the first N bundled conversations; `rmcurate label` runs on it as a user runs it, with
 RMCURATE_JUDGE_URLS pointed at benchmarks/fake_judge.py (its own process, answers at once), and
 every turn no cue settles goes to the judge. Printed, as ratios to a bare httpx loop that sends the
-same request bodies (read back from judge_calls) at the same concurrency, in the same run:
+same request bodies (read back from judge_calls) at the same concurrency, in the same run, and to a
+bare aiohttp loop (the client the judge backend now uses, about 10x less CPU a call than httpx):
 - the call window: judge calls per second from the first call sent to the last answer (judge_calls'
   started_at and finished_at), that is how busy the stage kept the judge while it was labelling;
 - the whole command: calls per second over `rmcurate label` from start to exit (Python, the
@@ -28,7 +29,7 @@ from rmcurate.stages.sources import sample_file
 from rmcurate.warehouse import connect
 
 from benchmarks.fake_judge import serving
-from benchmarks.judge_io import bare_loop
+from benchmarks.judge_io import bare_aiohttp, bare_loop
 
 RMCURATE = [sys.executable, "-m", "rmcurate.cli"]  # PYTHONPATH picks the tree measured
 
@@ -58,12 +59,17 @@ def main() -> None:
             (turns,) = con.execute("SELECT count(*) FROM feedback_labels").fetchone()
             con.close()
             bare = statistics.median(asyncio.run(bare_loop(url, bodies, args.in_flight)) for _ in range(args.rounds))
+            bare_aio = statistics.median(asyncio.run(bare_aiohttp(url, bodies, args.in_flight))
+                                         for _ in range(args.rounds))
         window, whole = n / window_s, n / command_s
         print(f"{args.conversations:,} conversations, {turns:,} turns labelled, {n:,} judge calls, "
               f"{args.in_flight} in flight")
-        print(f"bare httpx, same bodies: {bare:,.0f} calls/s (median of {args.rounds})")
-        print(f"call window: {window:,.0f} calls/s over {window_s:.1f} s ({window / bare:.2f} of bare; goal >= 0.6)")
-        print(f"whole command: {whole:,.0f} calls/s over {command_s:.1f} s ({whole / bare:.2f} of bare)")
+        print(f"bare loops, same bodies (median of {args.rounds}): httpx {bare:,.0f} calls/s, "
+              f"aiohttp (the backend's client) {bare_aio:,.0f} calls/s")
+        print(f"call window: {window:,.0f} calls/s over {window_s:.1f} s ({window / bare:.2f} of bare httpx, "
+              f"goal >= 0.6; {window / bare_aio:.2f} of bare aiohttp)")
+        print(f"whole command: {whole:,.0f} calls/s over {command_s:.1f} s ({whole / bare:.2f} of bare httpx, "
+              f"{whole / bare_aio:.2f} of bare aiohttp)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -106,7 +106,7 @@ def test_a_failing_endpoint_ends_as_failed_rows_after_retries(con, fault):
     assert [r.status for r in results] == ["failed"] * 3
     assert all(r.attempts == 3 for r in results)
     assert judge.backend.http_requests == 9
-    expected = {"down": "ConnectError", "500": "HTTP 500", "hang": "timed out after 0.5 s"}[fault]
+    expected = {"down": "Cannot connect to host", "500": "HTTP 500", "hang": "timed out after 0.5 s"}[fault]
     assert all(expected in r.error for r in results)
     if fault == "500":
         assert server.hits == 9

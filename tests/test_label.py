@@ -164,9 +164,11 @@ def test_language_from_source_or_detector():
     assert language.detect("谢谢，这个代码可以运行了") == "zh"
     assert language.detect("Merci beaucoup, le script fonctionne maintenant.") == "fr"
     assert language.detect("12345 !!!") is None
-    # A turn's language: plain English settled without langdetect, which calls this Spanish
-    assert language.detect("Please continue\nPlease continue") == "es"
+    # Short follow-ups langdetect called Spanish, French and Italian, which dropped them as another language
+    for text in ("Please continue\nPlease continue", "continue continue", "more more", "codes please more codes"):
+        assert language.detect(text) == "en", text
     assert language.detect_turn("Please continue", "Please continue") == "en"
+    assert language.detect("Gracias, eso no es correcto") == "es" and language.detect("Das ist falsch") == "de"
     # feedback in another language after an English prompt is not English
     assert language.detect_turn("Can you elaborate on what this code does?",
                                 "Puoi scrivermi esplicitamente quali sono gli Stati intrinseci e quelli estrinseci") == "it"

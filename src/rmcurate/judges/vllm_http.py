@@ -6,13 +6,20 @@ failure (connection error, timeout, 429, 5xx) puts the request back on the
 queue after an exponential backoff with jitter, and rests every worker of
 that endpoint, backing off further while it keeps failing, so a dead endpoint
 does not use up the attempts of requests another endpoint could answer.
+
+Calls go through aiohttp: against a judge that answers at once, httpx's
+connection pool spent 1.7 ms of CPU a call on 2 cores (580 calls/s at 32 in
+flight), aiohttp 0.14 ms (6,000 calls/s), so a fast judge is not held back
+by its client. `probe` (one GET) stays on httpx.
 """
 import asyncio
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import aiohttp
 import httpx
 
 from rmcurate.schemas.judge import JudgeRequest, JudgeResult, body_json  # noqa: F401 - the stored body
@@ -155,9 +162,10 @@ class HttpJudge:
                     resume_at[url] = max(resume_at[url], loop.time() + backoff(failures[url]))
                     loop.call_later(backoff(attempts[i]), queue.put_nowait, i)
 
-        limits = httpx.Limits(max_connections=self.max_in_flight * len(self.urls),
-                              max_keepalive_connections=self.max_in_flight * len(self.urls))
-        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits, headers=self.headers) as client:
+        connector = aiohttp.TCPConnector(limit=self.max_in_flight * len(self.urls))
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self.headers,
+                                         trust_env=True) as client:  # proxies from the environment, as httpx
             workers = [asyncio.create_task(worker(client, url))
                        for url in self.urls for _ in range(min(self.max_in_flight, len(requests)))]
             left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
@@ -180,21 +188,22 @@ class HttpJudge:
         self.http_requests += 1
         t0 = time.perf_counter()
         try:
-            r = await client.post(f"{url}/v1/chat/completions", json=body)
-        except httpx.TimeoutException:
+            async with client.post(f"{url}/v1/chat/completions", json=body) as r:
+                status, text = r.status, await r.text()
+        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors
             return JudgeResult(key=key, status="failed", endpoint=url, latency_s=time.perf_counter() - t0,
                                error=f"timed out after {self.timeout_s:g} s"), True
-        except httpx.TransportError as e:
+        except aiohttp.ClientError as e:  # refused, reset, disconnected, a broken response
             return JudgeResult(key=key, status="failed", endpoint=url, latency_s=time.perf_counter() - t0,
                                error=_error_line(e)), True
         latency = time.perf_counter() - t0
-        if r.status_code != 200:
-            detail = r.text.strip().splitlines()[0][:300] if r.text.strip() else ""
-            return JudgeResult(key=key, status="rejected" if r.status_code in REJECTED_STATUS else "failed",
-                               endpoint=url, latency_s=latency, error=f"HTTP {r.status_code}: {detail}".rstrip(": ")), \
-                r.status_code in RETRYABLE_STATUS or r.status_code >= 500
+        if status != 200:
+            detail = text.strip().splitlines()[0][:300] if text.strip() else ""
+            return JudgeResult(key=key, status="rejected" if status in REJECTED_STATUS else "failed",
+                               endpoint=url, latency_s=latency, error=f"HTTP {status}: {detail}".rstrip(": ")), \
+                status in RETRYABLE_STATUS or status >= 500
         try:
-            fields = parse_completion(r.json())
+            fields = parse_completion(json.loads(text))
         except (ValueError, KeyError, IndexError, TypeError) as e:
             return JudgeResult(key=key, status="failed", endpoint=url, latency_s=latency,
                                error=f"unreadable response: {_error_line(e)}"), False

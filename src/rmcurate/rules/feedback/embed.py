@@ -9,7 +9,10 @@ import numpy as np
 
 
 class Embedder:
-    def __init__(self, batch_size: int = 64):
+    # Small batches: sentence-transformers sorts texts by length and pads each batch to its longest.
+    # Feedback is mostly a line (47 tokens on average in the label stage) beside some pasted pages
+    # (256, the model's cut), so a batch of 64 padded most lines to 256 tokens.
+    def __init__(self, batch_size: int = 8):
         self.batch_size = batch_size
 
     @cached_property

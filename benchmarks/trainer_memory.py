@@ -43,7 +43,17 @@ def gemma_270m(root: Path) -> str:
     out = root / "gemma-3-270m"
     subprocess.run([str(JUDGE_PYTHON), str(CONVERT), str(out), made.stdout.strip().splitlines()[-1]],
                    check=True, capture_output=True)
+    # The GGUF holds the base model, without a chat template: Gemma's turn format, system as user.
+    config = out / "tokenizer_config.json"
+    tok = json.loads(config.read_text())
+    tok.setdefault("chat_template", GEMMA_TEMPLATE)
+    config.write_text(json.dumps(tok))
     return str(out)
+
+
+GEMMA_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<start_of_turn>"
+                  "{{ 'model' if m['role'] == 'assistant' else 'user' }}\n{{ m['content'] | trim }}<end_of_turn>\n"
+                  "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
 
 
 def main() -> None:

@@ -139,21 +139,27 @@ def _extend_conversations(con, chunk: Chunk, ingest_id: int) -> int:
     return grown
 
 
-def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
-    events = chunk.events.append_column("pos", pa.array(range(chunk.events.num_rows), pa.int64()))
-    con.register("chunk_events", events)
-    con.execute("""
+def _insert_new_events(con, source: str, ingest_id: int, known: str, where: str = "true") -> int:
+    """Insert the rows of `source` (a registered table or temp table with a `pos` column) whose
+    event id the warehouse lacks, the first copy of each; `known` is the SQL for conversation_known."""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE new_ids AS
-        SELECT event_id, min(pos) AS pos FROM chunk_events e
-        WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = e.event_id)
+        SELECT event_id, min(pos) AS pos FROM {source} e
+        WHERE {where} AND NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = e.event_id)
         GROUP BY event_id""")
     cols = [c for c in columns("events") if c not in ("conversation_known", "ingest_id")]
     con.execute(f"""
         INSERT INTO events ({", ".join(cols)}, conversation_known, ingest_id)
-        SELECT {", ".join("e." + c for c in cols)},
-               EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = e.conversation_id), ?
-        FROM chunk_events e SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
-    loaded = scalar(con, "SELECT count(*) FROM new_ids")
+        SELECT {", ".join("e." + c for c in cols)}, {known}, ?
+        FROM {source} e SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
+    return scalar(con, "SELECT count(*) FROM new_ids")
+
+
+def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
+    events = chunk.events.append_column("pos", pa.array(range(chunk.events.num_rows), pa.int64()))
+    con.register("chunk_events", events)
+    loaded = _insert_new_events(con, "chunk_events", ingest_id, known="""
+        EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = e.conversation_id)""")
     con.unregister("chunk_events")
     return loaded
 
@@ -174,17 +180,7 @@ def _attach_pending(con, chunk: Chunk, ingest_id: int) -> tuple[int, int]:
     chunk.quarantined += [Quarantined(f"feedback on {ref}", f"unattached: {ref} is in no ingest so far (ingest "
                                       "its traces, then this file again with --force)", payload)
                           for ref, payload in lost]
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE new_ids AS
-        SELECT event_id, min(pos) AS pos FROM attached a
-        WHERE conversation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = a.event_id)
-        GROUP BY event_id""")
-    cols = [c for c in columns("events") if c not in ("conversation_known", "ingest_id")]
-    con.execute(f"""
-        INSERT INTO events ({", ".join(cols)}, conversation_known, ingest_id)
-        SELECT {", ".join("a." + c for c in cols)}, true, ?
-        FROM attached a SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
-    loaded = scalar(con, "SELECT count(*) FROM new_ids")
+    loaded = _insert_new_events(con, "attached", ingest_id, known="true", where="e.conversation_id IS NOT NULL")
     con.unregister("chunk_pending")
     return loaded, len(lost)
 

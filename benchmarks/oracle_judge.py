@@ -92,7 +92,10 @@ def main() -> None:
                                     env=env, capture_output=True, text=True, check=True)
             judge_only = json.loads(ev.stdout)
             figures = stage_figures(home, gold)
-            print(f"oracle judge at accuracy {accuracy:.2f}")
+            saved = judge_only["saved"]
+            print(f"oracle judge at accuracy {accuracy:.2f}; judge eval: the cues and prefilter saved "
+                  f"{saved['calls_saved']} of {saved['items']} calls, the judge agrees with them on "
+                  + ", ".join(f"{m} {r['judge_agrees']}/{r['judge_answered']}" for m, r in saved["by_method"].items()))
             for name, f in figures.items():
                 eval_acc = (judge_only["overall"] if name == "all" else judge_only["strata"][name])["accuracy"]
                 print(f"  {name} ({f['items']} gold items): judge eval (categorise step only) accuracy "

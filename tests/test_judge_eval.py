@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from rmcurate.judges import GOLD
@@ -70,6 +71,16 @@ def test_cli_scores_the_judge_on_a_gold_file(home, tmp_path, judge_url):
     assert sum(result["methods"].values()) == 16 and result["methods"].get("judged", 0) >= 1
     assert result["pair_compare"]["pairs"] == 4 and result["pair_compare"]["failed"] == 0
     assert overall["n_with_probs"] == result["methods"]["judged"]  # every judged item has probabilities
+    # what the cues and the prefilter saved: a call per item they settled, each then put to the judge too
+    saved = result["saved"]
+    settled = result["methods"].get("cue", 0) + result["methods"].get("prefiltered", 0)
+    assert settled >= 1 and saved["calls_saved"] == settled
+    assert sum(row["settled"] for row in saved["by_method"].values()) == settled
+    assert all(0 <= row["judge_agrees"] <= row["judge_answered"] == row["settled"] for row in saved["by_method"].values())
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(DISTINCT key) FROM judge_calls WHERE template LIKE 'feedback%'").fetchone()[0] \
+        == len(picked)  # the judge was asked about every item: the judged ones and, beside them, the settled ones
+    con.close()
     # the same run again is answered by the warehouse's call cache
     again = subprocess.run([RMCURATE, *ask], capture_output=True, text=True, env=env)
     assert json.loads(again.stdout)["overall"] == overall

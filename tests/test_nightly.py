@@ -39,6 +39,11 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     report = Path(first["train"]["report"]).read_text()
     assert "<svg" in report and "Funnel" in report and "neutral" in report
     assert "How the labels were decided" in report and "<td>cue</td>" in report  # the cue stage at work
+    con = connect(home, read_only=True)  # and what it saved, counted from the labels
+    (by_cue,) = con.execute("""SELECT count(*) FROM feedback_labels WHERE run_id = ?
+                               AND method IN ('cue', 'prefiltered')""", [first["run_id"]]).fetchone()
+    con.close()
+    assert by_cue > 0 and f"<p>{by_cue} turns settled by the cues and the prefilter" in report
     assert "Exports (this run)" in report and "Trainer: does the data teach anything?" in report
     for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
         folder = home / "exports" / first["run_id"] / fmt

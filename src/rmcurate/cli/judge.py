@@ -129,6 +129,11 @@ def print_judge_eval(r: dict) -> None:
     for c, row in zip(range(1, 6), o["confusion"]):
         t.add_row(str(c), *map(str, row))
     out.print(t)
+    if saved := r.get("saved"):
+        agree = "; ".join(f"{m}: the judge agrees on {row['judge_agrees']} of {row['judge_answered']} it answered"
+                          for m, row in sorted(saved["by_method"].items()))
+        out.print(f"judge calls saved by the cues and the prefilter: {saved['calls_saved']} of {saved['items']} "
+                  f"items" + (f" ({agree})" if agree else ""), soft_wrap=True)
     if r["cue_precision"]:
         t = Table("cue", "settled", "correct", "precision", title="the cue stage")
         for rule, row in sorted(r["cue_precision"].items()):

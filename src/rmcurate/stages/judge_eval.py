@@ -5,7 +5,9 @@ and optionally item_id and stratum. Each line goes through the labelling
 stage's own `categorise` step (cues, prefilter, then the judge template or
 neutral), through the same call cache as the nightly; the report gives
 accuracy, macro-F1, per-class precision and recall, the confusion matrix,
-calibration, and the same for always-neutral beside it. A second check asks
+calibration, and the same for always-neutral beside it. With a judge in use,
+it also asks the judge about the items the cues and the prefilter settled,
+to say how many calls they saved and how often the judge agrees with them. A second check asks
 `pair_compare` to prefer each gold reply over a reply of similar length from
 another conversation, in both orders, and reports how often the orders agree.
 """
@@ -86,6 +88,25 @@ def cue_precision(items: list[dict], predictions: list[dict]) -> dict[str, dict]
     return out
 
 
+def calls_saved(items: list[dict], predictions: list[dict], judge, settings: LabelSettings) -> dict:
+    """What the cues and the prefilter saved: the items they settled (a judge call each), and how
+    often the judge, asked about those items too, gives the same category. Only with a judge in use."""
+    settled = [i for i, p in enumerate(predictions) if p["method"] in ("cue", "prefiltered")]
+    out = {"items": len(items), "calls_saved": len(settled), "by_method": {}}
+    if not settled:
+        return out
+    alone = settings.model_copy(update={"cues": False, "prefilter": False, "undecided": "judge"})
+    shadow = categorise_gold([items[i] for i in settled], judge, alone)
+    for i, s in zip(settled, shadow):
+        row = out["by_method"].setdefault(predictions[i]["method"], {"settled": 0, "judge_agrees": 0,
+                                                                    "judge_answered": 0})
+        row["settled"] += 1
+        if s["category"] is not None:
+            row["judge_answered"] += 1
+            row["judge_agrees"] += s["category"] == predictions[i]["category"]
+    return out
+
+
 def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 40) -> dict:
     predictions = categorise_gold(items, judge, settings)
     gold = [x["label"] for x in items]
@@ -94,6 +115,8 @@ def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 4
               "model": getattr(judge, "model", None), "overall": report(gold, pred, [p["probs"] for p in predictions]),
               "strata": {}, "cue_precision": cue_precision(items, predictions),
               "methods": dict(Counter(p["method"] for p in predictions))}
+    if settings.undecided == "judge":  # a judge is in use: what did the steps before it save?
+        result["saved"] = calls_saved(items, predictions, judge, settings)
     strata = sorted({x.get("stratum") for x in items if x.get("stratum")})
     for s in strata:
         idx = [i for i, x in enumerate(items) if x.get("stratum") == s]

@@ -170,10 +170,11 @@ def main() -> None:
 
         with serving() as url:
             asyncio.run(bare_loop(url, [r.body(MODEL) for r in requests(200, "warm")]))  # warm the server
-            rates = {"bare": [], "client": [], "full": []}
+            rates = {"bare": [], "bare_aio": [], "client": [], "full": []}
             for k in range(args.rounds):  # interleaved, medians: 2 cores make single runs noisy
                 reqs = requests(args.requests, f"round {k}")
                 rates["bare"].append(asyncio.run(bare_loop(url, [r.body(MODEL) for r in reqs])))
+                rates["bare_aio"].append(asyncio.run(bare_aiohttp(url, [r.body(MODEL) for r in reqs])))
                 t0 = time.perf_counter()
                 HttpJudge([url], MODEL, max_in_flight=IN_FLIGHT).run(reqs)
                 rates["client"].append(args.requests / (time.perf_counter() - t0))
@@ -184,10 +185,11 @@ def main() -> None:
                 rates["full"].append(args.requests / (time.perf_counter() - t0))
                 con.close()
                 assert all(r.ok for r in results) and judge.counts.sent == args.requests
-        bare, client, full = (statistics.median(rates[k]) for k in ("bare", "client", "full"))
+        bare, aio, client, full = (statistics.median(rates[k]) for k in ("bare", "bare_aio", "client", "full"))
         print(f"requests/s against an instant judge, {IN_FLIGHT} in flight, {args.requests:,} requests, median of "
-              f"{args.rounds}: bare httpx {bare:,.0f}, our client {client:,.0f} ({client / bare:.2f}), "
-              f"client + DuckDB cache {full:,.0f} ({full / bare:.2f}; goal >= 0.9)")
+              f"{args.rounds}: bare httpx {bare:,.0f}, bare aiohttp {aio:,.0f}; our client (aiohttp) {client:,.0f} "
+              f"({client / aio:.2f} of bare aiohttp), client + DuckDB cache {full:,.0f} ({full / aio:.2f}; "
+              f"goal >= 0.9; {full / bare:.2f} of bare httpx)")
         each = build_and_parse(5000, tmp)
         print(f"render + cache key + body + parse, real sample turns: {each * 1e6:.0f} us a request, "
               f"{1 / each:,.0f}/s on one core ({1 / each / bare:.0f}x the bare httpx rate)")

@@ -7,9 +7,10 @@ neutral), through the same call cache as the nightly; the report gives
 accuracy, macro-F1, per-class precision and recall, the confusion matrix,
 calibration, and the same for always-neutral beside it. With a judge in use,
 it also asks the judge about the items the cues and the prefilter settled,
-to say how many calls they saved and how often the judge agrees with them. A second check asks
-`pair_compare` to prefer each gold reply over a reply of similar length from
-another conversation, in both orders, and reports how often the orders agree.
+to say how many calls they saved and how often the judge agrees with them.
+A second check asks `pair_compare` to prefer each gold reply over a reply of
+similar length from another conversation, in both orders, and reports how
+often the orders agree.
 """
 import json
 from collections import Counter

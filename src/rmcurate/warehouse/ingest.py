@@ -288,7 +288,8 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 loaded += attached
             _quarantine(con, chunk, result.ingest_id, source_file)
             if not single:
-                uncommitted += max([chunk.n_read] + [t.num_rows for t in (chunk.messages, chunk.events) if t is not None])
+                written = [t.num_rows for t in (chunk.messages, chunk.events) if t is not None]
+                uncommitted += max([chunk.n_read, *written])
                 if uncommitted >= COMMIT_ROWS:
                     con.commit()
                     uncommitted = None

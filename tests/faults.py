@@ -5,9 +5,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Failing500:
-    """An HTTP server that answers every POST with 500 and counts them."""
+    """An HTTP server that answers every POST with 500 (or `status`, with `body`) and counts them."""
 
-    def __init__(self):
+    def __init__(self, status: int = 500, body: bytes = b'{"error": "internal"}'):
         outer = self
         self.hits = 0
 
@@ -15,8 +15,8 @@ class Failing500:
             def do_POST(self):
                 outer.hits += 1
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                body = b'{"error": "internal"}'
-                self.send_response(500)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

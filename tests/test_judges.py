@@ -93,6 +93,19 @@ def test_equal_requests_in_one_batch_are_sent_once(con, judge_url):
     assert len({r.text for r in results}) == 1
 
 
+def test_an_error_body_that_is_not_utf8_still_gives_its_status(con):
+    """A server's 400 with bytes its charset cannot decode is still a rejected request, not a client error."""
+    server = Failing500(status=400, body=b'{"error": "prompt too long \xff\xfe"}')
+    judge = cached(con, [server.url], model="m", retries=2, backoff_s=0.01)
+    try:
+        results = judge.run(feedback_requests(2, tag=" [bad bytes]"))
+    finally:
+        server.close()
+    assert [r.status for r in results] == ["rejected"] * 2 and server.hits == 2  # not retried
+    assert all(r.error.startswith("HTTP 400: {\"error\": \"prompt too long") for r in results)
+    con.close()
+
+
 @pytest.mark.parametrize("fault", ["down", "500", "hang"])
 def test_a_failing_endpoint_ends_as_failed_rows_after_retries(con, fault):
     server = {"down": None, "500": Failing500(), "hang": Hanging()}[fault]

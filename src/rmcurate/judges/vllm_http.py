@@ -189,7 +189,7 @@ class HttpJudge:
         t0 = time.perf_counter()
         try:
             async with client.post(f"{url}/v1/chat/completions", json=body) as r:
-                status, text = r.status, await r.text()
+                status, text = r.status, await r.text(errors="replace")  # as httpx: odd bytes never fail a call
         except TimeoutError:  # aiohttp's timeouts are TimeoutErrors
             return JudgeResult(key=key, status="failed", endpoint=url, latency_s=time.perf_counter() - t0,
                                error=f"timed out after {self.timeout_s:g} s"), True

@@ -279,7 +279,7 @@ SEEDED_MODEL = "seeded-judge"
 REFUSAL = "I'm sorry, but I cannot help with writing that kind of script for you today."
 
 
-def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
+def seeded_judge(con, answers: list[tuple[str, dict, str]], model: str = SEEDED_MODEL) -> CachedJudge:
     """Store (template, fields, answer) in the cache exactly as the stage will ask, then a judge over it."""
     from rmcurate.judges.embedded import free_port
     from rmcurate.prompts.fields import cut
@@ -291,10 +291,10 @@ def seeded_judge(con, answers: list[tuple[str, dict, str]]) -> CachedJudge:
         t = load(template)
         request = t.render(**{f: cut(fields.get(f), 500) for f in t.fields})
         now = datetime.now(UTC)
-        store.save(SEEDED_MODEL, request, JudgeResult(key=request.key(SEEDED_MODEL), status="ok", text=text,
-                                                      started_at=now, finished_at=now))
+        store.save(model, request, JudgeResult(key=request.key(model), status="ok", text=text,
+                                               started_at=now, finished_at=now))
     store.flush()  # saves are queued for the batch writer
-    dead = HttpJudge([f"http://127.0.0.1:{free_port()}"], SEEDED_MODEL, retries=0, timeout_s=5)
+    dead = HttpJudge([f"http://127.0.0.1:{free_port()}"], model, retries=0, timeout_s=5)
     return CachedJudge(dead, store)
 
 
@@ -357,6 +357,14 @@ def test_a_neutral_turn_waits_while_a_later_turn_of_its_conversation_is_pending(
     ("Now write the same function in Go.", None), ("What is the capital of Peru?", None),
     ("that was not bad but the intros are too long", None),  # "not bad but": mixed, for the judge
     ("Write a story about a good dog", None),  # praise words that do not open the message
+    # rejection (1) is the reply rejected whole: a bare verdict, contempt, exasperation at a repeat
+    ("incorrect", 1), ("that's not what I asked", 1), ("wrong again. you gave the same answers", 1),
+    ("no, we tried that before, you keep going back and forth between az cli and powershell!", 1),
+    ("That's not right. It ends with three-hundred forty-five.", 2),  # says what is wrong: a correction
+    # wrongness that is not a verdict on the reply, and words of contempt about something else
+    ("Okay correct me if im wrong, but the middle pin is ground?", None),
+    ("what's wrong with this? int main() { return 1 }", None), ("what is garbage collector in java", None),
+    ("Thank you. You have been very helpful.", 5), ("ok thanks anyway", None),
 ])
 def test_cues_settle_only_explicit_follow_ups(text, category):
     from rmcurate.rules.feedback.cues import cue

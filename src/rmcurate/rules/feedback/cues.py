@@ -26,6 +26,10 @@ _PRAISE = re.compile(
 _ONLY_THANKS = re.compile(r"^[\W_]*((for|so much|very much|again|for (all )?(your|the) help|a lot|buddy|man|mate|"
                           r"bro|friend|[a-z]+|you|!|\s)\W*){0,4}$", re.I)
 _NEGATED = re.compile(r"^\W*(not|no)\b", re.I)
+# Praise that follows the thanks and says nothing more ("Thank you. You have been very helpful.").
+_PRAISE_TAIL = re.compile(r"^(\W*(you('ve| have) been|that('s| is| was)|this (is|was)|it('s| is| was))( (so|very|really|"
+                          r"super|extremely))?( a)?( (very|really))? (helpful|great|perfect|amazing|useful|awesome|"
+                          r"good|excellent)( \w+)?( indeed)?)+\W*$", re.I)
 
 # Reports of failure or error, looked for near the start of the message.
 _ERROR = re.compile(
@@ -35,13 +39,29 @@ _ERROR = re.compile(
     r"compile error|syntax ?error|type ?error|failed|failure)\b|报错|错误|不行", re.I)
 _WRONG = re.compile(
     r"\b(that'?s|this is|it'?s|you'?re|you are|is|are|was) (wrong|incorrect|not (right|correct|true|what i))|"
-    r"\b(wrong|incorrect|not correct|not true|not right|not what i (asked|wanted|meant|need))\b|"
+    r"^\W*(wrong|incorrect|not correct|not true|not right)\b|\bnot what i (asked|wanted|meant|need)|"
+    r"\b(got|get|gave|have|had) (it|this|that|them|the \w+|\w+) (all )?wrong\b|"
+    r"\bwrong (again|answer|result|output|number|link|format|code|package|name|file|date|year)\b|"
+    r"\b(still|again|totally|completely|all) (wrong|incorrect)\b|"
     r"\byou (made a mistake|forgot|missed|didn'?t (include|finish|add|answer|do|follow|read|use))|"
     r"^\W*(no|nope)\b[,.!]|^\W*(but )?i (meant|said|asked)\b|\bthere is no such\b|\bis not true\b|不对|错了", re.I)
+# Outright dismissal, not a pointer to what is wrong (the dev set's rule 1): contempt for the reply,
+# exasperation at a repeated failure, or a bare verdict with nothing else said.
 _DISMISS = re.compile(
-    r"\b(useless|nonsense|rubbish|garbage|terrible|awful|stupid|pointless|you are wrong|you'?re wrong|"
-    r"(is|are|were) bad\b|not helpful|unhelpful|waste of time|forget it|never ?mind|you('re| are) (constantly|"
-    r"always|still) )", re.I)
+    r"\b(useless|nonsense|rubbish|pointless|waste of (my )?time|not helpful|unhelpful|makes no sense|"
+    r"doesn'?t make (any )?sense|you are wrong|you'?re wrong|you are lying|you'?re lying|making (stuff|things) up|"
+    r"(wrong|incorrect) again|again,? (wrong|incorrect)|still (wrong|incorrect)|"
+    r"you (keep|always) (going|giving|repeating|posting|making|saying|changing|getting|doing)|"
+    r"(this|that|it|these|those|your \w+)('s| is| was| are| were)( (so|really|completely|totally|just|utterly|a))? "
+    r"(total |complete )?(garbage|terrible|awful|stupid|bad|useless|rubbish)|"
+    r"you('re| are) (constantly|always|still) )", re.I)
+# A verdict and nothing more ("incorrect", "that's not what I asked"): no pointer to what is wrong.
+_BARE_VERDICT = re.compile(
+    r"^\W*(no[,.!]?\s+)?(that'?s|this is|it'?s|thats|that is)?\s*(still\s+)?(wrong|incorrect|not (right|correct|true|"
+    r"the case|what i (asked|wanted|meant)( for)?))\W*$", re.I)
+# A follow-up that quotes or discusses wrongness instead of judging the reply.
+_NOT_A_VERDICT = re.compile(r"\b(correct me if i'?m wrong|i was wrong|what'?s wrong with (this|my|it)|right or wrong|"
+                            r"go(es)? wrong|went wrong)\b", re.I)
 
 CUE_CHARS = 300  # how much of the message the negative cues read: a pasted log further down is not a verdict
 
@@ -51,7 +71,9 @@ def praise(feedback: str) -> tuple[int, str] | None:
     if not m or _NEGATED.match(feedback):
         return None
     rest = feedback[m.end():]
-    if _ONLY_THANKS.match(rest):
+    if re.match(r"\W*anyway", rest, re.I):
+        return None  # "thanks anyway": the reply did not help
+    if _ONLY_THANKS.match(rest) or _PRAISE_TAIL.match(rest):
         return 5, "thanks or praise only"
     if _ERROR.search(rest[:CUE_CHARS]) or _WRONG.search(rest[:CUE_CHARS]) or re.match(r"\W*(but|however)\b", rest,
                                                                                       re.I):
@@ -61,8 +83,10 @@ def praise(feedback: str) -> tuple[int, str] | None:
 
 def complaint(feedback: str) -> tuple[int, str] | None:
     head = feedback[:CUE_CHARS]
-    if _DISMISS.search(head):
+    if _DISMISS.search(head) or _BARE_VERDICT.match(feedback):
         return 1, "dismisses the reply"
+    if _NOT_A_VERDICT.search(head):
+        return None
     if _WRONG.search(head):
         return 2, "says the reply is wrong or missed the request"
     if _ERROR.search(head):

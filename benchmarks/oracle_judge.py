@@ -93,7 +93,7 @@ def main() -> None:
             judge_only = json.loads(ev.stdout)
             figures = stage_figures(home, gold)
             saved = judge_only["saved"]
-            print(f"oracle judge at accuracy {accuracy:.2f}; judge eval: the cues and prefilter saved "
+            print(f"oracle judge at accuracy {accuracy:.2f}; judge eval: the cues, prefilter and first pass saved "
                   f"{saved['calls_saved']} of {saved['items']} calls, the judge agrees with them on "
                   + ", ".join(f"{m} {r['judge_agrees']}/{r['judge_answered']}" for m, r in saved["by_method"].items()))
             for name, f in figures.items():

@@ -101,6 +101,14 @@ class LabelSettings(BaseSettings):
     cues: bool = Field(True, description="Explicit thanks, praise, errors and \"that's wrong\" settle a turn "
                                          "without a call.")
     # The embedded 135M judge scores below always-neutral on real follow-ups (docs/judges.md).
+    first_pass: bool = Field(True, description="A learned classifier answers the corrections and other categories "
+                                               "the cues miss, where it is confident, before the judge.")
+    first_pass_model: str = Field("", description="Its .npz file; empty: the home's own (`rmcurate judge "
+                                                  "first-pass`), else the one shipped, trained on the dev set.")
+    first_pass_precision: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "How often, out of fold, a category's first-pass answers must have been right before it gives "
+        "them; default 0.6 when the undecided count neutral, 0.9 when a judge answers them (the judge "
+        "reads better: the first pass then takes only the easy cases)."))
     undecided: Literal["judge", "neutral"] = Field(
         "judge", description="What a turn no cue or prefilter settles gets: the judge's answer, or neutral "
                              "without a call (the embedded judge's default).")

@@ -80,6 +80,9 @@ def judge_eval(ctx: typer.Context,
                                                          "cue before the judge (default $RMCURATE_LABEL_CUES).")] = None,
                undecided: Annotated[Literal["judge", "neutral"] | None, typer.Option(help="What a turn no cue settles "
                                                              "gets (default $RMCURATE_LABEL_UNDECIDED).")] = None,
+               first_pass: Annotated[bool | None, typer.Option("--first-pass/--no-first-pass", help=(
+                   "Score the learned first pass too, cross-fitted on the gold file (default "
+                   "$RMCURATE_LABEL_FIRST_PASS)."))] = None,
                pairs: Annotated[int, typer.Option(help="pair_compare checks (0: none).")] = 40,
                as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
                home: Home = None):
@@ -89,7 +92,8 @@ def judge_eval(ctx: typer.Context,
     from rmcurate.prompts.templates import TemplateError, load
     from rmcurate.stages.judge_eval import GoldError, evaluate_with_judge, load_gold
 
-    overrides = {k: v for k, v in (("template", template), ("cues", cues), ("undecided", undecided)) if v is not None}
+    overrides = {k: v for k, v in (("template", template), ("cues", cues), ("undecided", undecided),
+                                   ("first_pass", first_pass)) if v is not None}
     settings = LabelSettings(**overrides)
     try:
         load(settings.template)
@@ -103,6 +107,54 @@ def judge_eval(ctx: typer.Context,
         out.print_json(json.dumps(r))
         return
     print_judge_eval(r)
+
+
+@app.command("first-pass")
+def judge_first_pass(ctx: typer.Context,
+                     gold: Annotated[Path, typer.Option(help="Labelled follow-ups to learn from (JSON lines: prompt, "
+                                                             "response, feedback, label 1-5).",
+                                                        show_default="the bundled dev set")] = GOLD,
+                     from_home: Annotated[bool, typer.Option("--from-home/--gold-only", help=(
+                         "Also learn from the home's past labels: the cues' (weak labels) and those of a judge "
+                         "other than the embedded one (distillation)."))] = True,
+                     output: Annotated[Path | None, typer.Option("--out", help=(
+                         "Where to write the model.  [default: <home>/models/first_pass.npz, which the label "
+                         "stage then uses]"), show_default=False)] = None,
+                     home: Home = None):
+    """Train the learned first pass that answers, before the judge, the follow-ups the cues miss."""
+    from rmcurate.rules.feedback.first_pass import THRESHOLDS
+    from rmcurate.stages.first_pass import train_for_home
+    from rmcurate.stages.judge_eval import GoldError, load_gold
+    from rmcurate.stages.label import FIRST_PASS_PRECISION
+
+    PRECISIONS = sorted(FIRST_PASS_PRECISION.values())
+
+    root = home_of(ctx, home)
+    try:
+        model = train_for_home(root, load_gold(gold), use_home=from_home)
+    except (GoldError, WarehouseError, ValueError) as e:
+        fail(str(e))
+    path = output or root / "models" / "first_pass.npz"
+    model.save(path)
+    m = model.meta
+    rows = ", ".join(f"{n} {source}" for source, n in m["rows"].items())
+    out.print(f"trained on {rows} follow-ups; categories {m['categories']}", soft_wrap=True)
+    t = Table("category", "open rows", *(f"precision {p:.1f}: threshold, answers, right" for p in PRECISIONS),
+              title="calibration out of fold: where each category is answered, for the precision asked")
+    for c in (1, 2, 4, 5):
+        cells = []
+        for p in PRECISIONS:
+            th = model.thresholds(p)[c - 1]
+            if th > 1:
+                cells.append("silent")
+            else:
+                answered, right = model.curve[c - 1, THRESHOLDS.index(th)]
+                cells.append(f"{th:.2f}, {answered}, {right}")
+        t.add_row(str(c), str(m["open_by_category"][str(c)]), *cells)
+    out.print(t)
+    out.print("the label stage asks 0.6 when the undecided count neutral and 0.9 when a judge answers them "
+              "($RMCURATE_LABEL_FIRST_PASS_PRECISION)", soft_wrap=True)
+    out.print(f"model: {path}", soft_wrap=True)
 
 
 def _f(x) -> str:
@@ -129,11 +181,18 @@ def print_judge_eval(r: dict) -> None:
     for c, row in zip(range(1, 6), o["confusion"]):
         t.add_row(str(c), *map(str, row))
     out.print(t)
+    fp = r.get("first_pass") or {}
+    if fp.get("used"):
+        out.print(f"learned first pass (each item answered by a model trained on the other "
+                  f"{fp['cross_fitted_folds'] - 1} folds): answered {fp['answered']} items, precision "
+                  f"{_f(fp['precision'])}", soft_wrap=True)
+    elif fp.get("skipped"):
+        out.print(f"learned first pass {fp['skipped']}", soft_wrap=True)
     if saved := r.get("saved"):
         agree = "; ".join(f"{m}: the judge agrees on {row['judge_agrees']} of {row['judge_answered']} it answered"
                           for m, row in sorted(saved["by_method"].items()))
-        out.print(f"judge calls saved by the cues and the prefilter: {saved['calls_saved']} of {saved['items']} "
-                  f"items" + (f" ({agree})" if agree else ""), soft_wrap=True)
+        out.print(f"judge calls saved by the cues, the prefilter and the first pass: {saved['calls_saved']} of "
+                  f"{saved['items']} items" + (f" ({agree})" if agree else ""), soft_wrap=True)
     if r["cue_precision"]:
         t = Table("cue", "settled", "correct", "precision", title="the cue stage")
         for rule, row in sorted(r["cue_precision"].items()):

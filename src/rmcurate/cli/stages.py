@@ -32,6 +32,7 @@ def label(ctx: typer.Context, home: Home = None):
     """Label the feedback of every turn not labelled yet (WildReward), then write the report."""
     from rmcurate.judges.embedded import EmbeddedServerError
     from rmcurate.judges.vllm_http import JudgeUnavailable
+    from rmcurate.rules.feedback.first_pass import ModelError
     from rmcurate.stages.common import StageFailed
     from rmcurate.stages.label import label_with_judge
     from rmcurate.warehouse import WarehouseError, connect
@@ -45,6 +46,8 @@ def label(ctx: typer.Context, home: Home = None):
         result, failure = e.result, str(e)
     except (EmbeddedServerError, JudgeUnavailable, WarehouseError) as e:
         fail(str(e), code=1)
+    except ModelError as e:
+        fail(str(e))
     print_labels(result)
     try:
         con = connect(root)

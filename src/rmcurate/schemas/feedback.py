@@ -32,7 +32,8 @@ class FeedbackLabel(_Record):
     category: int | None = Field(None, description="final 1-5 satisfaction category")
     label: int | None = Field(None, description="ordinal 1-4 (categories 1,2,4,5); null when dropped")
     confidence: float | None = None
-    method: str = Field(description="cue | judged | mined | refusal_checked | prefiltered | undecided | filtered")
+    method: str = Field(description="cue | first_pass | judged | mined | refusal_checked | prefiltered | undecided | "
+                                          "filtered")
     rule: str | None = Field(None, description="the cue or prefilter rule that settled the turn without a judge")
     mined_from: str | None = Field(None, description="the later item whose label a mined item took")
     kept: bool

@@ -2,12 +2,17 @@
 
 The gold file is JSON lines with prompt, response, feedback and label (1-5),
 and optionally item_id and stratum. Each line goes through the labelling
-stage's own `categorise` step (cues, prefilter, then the judge template or
-neutral), through the same call cache as the nightly; the report gives
-accuracy, macro-F1, per-class precision and recall, the confusion matrix,
-calibration, and the same for always-neutral beside it. With a judge in use,
-it also asks the judge about the items the cues and the prefilter settled,
-to say how many calls they saved and how often the judge agrees with them.
+stage's own `categorise` step (cues, prefilter, learned first pass, then the
+judge template or neutral), through the same call cache as the nightly; the
+report gives accuracy, macro-F1, per-class precision and recall, the confusion
+matrix, calibration, and the same for always-neutral beside it. With a judge
+in use, it also asks the judge about the items the cues, the prefilter and the
+first pass settled, to say how many calls they saved and how often the judge
+agrees with them.
+
+The first pass is never scored on items it learned from: the shipped model was
+trained on the bundled dev set, so here each item is answered by a model trained
+on the other folds of the gold file (5-fold cross-fitting).
 A second check asks `pair_compare` to prefer each gold reply over a reply of
 similar length from another conversation, in both orders, and reports how
 often the orders agree.
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from rmcurate.judges.evaluate import report
 from rmcurate.settings import LabelSettings
-from rmcurate.stages.label import Labeller, embedded_defaults
+from rmcurate.stages.label import Labeller, embedded_defaults, first_pass_precision
 from rmcurate.stages.pairs import compare
 
 FIELDS = ("prompt", "response", "feedback", "label")
@@ -54,13 +59,42 @@ def load_gold(path: Path) -> list[dict]:
     return items
 
 
-def categorise_gold(items: list[dict], judge, settings: LabelSettings) -> list[dict]:
-    """Each item's predicted category, method, rule and probabilities, as the label stage decides them."""
+def categorise_gold(items: list[dict], judge, settings: LabelSettings, first_pass=None, embed=None) -> list[dict]:
+    """Each item's predicted category, method, rule and probabilities, as the label stage decides them
+    (with `first_pass` and its `embed`, that model answers where it is confident)."""
     turns = [dict(x) for x in items]
-    labeller = Labeller(judge, None, settings, run_id="judge-eval")
+    labeller = Labeller(judge, embed, settings, run_id="judge-eval", first_pass=first_pass)
     pending = labeller.categorise(turns, [])
     return [{"category": None if t["item_id"] in pending else t.get("category"), "method": t.get("method"),
              "rule": t.get("rule"), "probs": t.get("probs")} for t in turns]
+
+
+def cross_fitted(items: list[dict], judge, settings: LabelSettings, embed, folds: int = 5) -> tuple[list[dict], dict]:
+    """`categorise_gold` with each fold's first pass trained on the other folds only."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from rmcurate.rules.feedback.first_pass import features
+    from rmcurate.stages.first_pass import rows_of, train_on
+
+    rows = rows_of(items)
+    counts = np.bincount(rows.category, minlength=6)
+    if any(0 < n < 2 * folds for n in counts):  # each training part must hold `folds` of every category
+        raise ValueError(f"each category in the gold file needs {2 * folds} or more items to cross-fit the first "
+                         f"pass (counts: {dict((c, int(counts[c])) for c in range(1, 6))})")
+    X = features(rows.turns, embed)
+    predictions: list[dict | None] = [None] * len(items)
+    thresholds = []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, rows.category):
+        model = train_on(X[train], rows_of([items[i] for i in train]))
+        thresholds.append([None if t > 1 else float(t) for t in model.thresholds(first_pass_precision(settings))])
+        for i, p in zip(test, categorise_gold([items[i] for i in test], judge, settings, model, embed)):
+            predictions[i] = p
+    answered = [i for i, p in enumerate(predictions) if p["method"] == "first_pass"]
+    right = sum(predictions[i]["category"] == items[i]["label"] for i in answered)
+    return predictions, {"cross_fitted_folds": folds, "precision_asked": first_pass_precision(settings),
+                         "thresholds": thresholds, "answered": len(answered),
+                         "precision": right / len(answered) if answered else None}
 
 
 def contrast_pairs(items: list[dict], n: int) -> list[tuple[list[dict], str, str]]:
@@ -92,11 +126,11 @@ def cue_precision(items: list[dict], predictions: list[dict]) -> dict[str, dict]
 def calls_saved(items: list[dict], predictions: list[dict], judge, settings: LabelSettings) -> dict:
     """What the cues and the prefilter saved: the items they settled (a judge call each), and how
     often the judge, asked about those items too, gives the same category. Only with a judge in use."""
-    settled = [i for i, p in enumerate(predictions) if p["method"] in ("cue", "prefiltered")]
+    settled = [i for i, p in enumerate(predictions) if p["method"] in ("cue", "prefiltered", "first_pass")]
     out = {"items": len(items), "calls_saved": len(settled), "by_method": {}}
     if not settled:
         return out
-    alone = settings.model_copy(update={"cues": False, "prefilter": False, "undecided": "judge"})
+    alone = settings.model_copy(update={"cues": False, "prefilter": False, "first_pass": False, "undecided": "judge"})
     shadow = categorise_gold([items[i] for i in settled], judge, alone)
     for i, s in zip(settled, shadow):
         row = out["by_method"].setdefault(predictions[i]["method"], {"settled": 0, "judge_agrees": 0,
@@ -108,14 +142,23 @@ def calls_saved(items: list[dict], predictions: list[dict], judge, settings: Lab
     return out
 
 
-def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 40) -> dict:
-    predictions = categorise_gold(items, judge, settings)
+def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 40, embed=None) -> dict:
+    """The figures; `embed` (the MiniLM embedder) is needed to score the first pass when it is on."""
+    first_pass: dict = {"used": False}
+    if settings.first_pass and embed is not None:
+        try:
+            predictions, first_pass = cross_fitted(items, judge, settings, embed)
+            first_pass["used"] = True
+        except ValueError as e:  # too few items of some category to train on four fifths of them
+            first_pass["skipped"] = f"not scored: {e}"
+    if not first_pass["used"]:
+        predictions = categorise_gold(items, judge, settings.model_copy(update={"first_pass": False}))
     gold = [x["label"] for x in items]
     pred = [p["category"] for p in predictions]
     result = {"template": settings.template, "cues": settings.cues, "undecided": settings.undecided,
               "model": getattr(judge, "model", None), "overall": report(gold, pred, [p["probs"] for p in predictions]),
               "strata": {}, "cue_precision": cue_precision(items, predictions),
-              "methods": dict(Counter(p["method"] for p in predictions))}
+              "methods": dict(Counter(p["method"] for p in predictions)), "first_pass": first_pass}
     if settings.undecided == "judge":  # a judge is in use: what did the steps before it save?
         result["saved"] = calls_saved(items, predictions, judge, settings)
     strata = sorted({x.get("stratum") for x in items if x.get("stratum")})
@@ -154,6 +197,10 @@ def evaluate_with_judge(home: Path, gold_path: Path, settings: LabelSettings, n_
         with judge_backend(home, judge_settings) as backend:
             if backend.model == SERVED_MODEL:  # as the nightly runs it, where options and environment are silent
                 embedded_defaults(settings)
-            return evaluate(items, CachedJudge(backend, DuckCallStore(con)), settings, n_pairs)
+            embed = None
+            if settings.first_pass:
+                from rmcurate.rules.feedback.embed import Embedder
+                embed = Embedder()
+            return evaluate(items, CachedJudge(backend, DuckCallStore(con)), settings, n_pairs, embed)
     finally:
         con.close()

@@ -2,7 +2,8 @@
 
 Steps, in order (each drop is stored with its step and reason):
   language -> history length -> reply length -> feedback length -> token budget
-  -> PII -> topic -> prefilter -> judge -> refusal check -> mining -> neutral -> ordinal
+  -> PII -> topic -> prefilter (cues, prefilter, learned first pass) -> judge -> refusal check
+  -> mining -> neutral -> ordinal
 The cheap deterministic filters run before the judge, so dropped turns cost no
 call (WildReward runs them after; the one difference is that a dropped turn
 cannot lend its label to an earlier neutral one in mining).
@@ -25,6 +26,7 @@ from rmcurate.judges.cache import CachedJudge
 from rmcurate.prompts.fields import cut
 from rmcurate.prompts.templates import load
 from rmcurate.rules.feedback.cues import cue
+from rmcurate.rules.feedback.first_pass import FirstPass, features, model_path
 from rmcurate.rules.feedback.labels import NEUTRAL, ordinal, parse_category
 from rmcurate.rules.feedback.mining import mine
 from rmcurate.rules.feedback.prefilter import obviously_neutral
@@ -41,6 +43,16 @@ from rmcurate.warehouse.feedback import (advance_watermark, greetings_of, insert
 
 # Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
 PIPELINE_VERSION = "wildreward-2"
+
+# The precision the first pass must have shown, out of fold, for a category before it answers it:
+# against "neutral" it only adds; against a judge it replaces a better reader, so it takes the easy cases.
+FIRST_PASS_PRECISION = {"neutral": 0.6, "judge": 0.9}
+
+
+def first_pass_precision(settings: LabelSettings) -> float:
+    if settings.first_pass_precision is not None:
+        return settings.first_pass_precision
+    return FIRST_PASS_PRECISION[settings.undecided]
 
 
 # With the embedded 135M judge, for the settings nobody set (by option or environment):
@@ -110,8 +122,10 @@ class Labeller:
     """Runs the steps over one batch of turns; `judge` answers, `embed` serves mining."""
 
     def __init__(self, judge: CachedJudge, embed, settings: LabelSettings, run_id: str, decided=None,
-                 screener: Callable[[list[dict]], list] | None = None):
+                 screener: Callable[[list[dict]], list] | None = None, first_pass: FirstPass | None = None):
         self.judge, self.embed, self.s, self.run_id = judge, embed, settings, run_id
+        # The learned first pass answers what the cues miss where it is confident; None: not used.
+        self.first_pass = first_pass if settings.first_pass else None
         # Called with the labels the filters settle, before any judge call: a hanging judge must
         # not hold back what needs no judge.
         self.decided = decided
@@ -162,9 +176,9 @@ class Labeller:
         return self._answers(template, turns, requests, self.judge.run(requests), kind, judgements)
 
     def decide_without_judge(self, turns: list[dict]) -> list[dict]:
-        """Cues and prefilter settle what they can (and, with undecided=neutral, the rest); returns
-        the turns left for the judge."""
-        to_judge = []
+        """Cues, prefilter and the first pass settle what they can (and, with undecided=neutral, the
+        rest); returns the turns left for the judge."""
+        open_ = []
         for t in turns:
             found = cue(t["feedback"]) if self.s.cues else None
             rule = obviously_neutral(t["feedback"]) if self.s.prefilter and not found else None
@@ -172,7 +186,17 @@ class Labeller:
                 t.update(category=found[0], method="cue", rule=found[1], confidence=None)
             elif rule:
                 t.update(category=NEUTRAL, method="prefiltered", rule=rule, confidence=None)
-            elif self.s.undecided == "neutral":
+            else:
+                open_.append(t)
+        if self.first_pass is not None and open_:
+            answers = self.first_pass.answers(features(open_, self.embed), first_pass_precision(self.s))
+            for t, answer in zip(open_, answers):
+                if answer:
+                    t.update(category=answer[0], method="first_pass", rule=None, confidence=answer[1])
+            open_ = [t for t, answer in zip(open_, answers) if not answer]
+        to_judge = []
+        for t in open_:
+            if self.s.undecided == "neutral":
                 t.update(category=NEUTRAL, method="undecided", rule=None, confidence=None)
             else:
                 to_judge.append(t)
@@ -290,12 +314,15 @@ def judge_for_thread(judge: CachedJudge) -> CachedJudge | None:
 
 
 def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings | None = None,
-                   embed=None, screener=None) -> LabelResult:
-    """Label every turn that has no label for PIPELINE_VERSION yet."""
+                   embed=None, screener=None, first_pass: FirstPass | None = None) -> LabelResult:
+    """Label every turn that has no label for PIPELINE_VERSION yet. `first_pass`: the learned model
+    (default: the one shipped, when the settings use one)."""
     settings = settings or LabelSettings()
     if embed is None:
         from rmcurate.rules.feedback.embed import Embedder
         embed = Embedder()
+    if first_pass is None and settings.first_pass:
+        first_pass = load_first_pass(None, settings)
     result = LabelResult(run_id=run_id, funnel=[])
 
     def write(judgements: list, labels: list) -> None:
@@ -303,7 +330,8 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
         result.n_labelled += len(labels)
         result.n_kept += sum(lab.kept for lab in labels)
 
-    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels), screener=screener)
+    labeller = Labeller(judge, embed, settings, run_id, decided=lambda labels: write([], labels), screener=screener,
+                        first_pass=first_pass)
     mark = latest_ingest(con)  # what this run reads up to; the watermark moves there when it is done
     conversations = pending_conversations(con, PIPELINE_VERSION)
     backlog: set[str] = set()
@@ -361,6 +389,15 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     return result
 
 
+def load_first_pass(home, settings: LabelSettings) -> FirstPass | None:
+    """The model the settings name, else the home's own, else the shipped one; None when off."""
+    if not settings.first_pass:
+        return None
+    from pathlib import Path
+
+    return FirstPass.load(Path(settings.first_pass_model) if settings.first_pass_model else model_path(home))
+
+
 def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, judge_settings=None,
                      screener_for: Callable[[LabelSettings], Callable] | None = None, embed=None) -> dict:
     """Open the warehouse and the configured judge (or the embedded one), and label.
@@ -378,6 +415,7 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
 
     settings = settings or LabelSettings()
     judge_settings = judge_settings or JudgeSettings()
+    first_pass = load_first_pass(home, settings)  # a bad model file stops the stage before it writes
     snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
     con = connect(home)
     try:
@@ -390,7 +428,8 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
                     embedded_defaults(settings)
                 judge = CachedJudge(backend, DuckCallStore(con, run_id))
                 screener = screener_for(settings) if screener_for else None
-                result = label_feedback(con, judge, run_id, settings, screener=screener, embed=embed)
+                result = label_feedback(con, judge, run_id, settings, screener=screener, embed=embed,
+                                        first_pass=first_pass)
                 result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]
     finally:

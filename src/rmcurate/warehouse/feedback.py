@@ -127,3 +127,18 @@ def last_label_run(con) -> str | None:
     order = "rowid" if kind == "BASE TABLE" else "run_id"
     rows = con.execute(f"SELECT run_id FROM {TABLES.feedback_funnel} ORDER BY {order} DESC LIMIT 1").fetchall()
     return rows[0][0] if rows else None
+
+
+def learned_labels(con, pipeline_version: str, skip_model: str) -> list[tuple[dict, int, str]]:
+    """(turn, category, source) of the turns the cues settled ("cue") and those a judge other than
+    `skip_model` answered ("judge"), for training the first pass; a turn is its prompt, response
+    and feedback."""
+    rows = con.execute(f"""
+        SELECT t.prompt, t.response, t.feedback, l.category, CASE WHEN l.method = 'cue' THEN 'cue' ELSE 'judge' END
+        FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
+        WHERE l.pipeline_version = ? AND l.category IS NOT NULL AND t.feedback IS NOT NULL
+          AND (l.method = 'cue' OR (l.method = 'judged' AND EXISTS (
+                SELECT 1 FROM {TABLES.feedback_judgements} j
+                WHERE j.item_id = l.item_id AND j.kind = 'feedback' AND j.judge_model <> ?)))
+        ORDER BY l.item_id""", [pipeline_version, skip_model]).fetchall()
+    return [({"prompt": p, "response": r, "feedback": f}, c, src) for p, r, f, c, src in rows]

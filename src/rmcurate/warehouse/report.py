@@ -153,8 +153,9 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         _bars([(f"label {label}", n) for label, n in hist], "#f58518"),
         "<h2>How the labels were decided (this run)</h2>",
         _table(["method", "rule", "kept", "dropped (neutral or unparseable)"], decided),
-        f"<p>{sum(k + d for m, _, k, d in decided if m in ('cue', 'prefiltered'))} turns settled by the cues and "
-        "the prefilter: a judge call saved for each when a judge is in use.</p>",
+        f"<p>{sum(k + d for m, _, k, d in decided if m in ('cue', 'prefiltered', 'first_pass'))} turns settled by "
+        "the cues, the prefilter and the learned first pass: a judge call saved for each when a judge is in "
+        "use.</p>",
         "<h2>Drop reasons (this run)</h2>",
         _table(["step", "reason", "turns"], reasons),
         "<h2>RMBoost pairs (this run): the pair judge, both orders, against the intended direction</h2>",

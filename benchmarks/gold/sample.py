@@ -50,54 +50,53 @@ EVALUATIVE = re.compile(r"\b(thanks?|thank you|thx|great|perfect|awesome|excelle
                         r"bad|terrible|stupid|nonsense|no\b|nope)\b|谢谢|不对|错", re.I)
 
 
-def draw(home: Path, n: int, seed: int = 17, enriched: bool = False, skip: set[str] = frozenset()) -> list[dict]:
+def candidates(home: Path, order: str) -> list[tuple[str, str, str, str]]:
+    """(item_id, prompt, response, feedback) of every turn a judge would be asked about, outside
+    `make run`'s conversations, in the order of a hash seeded with `order`."""
     con = connect(home)
     rows = con.execute("""
         SELECT t.item_id, t.prompt, t.response, t.feedback FROM turns t JOIN conversations c USING (conversation_id)
         WHERE c.source_row >= ? AND t.prompt IS NOT NULL AND length(trim(t.feedback)) > 0
           AND len(string_split_regex(trim(t.response), '\\s+')) >= 10""", [SAMPLE_SIZE]).fetchall()
     con.close()
-    rows.sort(key=lambda r: hashlib.sha256(f"{seed}:{r[0]}".encode()).hexdigest())
+    return sorted(rows, key=lambda r: hashlib.sha256(f"{order}:{r[0]}".encode()).hexdigest())
+
+
+def take(rows, n: int, skip: set[str], keep) -> list[dict]:
+    """The first `n` rows that `keep(prompt, feedback)` accepts, one turn per conversation (more
+    users, less of one user's habits), none from the conversations in `skip`."""
     out, seen = [], set()
     for item_id, prompt, response, feedback in rows:
         conv = item_id.split(":")[0]
-        if enriched and not EVALUATIVE.search(feedback[:300]):
-            continue
-        if conv in seen or conv in skip:  # one turn per conversation: more users, less of one user's habits
-            continue
-        if language.detect(f"{prompt}\n{feedback}") not in ("en", "zh"):
+        if conv in seen or conv in skip or not keep(prompt, feedback):
             continue
         seen.add(conv)
         out.append({"item_id": item_id, "prompt": prompt, "response": response, "feedback": feedback})
         if len(out) == n:
             break
     return out
+
+
+def draw(home: Path, n: int, seed: int = 17, enriched: bool = False, skip: set[str] = frozenset()) -> list[dict]:
+    def keep(prompt, feedback):
+        if enriched and not EVALUATIVE.search(feedback[:300]):
+            return False
+        return language.detect(f"{prompt}\n{feedback}") in ("en", "zh")
+
+    return take(candidates(home, str(seed)), n, skip, keep)
 
 
 def draw_named(home: Path, name: str, n: int, skip: set[str]) -> list[dict]:
     """`n` English turns whose follow-up's opening matches DRAWS[name], in the order of a hash seeded
     with the name (so each draw reads different conversations)."""
-    con = connect(home)
-    rows = con.execute("""
-        SELECT t.item_id, t.prompt, t.response, t.feedback FROM turns t JOIN conversations c USING (conversation_id)
-        WHERE c.source_row >= ? AND t.prompt IS NOT NULL AND length(trim(t.feedback)) > 0
-          AND len(string_split_regex(trim(t.response), '\\s+')) >= 10""", [SAMPLE_SIZE]).fetchall()
-    con.close()
-    rows.sort(key=lambda r: hashlib.sha256(f"{name}:{r[0]}".encode()).hexdigest())
-    out, seen = [], set()
-    for item_id, prompt, response, feedback in rows:
-        conv = item_id.split(":")[0]
-        if conv in skip or conv in seen or not DRAWS[name].search(feedback[:300]):
-            continue
+    def keep(prompt, feedback):
+        if not DRAWS[name].search(feedback[:300]):
+            return False
         if (name == "thanks" and len(feedback) >= 400) or (name == "correction" and len(feedback) > 1500):
-            continue  # thanks-only is short; a correction under a pasted page is read with the page
-        if language.detect(f"{prompt}\n{feedback}") != "en":
-            continue
-        seen.add(conv)
-        out.append({"item_id": item_id, "prompt": prompt, "response": response, "feedback": feedback})
-        if len(out) == n:
-            break
-    return out
+            return False  # thanks-only is short; a correction under a pasted page is read with the page
+        return language.detect(f"{prompt}\n{feedback}") == "en"
+
+    return take(candidates(home, name), n, skip, keep)
 
 
 def conversations_in(paths: list[str]) -> set[str]:

@@ -3,6 +3,7 @@ whole stage on real ShareGPT turns with the real (embedded) vLLM judge."""
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -423,4 +424,33 @@ def test_a_night_reads_only_conversations_above_the_watermark_and_the_backlog(ho
     new = [c for (c,) in rows(con, "SELECT conversation_id FROM conversations WHERE ingest_id = 2 ORDER BY 1")]
     assert len(new) == 10 and pending_conversations(con, PIPELINE_VERSION) == new
     assert pending_conversations(con, "a-new-version") == sorted(every + new)  # a new version reads everything
+    con.close()
+
+
+def test_the_judge_audits_a_share_of_the_turns_the_cues_settled(home, tmp_path, embedder):
+    """With a judge in use, turns settled without a call are put to it too at `audit_share`: the answer is
+    stored beside the label, changes nothing, and the report says how often the judge agrees."""
+    from rmcurate.warehouse.report import write_feedback_report
+
+    path, turns = two_turns(tmp_path)  # both follow-ups open with thanks: the cues settle them (4, then 5)
+    con = connect(home)
+    ingest_file(con, path, detect(path))
+    judge = seeded_judge(con, [("feedback_choice", turns[0], "4"), ("feedback_choice", turns[1], "3")])
+    settings = LabelSettings(field_max_chars=500, undecided="judge", audit_share=1.0, first_pass=False)
+    label_feedback(con, judge, "run-1", settings, embed=embedder)
+    assert labels_of(con) == {0: {"category": 4, "method": "cue", "kept": True},
+                              1: {"category": 5, "method": "cue", "kept": True}}  # the audit changed nothing
+    assert rows(con, "SELECT t.turn_index, j.raw_category FROM feedback_judgements j JOIN turns t USING (item_id) "
+                     "WHERE j.kind = 'audit' ORDER BY 1") == [(0, 4), (1, 3)]
+    html = Path(write_feedback_report(con, home, "run-1")).read_text()
+    assert "agrees with cue on 1 of 2" in html
+    con.close()
+
+    other = tmp_path / "no-audit"  # audit_share 0: no call for what the cues settled
+    con = connect(other)
+    ingest_file(con, path, detect(path))
+    label_feedback(con, seeded_judge(con, []), "run-1", settings.model_copy(update={"audit_share": 0.0}),
+                   embed=embedder)
+    assert rows(con, "SELECT count(*) FROM feedback_judgements") == [(0,)]
+    assert "agrees with" not in Path(write_feedback_report(con, other, "run-1")).read_text()
     con.close()

@@ -109,6 +109,9 @@ class LabelSettings(BaseSettings):
         "How often, out of fold, a category's first-pass answers must have been right before it gives "
         "them; default 0.6 when the undecided count neutral, 0.9 when a judge answers them (the judge "
         "reads better: the first pass then takes only the easy cases)."))
+    audit_share: float = Field(0.05, ge=0.0, le=1.0, description=(
+        "With a judge in use, the share of turns the cues, the prefilter and the first pass settled that "
+        "the judge is asked about too, so the report can say how often it agrees with them (0: none)."))
     undecided: Literal["judge", "neutral"] = Field(
         "judge", description="What a turn no cue or prefilter settles gets: the judge's answer, or neutral "
                              "without a call (the embedded judge's default).")

@@ -10,7 +10,8 @@ class FeedbackJudgement(_Record):
     """Table `feedback_judgements`: one judge answer about one turn."""
 
     item_id: str
-    kind: str = Field(description="feedback (1-5 satisfaction) | refusal (0-2 verdict)")
+    kind: str = Field(description="feedback (1-5 satisfaction) | refusal (0-2 verdict) | audit (1-5, about a "
+                                  "turn the cues, prefilter or first pass settled; changes nothing)")
     judge_model: str
     template: str
     template_version: int

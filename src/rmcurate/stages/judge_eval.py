@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rmcurate.judges.evaluate import report
 from rmcurate.settings import LabelSettings
-from rmcurate.stages.label import Labeller, embedded_defaults, first_pass_precision
+from rmcurate.stages.label import SETTLED, Labeller, embedded_defaults, first_pass_precision
 from rmcurate.stages.pairs import compare
 
 FIELDS = ("prompt", "response", "feedback", "label")
@@ -126,7 +126,7 @@ def cue_precision(items: list[dict], predictions: list[dict]) -> dict[str, dict]
 def calls_saved(items: list[dict], predictions: list[dict], judge, settings: LabelSettings) -> dict:
     """What the cues and the prefilter saved: the items they settled (a judge call each), and how
     often the judge, asked about those items too, gives the same category. Only with a judge in use."""
-    settled = [i for i, p in enumerate(predictions) if p["method"] in ("cue", "prefiltered", "first_pass")]
+    settled = [i for i, p in enumerate(predictions) if p["method"] in SETTLED]
     out = {"items": len(items), "calls_saved": len(settled), "by_method": {}}
     if not settled:
         return out

@@ -15,6 +15,7 @@ A turn whose judge call failed gets no label and its conversation goes to the ba
 the next run retries it; one whose call was rejected (a 4xx, or failed too many runs
 running) is dropped with that reason.
 """
+import hashlib
 from collections.abc import Callable
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,9 +45,20 @@ from rmcurate.warehouse.feedback import (advance_watermark, greetings_of, insert
 # Bump when a step's logic changes: every turn is then labelled again (judge answers come from the cache).
 PIPELINE_VERSION = "wildreward-2"
 
+SETTLED = ("cue", "prefiltered", "first_pass")  # the methods that save a judge call
+
 # The precision the first pass must have shown, out of fold, for a category before it answers it:
 # against "neutral" it only adds; against a judge it replaces a better reader, so it takes the easy cases.
 FIRST_PASS_PRECISION = {"neutral": 0.6, "judge": 0.9}
+
+
+def audited(turn: dict, settings: LabelSettings) -> bool:
+    """Is this turn, settled without the judge, one of the `audit_share` also put to the judge? Only with
+    a judge in use; the same turns every run (a hash of the item id), so the report's figure is stable."""
+    if settings.undecided != "judge" or not settings.audit_share or turn.get("method") not in SETTLED:
+        return False
+    digest = hashlib.blake2b(turn["item_id"].encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < settings.audit_share * 2 ** 64
 
 
 def first_pass_precision(settings: LabelSettings) -> float:
@@ -103,8 +115,9 @@ class Prepared:
     turns: list[dict]
     alive: list[dict]  # past the filters
     to_judge: list[dict]  # what no cue settled
-    requests: list  # their judge requests, in order
+    requests: list  # their judge requests, in order, then those of `audits`
     labels: list  # drops not yet handed over
+    audits: list[dict] = field(default_factory=list)  # settled without the judge, asked anyway to measure that
 
 
 @dataclass
@@ -245,13 +258,17 @@ class Labeller:
             self.decided(labels)
             labels = []
         to_judge = self.decide_without_judge(alive)
-        return Prepared(turns, alive, to_judge, self._requests(self.template, to_judge), labels)
+        audits = [t for t in alive if audited(t, self.s)]
+        return Prepared(turns, alive, to_judge, self._requests(self.template, to_judge + audits), labels, audits)
 
     def finish(self, batch: "Prepared", results: list) -> tuple[list[FeedbackJudgement], list[FeedbackLabel], set[str]]:
         """A prepared batch with its judge results: mining, refusal check, neutral drop, ordinal labels."""
         judgements: list[FeedbackJudgement] = []
         labels, turns, alive, f = batch.labels, batch.turns, batch.alive, self.funnel
-        pending = self.apply_judge(batch.to_judge, batch.requests, results, judgements)
+        n = len(batch.to_judge)
+        pending = self.apply_judge(batch.to_judge, batch.requests[:n], results[:n], judgements)
+        # An audit's answer is stored beside the label it checks and changes nothing; a failed one is not retried.
+        self._answers(self.template, batch.audits, batch.requests[n:], results[n:], "audit", judgements)
         judged = [t for t in alive if t["item_id"] not in pending]
         for t in [t for t in judged if t.get("category") is None]:
             reason = f"judge gave up: {t['rejected']}" if t.get("rejected") else "unparseable judge answer"

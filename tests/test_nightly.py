@@ -41,9 +41,9 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     assert "How the labels were decided" in report and "<td>cue</td>" in report  # the cue stage at work
     con = connect(home, read_only=True)  # and what it saved, counted from the labels
     (by_cue,) = con.execute("""SELECT count(*) FROM feedback_labels WHERE run_id = ?
-                               AND method IN ('cue', 'prefiltered')""", [first["run_id"]]).fetchone()
+                               AND method IN ('cue', 'prefiltered', 'first_pass')""", [first["run_id"]]).fetchone()
     con.close()
-    assert by_cue > 0 and f"<p>{by_cue} turns settled by the cues and the prefilter" in report
+    assert by_cue > 0 and f"<p>{by_cue} turns settled by the cues, the prefilter and the learned first pass" in report
     assert "Exports (this run)" in report and "Trainer: does the data teach anything?" in report
     for fmt in ("trl", "openrlhf", "ordinal", "implicit"):
         folder = home / "exports" / first["run_id"] / fmt

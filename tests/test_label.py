@@ -366,6 +366,8 @@ def test_a_neutral_turn_waits_while_a_later_turn_of_its_conversation_is_pending(
     ("Okay correct me if im wrong, but the middle pin is ground?", None),
     ("what's wrong with this? int main() { return 1 }", None), ("what is garbage collector in java", None),
     ("Thank you. You have been very helpful.", 5), ("ok thanks anyway", None),
+    ("This is a terrible answer.", 1), ("it's a bad idea to use globals here, right?", None),
+    ("That was a stupid question of mine, sorry. What about sets?", None),  # contempt, but not for the reply
 ])
 def test_cues_settle_only_explicit_follow_ups(text, category):
     from rmcurate.rules.feedback.cues import cue

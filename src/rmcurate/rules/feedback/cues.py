@@ -53,7 +53,10 @@ _DISMISS = re.compile(
     r"(wrong|incorrect) again|again,? (wrong|incorrect)|still (wrong|incorrect)|"
     r"you (keep|always) (going|giving|repeating|posting|making|saying|changing|getting|doing)|"
     r"(this|that|it|these|those|your \w+)('s| is| was| are| were)( (so|really|completely|totally|just|utterly|a))? "
-    r"(total |complete )?(garbage|terrible|awful|stupid|bad|useless|rubbish)|"
+    r"(total |complete )?(garbage|terrible|awful|stupid|bad|useless|rubbish)"
+    # said of the reply, not of an idea or a question: the adjective ends the clause or names the reply
+    r"(?=\s*([.!,;:)]|$)|\s+(and|but|again|too)\b|\s+(answer|reply|response|code|solution|output|result|job|"
+    r"attempt|explanation|suggestion|list|story|summary|translation|example)s?\b)|"
     r"you('re| are) (constantly|always|still) )", re.I)
 # A verdict and nothing more ("incorrect", "that's not what I asked"): no pointer to what is wrong.
 _BARE_VERDICT = re.compile(

@@ -124,13 +124,14 @@ def cue_precision(items: list[dict], predictions: list[dict]) -> dict[str, dict]
 
 
 def calls_saved(items: list[dict], predictions: list[dict], judge, settings: LabelSettings) -> dict:
-    """What the cues and the prefilter saved: the items they settled (a judge call each), and how
-    often the judge, asked about those items too, gives the same category. Only with a judge in use."""
+    """What the cues, the prefilter and the first pass saved: the items they settled (a judge call
+    each), and how often the judge, asked about those items too, gives the same category. Only with
+    a judge in use."""
     settled = [i for i, p in enumerate(predictions) if p["method"] in SETTLED]
     out = {"items": len(items), "calls_saved": len(settled), "by_method": {}}
     if not settled:
         return out
-    alone = settings.model_copy(update={"cues": False, "prefilter": False, "first_pass": False, "undecided": "judge"})
+    alone = settings.model_copy(update={"cues": False, "prefilter": False, "undecided": "judge"})  # no first pass given
     shadow = categorise_gold([items[i] for i in settled], judge, alone)
     for i, s in zip(settled, shadow):
         row = out["by_method"].setdefault(predictions[i]["method"], {"settled": 0, "judge_agrees": 0,
@@ -154,7 +155,7 @@ def evaluate(items: list[dict], judge, settings: LabelSettings, n_pairs: int = 4
         except ValueError as e:  # too few items of some category to train on four fifths of them
             first_pass["skipped"] = f"not scored: {e}"
     if not first_pass["used"]:
-        predictions = categorise_gold(items, judge, settings.model_copy(update={"first_pass": False}))
+        predictions = categorise_gold(items, judge, settings)  # no model given: no first pass
     gold = [x["label"] for x in items]
     pred = [p["category"] for p in predictions]
     result = {"template": settings.template, "cues": settings.cues, "undecided": settings.undecided,

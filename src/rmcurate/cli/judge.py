@@ -128,8 +128,6 @@ def judge_first_pass(ctx: typer.Context,
     from rmcurate.stages.judge_eval import GoldError, load_gold
     from rmcurate.stages.label import FIRST_PASS_PRECISION
 
-    PRECISIONS = sorted(FIRST_PASS_PRECISION.values())
-
     root = home_of(ctx, home)
     try:
         model = train_for_home(root, load_gold(gold), use_home=from_home)
@@ -140,11 +138,12 @@ def judge_first_pass(ctx: typer.Context,
     m = model.meta
     rows = ", ".join(f"{n} {source}" for source, n in m["rows"].items())
     out.print(f"trained on {rows} follow-ups; categories {m['categories']}", soft_wrap=True)
-    t = Table("category", "open rows", *(f"precision {p:.1f}: threshold, answers, right" for p in PRECISIONS),
+    precisions = sorted(FIRST_PASS_PRECISION.values())
+    t = Table("category", "open rows", *(f"precision {p:.1f}: threshold, answers, right" for p in precisions),
               title="calibration out of fold: where each category is answered, for the precision asked")
     for c in (1, 2, 4, 5):
         cells = []
-        for p in PRECISIONS:
+        for p in precisions:
             th = model.thresholds(p)[c - 1]
             if th > 1:
                 cells.append("silent")
@@ -153,8 +152,9 @@ def judge_first_pass(ctx: typer.Context,
                 cells.append(f"{th:.2f}, {answered}, {right}")
         t.add_row(str(c), str(m["open_by_category"][str(c)]), *cells)
     out.print(t)
-    out.print("the label stage asks 0.6 when the undecided count neutral and 0.9 when a judge answers them "
-              "($RMCURATE_LABEL_FIRST_PASS_PRECISION)", soft_wrap=True)
+    out.print(f"the label stage asks {FIRST_PASS_PRECISION['neutral']} when the undecided count neutral and "
+              f"{FIRST_PASS_PRECISION['judge']} when a judge answers them ($RMCURATE_LABEL_FIRST_PASS_PRECISION)",
+              soft_wrap=True)
     out.print(f"model: {path}", soft_wrap=True)
 
 

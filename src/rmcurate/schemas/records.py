@@ -97,6 +97,23 @@ class ChatMessage(_Record):
     content: str
 
 
+class Reply(_Record):
+    """Table `replies`: one row per non-empty assistant reply, with where it stands in its conversation.
+
+    Written when its conversation is stored (or grows), so the `turns` and `reply_evidence` views join
+    it instead of running window functions over every message, and `status` counts from it.
+    """
+
+    item_id: str = Field(description="conversation_id:message_index of the reply")
+    conversation_id: str
+    message_index: int
+    position: int = Field(description="assistant messages before it in the conversation")
+    response_chars: int
+    prompt_index: int | None = Field(None, description="message_index of the last user message before it, if any")
+    turn_index: int | None = Field(None, description="its 0-based number among the conversation's turns; null "
+                                                     "when it is no turn (no user message before or right after)")
+
+
 class TurnItem(_Record):
     """View `turns`: an assistant reply directly followed by a user message."""
 

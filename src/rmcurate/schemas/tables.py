@@ -7,7 +7,7 @@ from rmcurate.schemas.exports import Export
 from rmcurate.schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelStep, LabelBacklog, LabelWatermark
 from rmcurate.schemas.judging import JudgeCall
 from rmcurate.schemas.pairs import Pair, PairAttempt
-from rmcurate.schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, ReplyEvidence, TurnItem
+from rmcurate.schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, Reply, ReplyEvidence, TurnItem
 from rmcurate.schemas.runs import NightlyRun
 
 
@@ -15,7 +15,8 @@ from rmcurate.schemas.runs import NightlyRun
 class Tables:
     conversations: str = "conversations"
     messages: str = "messages"
-    turns: str = "turns"  # a view over messages, see warehouse/sql/turns.sql
+    replies: str = "replies"  # written with its messages: warehouse/replies.py
+    turns: str = "turns"  # a view over replies and messages, see warehouse/sql/turns.sql
     reply_evidence: str = "reply_evidence"  # a view: warehouse/sql/reply_evidence.sql
     events: str = "events"
     quarantine: str = "quarantine"
@@ -38,6 +39,7 @@ TABLES = Tables()
 STORED: dict[str, type[BaseModel]] = {
     TABLES.conversations: Conversation,
     TABLES.messages: Message,
+    TABLES.replies: Reply,
     TABLES.events: Event,
     TABLES.quarantine: QuarantineRecord,
     TABLES.ingests: Ingest,

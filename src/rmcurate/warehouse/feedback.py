@@ -55,13 +55,10 @@ def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Seque
 def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
     """The unlabelled turns of these conversations, in conversation and turn order.
 
-    Through `scoped_view`: the turns view over only these conversations' messages. Querying the view
-    itself rebuilds it over every message for each batch (DuckDB does not push the conversation filter
-    through its window functions), which made the label stage quadratic in the warehouse's size.
+    Through `scoped_view`: the turns view over only these conversations' messages and replies. DuckDB
+    does not push a list of conversations through the view's joins: each batch would read every message.
     """
-    ids = "SELECT unnest(?::VARCHAR[])"
-    turns = scoped_view(con, TABLES.turns, f"SELECT * FROM {TABLES.messages} WHERE conversation_id IN ({ids})",
-                        [list(conversation_ids)])
+    turns = scoped_view(con, TABLES.turns, "SELECT unnest(?::VARCHAR[])", [list(conversation_ids)])
     rows = con.execute(f"""
         SELECT item_id, conversation_id, turn_index, prompt, response, feedback, t.language,
                c.n_messages, len(history) AS n_history,

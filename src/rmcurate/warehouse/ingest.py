@@ -30,6 +30,7 @@ from rmcurate.settings import SourceSettings
 from rmcurate.warehouse.db import memory_limit, scalar
 from rmcurate.warehouse.ddl import columns
 from rmcurate.warehouse.recovery import delete_rows, recover
+from rmcurate.warehouse.replies import index_replies, reindex
 
 
 @dataclass
@@ -54,10 +55,6 @@ def content_hash(path: Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
-
-
-def _cols(name: str, prefix: str = "") -> str:
-    return ", ".join(f'{prefix}"{c}"' for c in columns(name))
 
 
 def _insert(con, table: str, row: dict) -> None:
@@ -96,6 +93,8 @@ def _load_conversations(con, chunk: Chunk, ingest_id: int, source_file: str) -> 
         INSERT INTO messages ({", ".join(f'"{c}"' for c in given)})
         SELECT {", ".join(f'm."{c}"' for c in given)}
         FROM chunk_messages m SEMI JOIN new_ids n USING (conversation_id, source_row)""")
+    index_replies(con, """(SELECT m.conversation_id, m.message_index, m.role, m.content
+                           FROM chunk_messages m SEMI JOIN new_ids n USING (conversation_id, source_row))""")
     loaded = scalar(con, "SELECT count(*) FROM new_ids")
     con.unregister("chunk_conversations")
     con.unregister("chunk_messages")
@@ -112,7 +111,7 @@ def _extend_conversations(con, chunk: Chunk, ingest_id: int) -> int:
                                        [ids]).fetchall()}
     if not known:
         return 0
-    grown = 0
+    grown = []
     rows = [m for m in chunk.messages.to_pylist() if m["conversation_id"] in known]
     for cid in sorted(known):
         new = sorted((m for m in rows if m["conversation_id"] == cid), key=lambda m: m["message_index"])
@@ -131,12 +130,14 @@ def _extend_conversations(con, chunk: Chunk, ingest_id: int) -> int:
                        WHERE NOT EXISTS (SELECT 1 FROM label_backlog b WHERE b.pipeline_version = w.pipeline_version
                                                                         AND b.conversation_id = ?)""",
                     [cid, f"ingest {ingest_id}", cid])
-        grown += 1
+        grown.append(cid)
+    if grown:
+        reindex(con, "SELECT unnest(?::VARCHAR[])", [grown])
     keep = pc.invert(pc.is_in(chunk.conversations.column("conversation_id"), pa.array(sorted(known))))
     chunk.conversations = chunk.conversations.filter(keep)
     chunk.messages = chunk.messages.filter(
         pc.invert(pc.is_in(chunk.messages.column("conversation_id"), pa.array(sorted(known)))))
-    return grown
+    return len(grown)
 
 
 def _insert_new_events(con, source: str, ingest_id: int, known: str, where: str = "true") -> int:

@@ -8,6 +8,7 @@ from rmcurate.schemas import arrow_schema
 from rmcurate.schemas.records import DETOXIFY_HEADS, OPENAI_CATEGORIES
 from rmcurate.schemas.tables import PRIMARY_KEYS, STORED
 from rmcurate.warehouse.ddl import create_table_sql, duck_type
+from rmcurate.warehouse.replies import backfill
 
 
 def _columns(con, temp: bool = False) -> dict[tuple[str, str], str]:
@@ -89,6 +90,7 @@ def migrate(con) -> list[str]:
     for name in STORED:
         con.execute(f"DROP TABLE temp.contract_{name}")
     _primary_keys(con)
+    backfill(con)  # the replies of conversations stored before the table existed
     return problems
 
 

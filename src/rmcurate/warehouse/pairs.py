@@ -26,8 +26,7 @@ def fill_context_hashes(con, label_version: str) -> int:
     """
     ids = f"""SELECT DISTINCT conversation_id FROM {TABLES.feedback_labels}
               WHERE kept AND pipeline_version = ? AND context_hash IS NULL"""
-    turns = scoped_view(con, TABLES.turns, f"SELECT * FROM {TABLES.messages} WHERE conversation_id IN ({ids})",
-                        [label_version])
+    turns = scoped_view(con, TABLES.turns, ids, [label_version])
     return con.execute(f"""
         UPDATE {TABLES.feedback_labels} l SET context_hash = {CONTEXT_HASH} FROM {turns} t
         WHERE l.item_id = t.item_id AND l.kept AND l.pipeline_version = ? AND l.context_hash IS NULL""",
@@ -49,9 +48,7 @@ def natural_candidates(con, label_version: str) -> list[dict]:
     if not found:
         return []
     conversations = sorted({c for _, _, a, b in found for c in (a, b)})
-    turns = scoped_view(con, TABLES.turns, f"""SELECT * FROM {TABLES.messages}
-                                               WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))""",
-                        [conversations])
+    turns = scoped_view(con, TABLES.turns, "SELECT unnest(?::VARCHAR[])", [conversations])
     items = sorted({i for a, b, _, _ in found for i in (a, b)})
     text = {r[0]: r[1:] for r in con.execute(f"""SELECT item_id, history, prompt, response FROM {turns}
                                                  WHERE list_contains(?, item_id)""", [items]).fetchall()}

@@ -8,8 +8,9 @@ def dead_ingests(con) -> list[int]:
 
 def delete_rows(con, ingest_id: int) -> None:
     """Delete every row an ingest wrote (inside the caller's transaction)."""
-    con.execute("""DELETE FROM messages WHERE conversation_id IN
-                   (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
+    for table in ("replies", "messages"):
+        con.execute(f"""DELETE FROM {table} WHERE conversation_id IN
+                        (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
     for table in ("conversations", "events", "quarantine"):
         con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
 

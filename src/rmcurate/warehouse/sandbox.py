@@ -22,7 +22,7 @@ import duckdb
 
 from rmcurate.warehouse.db import WarehouseBusy, WarehouseError, connect, memory_limit
 from rmcurate.warehouse.home import db_path, latest_snapshot, snapshots, standin
-from rmcurate.warehouse.snapshot import table_glob
+from rmcurate.warehouse.snapshot import open_views, table_glob
 
 READS = {"SELECT"}
 # DuckDB's parser turns a PIVOT whose columns it must first look up into a MULTI statement (the
@@ -109,6 +109,7 @@ def on_snapshot(home: Path, config: dict) -> tuple[duckdb.DuckDBPyConnection, st
     con.execute("SET enable_external_access = false")
     for table, files in tables.items():
         con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM read_parquet({files!r})')
+    open_views(con, tables)
     con.execute("SET enable_progress_bar = false")
     con.execute("SET lock_configuration = true")
     return con, f"the warehouse is busy (a nightly stage is writing): answered from {what}, written {written}"

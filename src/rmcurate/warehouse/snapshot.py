@@ -1,11 +1,15 @@
 """Parquet snapshots of the curated tables: what exports and audits read later.
 
-snapshots/<run>/<table>/part-*.parquet, one part per ingest (conversations, messages, turns,
+snapshots/<run>/<table>/part-*.parquet, one part per ingest (conversations, messages, replies,
 events) or per run (labels, judgements, pairs, judge calls, ...), and one part for the small
 tables. A part whose rows did not change since the previous snapshot (same count and hash
 of every row) is a hard link to that snapshot's file, so a night with 1% new data writes
 about 1% new bytes. manifest.json lists every part, its rows, its fingerprint and where a
 shared one came from.
+
+The views (`turns`, `reply_evidence`) are not written: whoever reads a snapshot defines them over
+its tables with the warehouse's own SQL (`open_views`). Writing them copied every reply's text
+again and, for `turns`, each conversation's history once per turn.
 """
 import hashlib
 import json
@@ -15,19 +19,27 @@ from pathlib import Path
 
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
 from rmcurate.warehouse.home import db_path, latest_snapshot, link_or_copy, snapshots, standin
-from rmcurate.warehouse.sql import scoped_view, view_sql
+from rmcurate.warehouse.sql import view_sql
 
 # table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
 BY_INGEST = "(SELECT c.ingest_id FROM conversations c WHERE c.conversation_id = t.conversation_id)"
 PARTITIONS = {
     TABLES.conversations: "t.ingest_id", TABLES.events: "t.ingest_id",
-    TABLES.messages: BY_INGEST, TABLES.turns: BY_INGEST, TABLES.reply_evidence: BY_INGEST,
+    TABLES.messages: BY_INGEST, TABLES.replies: BY_INGEST,
     TABLES.judge_calls: "t.run_id", TABLES.feedback_judgements: "t.run_id", TABLES.feedback_labels: "t.run_id",
     TABLES.feedback_funnel: "t.run_id", TABLES.pairs: "t.run_id", TABLES.pair_attempts: "t.run_id",
 }
-# A turn is made of its conversation's messages and conversation row only: its parts share when those
-# do and the view's SQL is the same, without building the (quadratic) history just to hash it.
-DERIVED = {TABLES.turns: (TABLES.messages, TABLES.conversations)}
+# What a part's fingerprint hashes of each row. A stored message's text never changes in place (a
+# conversation only grows, a replaced ingest goes whole): its keys stand for it, so a snapshot does not
+# read every message's text again each night. A change of the table's columns changes every part.
+ROW_HASH = {TABLES.messages: "hash(t.conversation_id, t.message_index, t.role, t.source_ref)"}
+
+
+def open_views(con, have) -> None:
+    """Define the views a snapshot does not hold as files (`have`: the tables it does) over its tables."""
+    for view in VIEWS:
+        if view not in have:
+            con.execute(view_sql(view))
 
 
 def part_name(key) -> str:
@@ -40,24 +52,26 @@ def table_glob(snapshot_dir: Path, table: str) -> str:
     return str(single) if single.exists() else str(snapshot_dir / table / "*.parquet")
 
 
-def part_query(con, name: str, key) -> tuple[str, list]:
-    """The SELECT of one part. A view's part is built from that ingest's messages alone: DuckDB
-    does not push a filter on the conversation into the view's window functions."""
+def part_query(name: str, key) -> tuple[str, list]:
+    """The SELECT of one part."""
     if name not in PARTITIONS:
         return f"SELECT * FROM {name}", []
     if PARTITIONS[name] != BY_INGEST:
         return f"SELECT * FROM {name} t WHERE {PARTITIONS[name]} IS NOT DISTINCT FROM ?", [key]
     ids = "SELECT conversation_id FROM conversations WHERE ingest_id IS NOT DISTINCT FROM ?"
-    if name in VIEWS:
-        return f"SELECT * FROM {scoped_view(con, name, f'SELECT * FROM messages WHERE conversation_id IN ({ids})', [key])}", []
     return f"SELECT * FROM {name} t WHERE t.conversation_id IN ({ids})", [key]
 
 
 def _fingerprints(con, table: str) -> dict:
-    """partition key -> [rows, hash of all rows] (an order-free XOR of row hashes)."""
+    """partition key -> [rows, hash of all rows (an order-free XOR of row hashes), hash of the columns]."""
     key = PARTITIONS.get(table, "NULL")
-    rows = con.execute(f"SELECT {key} AS k, count(*), bit_xor(hash(t)) FROM {table} t GROUP BY 1").fetchall()
-    return {k: [n, str(h)] for k, n, h in rows}
+    rows = con.execute(f"SELECT {key} AS k, count(*), bit_xor({ROW_HASH.get(table, 'hash(t)')}) FROM {table} t "
+                       "GROUP BY 1").fetchall()
+    columns = con.execute("SELECT list(column_name || ' ' || data_type ORDER BY column_index) FROM duckdb_columns() "
+                          "WHERE table_name = ? AND schema_name = 'main' AND database_name = current_database()",
+                          [table]).fetchone()[0]
+    shape = hashlib.sha256(json.dumps(columns).encode()).hexdigest()[:16]
+    return {k: [n, str(h), shape] for k, n, h in rows}
 
 
 def snapshot_for_readers(home: Path) -> Path | None:
@@ -80,8 +94,8 @@ def snapshot_for_readers(home: Path) -> Path | None:
 
 
 def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Path:
-    """Snapshot every table (and the turns and reply_evidence views) under snapshots/<run_id>/
-    (or `out`). A snapshot under snapshots/ makes the readers' stand-in needless: it goes."""
+    """Snapshot every table under snapshots/<run_id>/ (or `out`). A snapshot under snapshots/ makes the
+    readers' stand-in needless: it goes."""
     out = out or snapshots(home) / run_id
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -90,19 +104,9 @@ def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Pat
     before = json.loads((snapshots(home) / previous / "manifest.json").read_text()).get("tables", {}) \
         if previous else {}
     tables, counts, written, shared = {}, {}, 0, 0
-    prints = {}
-    for name in [*STORED, *VIEWS]:
+    for name in STORED:
         (tmp / name).mkdir()
-        if name in DERIVED:
-            sql = view_sql(name)
-            parts = {}
-            for source in DERIVED[name]:
-                for k, fp in prints[source].items():
-                    parts.setdefault(k, []).append(fp)
-            fps = {k: [None, hashlib.sha256(json.dumps([sql, v]).encode()).hexdigest()] for k, v in parts.items()}
-        else:
-            fps = _fingerprints(con, name)
-        prints[name] = fps
+        fps = _fingerprints(con, name)
         old = {p["key_json"]: p for p in before.get(name, {}).get("parts", [])}
         entries = []
         for k, fp in sorted(fps.items(), key=lambda x: json.dumps(x[0], default=str)):
@@ -115,7 +119,7 @@ def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Pat
                 shared += file.stat().st_size
                 entries.append({**earlier, "shared_from": earlier.get("shared_from") or previous})
                 continue
-            source_sql, params = part_query(con, name, k)
+            source_sql, params = part_query(name, k)
             con.execute(f"COPY ({source_sql}) TO '{file}' (FORMAT parquet, COMPRESSION zstd)", params)
             written += file.stat().st_size
             n = con.execute(f"SELECT count(*) FROM read_parquet('{file}')").fetchall()[0][0]
@@ -125,9 +129,6 @@ def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Pat
             con.execute(f"COPY (SELECT * FROM {name} LIMIT 0) TO '{file}' (FORMAT parquet)")
         tables[name] = {"parts": entries}
         counts[name] = sum(e["rows"] for e in entries)
-    for view in VIEWS:
-        con.execute(f"DROP VIEW IF EXISTS temp.scoped_{view}")
-    con.execute("DROP TABLE IF EXISTS temp.scoped_messages")
     manifest = {"run_id": run_id, "written_at": datetime.now(timezone.utc).isoformat(), "rows": counts,
                 "bytes_written": written, "bytes_shared": shared, "previous": previous, "tables": tables}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

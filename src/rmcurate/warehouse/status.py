@@ -1,12 +1,20 @@
 """What `rmcurate status` reports, as plain rows."""
-from rmcurate.schemas.tables import STORED, VIEWS
+from rmcurate.schemas.tables import STORED, TABLES, VIEWS
 from rmcurate.warehouse.db import scalar
+
+
+# The views' row counts from what is stored: a turn is a reply with a turn index, and reply_evidence
+# has a row per reply (warehouse/replies.py). Counting the views themselves joins every message.
+VIEW_COUNTS = {TABLES.turns: f"SELECT count(turn_index) FROM {TABLES.replies}",
+               TABLES.reply_evidence: f"SELECT count(*) FROM {TABLES.replies}"}
 
 
 def table_counts(con) -> list[tuple[str, int]]:
     """Every table and view there is (a snapshot written before a table was added lacks it)."""
     there = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    return [(name, scalar(con, f"SELECT count(*) FROM {name}")) for name in [*STORED, *VIEWS] if name in there]
+    counted = {name: VIEW_COUNTS[name] if name in VIEW_COUNTS and TABLES.replies in there else f"SELECT count(*) FROM {name}"
+               for name in [*STORED, *VIEWS] if name in there}
+    return [(name, scalar(con, sql)) for name, sql in counted.items()]
 
 
 def last_ingests(con, limit: int = 10) -> list[tuple]:

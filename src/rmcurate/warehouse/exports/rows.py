@@ -12,8 +12,8 @@ import pyarrow as pa
 from rmcurate.rules.feedback.language import from_source
 from rmcurate.rules.replies import has_code, has_list
 from rmcurate.schemas.exports import render
-from rmcurate.schemas.tables import TABLES
-from rmcurate.warehouse.snapshot import table_glob
+from rmcurate.schemas.tables import STORED, TABLES, VIEWS
+from rmcurate.warehouse.snapshot import open_views, table_glob
 
 # Pairs a verifying judge inverted (both orders prefer the rejected reply) are left out. A split
 # verdict (the two orders disagree) is the judge's position bias, not evidence against the pair's
@@ -23,10 +23,16 @@ POSITIVE = ("copy", "click", "thumbs_up", "share")
 
 
 def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The snapshot's tables as views over its Parquet parts, and the warehouse's views over those
+    (a snapshot written before the views were left out holds them as files: those are read)."""
     con = duckdb.connect()
-    for table in (TABLES.conversations, TABLES.pairs, TABLES.feedback_labels, TABLES.feedback_judgements, TABLES.turns, TABLES.messages,
-                  TABLES.events, TABLES.reply_evidence):
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{table_glob(snapshot_dir, table)}')")
+    have = set()
+    for table in [*STORED, *VIEWS]:
+        glob = table_glob(snapshot_dir, table)
+        if Path(glob).exists() or list(Path(glob).parent.glob("*.parquet")):
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}')")
+            have.add(table)
+    open_views(con, have)
     return con
 
 

@@ -7,15 +7,26 @@ def view_sql(name: str) -> str:
     return resources.files("rmcurate.warehouse.sql").joinpath(f"{name}.sql").read_text()
 
 
-def scoped_view(con, name: str, messages_select: str, params: list) -> str:
-    """The view `name` built over `messages_select` alone, as a temp view of this connection; returns its name.
+def scoped_view(con, name: str, conversations: str, params: list) -> str:
+    """The view `name` over the conversations `conversations` (a SELECT of ids) alone, as a temp view
+    of this connection; returns its name.
 
-    DuckDB does not push a filter on the conversation through a view's window functions: a query
-    on `turns` for a few conversations builds it over every message. This one is built from those
-    messages only (the SELECT must keep messages' columns).
+    A filter on a list of conversations is not pushed through the view's joins into `messages`: a
+    batch of the label stage would read every message. This copies that batch's messages and replies
+    into temp tables first (one filtered scan each) and builds the view over them.
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE scoped_messages AS {messages_select}", params)
+    for table in ("messages", "replies"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scoped_{table} AS SELECT * FROM {table} "
+                    f"WHERE conversation_id IN ({conversations})", params)
     scoped = f"scoped_{name}"
-    con.execute(re.sub(r"\bmessages\b", "scoped_messages", view_sql(name)).replace(
+    con.execute(re.sub(r"\b(messages|replies)\b", r"scoped_\1", view_sql(name)).replace(
         f"CREATE OR REPLACE VIEW {name}", f"CREATE OR REPLACE TEMP VIEW {scoped}"))
     return scoped
+
+
+def drop_scoped(con) -> None:
+    """The temp views and tables scoped_view made on this connection."""
+    for view in ("turns", "reply_evidence"):
+        con.execute(f"DROP VIEW IF EXISTS temp.scoped_{view}")
+    for table in ("messages", "replies"):
+        con.execute(f"DROP TABLE IF EXISTS temp.scoped_{table}")

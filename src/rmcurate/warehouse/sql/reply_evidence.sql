@@ -2,15 +2,10 @@
 -- what its user did (counts per event kind, first action), the follow-up label when the
 -- feedback stage kept one, and the propensity features a debiasing model needs.
 -- Impression events say a reply was seen; they are counted apart and are not actions.
+-- Each reply's position and length come from the stored `replies` table (warehouse/replies.py):
+-- no window over every message, so a count or a group by costs what it reads.
 CREATE OR REPLACE VIEW reply_evidence AS
-WITH replies AS (
-    SELECT conversation_id, message_index, content,
-           count(*) FILTER (WHERE role = 'assistant') OVER (
-               PARTITION BY conversation_id ORDER BY message_index) - 1 AS position,
-           role
-    FROM messages
-),
-acts AS (
+WITH acts AS (
     SELECT conversation_id, message_index,
            count(*) FILTER (WHERE event = 'impression') AS impressions,
            count(*) FILTER (WHERE event = 'copy') AS copies,
@@ -40,8 +35,7 @@ labels AS (
     SELECT item_id, arg_max(label, labeled_at) AS feedback_label, arg_max(category, labeled_at) AS feedback_category
     FROM feedback_labels WHERE kept GROUP BY 1
 )
-SELECT r.conversation_id || ':' || r.message_index AS item_id, r.conversation_id, r.message_index, r.position,
-       length(r.content) AS response_chars, u.user_id, coalesce(u.conversation_events, 0) > 0 AS conversation_has_events,
+SELECT r.item_id, r.conversation_id, r.message_index, r.position, r.response_chars, u.user_id, coalesce(u.conversation_events, 0) > 0 AS conversation_has_events,
        coalesce(a.impressions, 0) AS impressions, coalesce(a.copies, 0) AS copies, coalesce(a.clicks, 0) AS clicks,
        coalesce(a.thumbs_up, 0) AS thumbs_up, coalesce(a.thumbs_down, 0) AS thumbs_down,
        coalesce(a.regenerations, 0) AS regenerations, coalesce(a.shares, 0) AS shares,
@@ -53,5 +47,4 @@ FROM replies r
 LEFT JOIN acts a USING (conversation_id, message_index)
 LEFT JOIN users u USING (conversation_id)
 LEFT JOIN activity act ON act.user_id IS NOT DISTINCT FROM u.user_id
-LEFT JOIN labels l ON l.item_id = r.conversation_id || ':' || r.message_index
-WHERE r.role = 'assistant' AND trim(r.content) <> '';
+LEFT JOIN labels l ON l.item_id = r.item_id;

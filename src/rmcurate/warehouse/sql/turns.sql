@@ -1,41 +1,30 @@
--- turns: one row per assistant reply directly followed by a user message (its feedback), both
--- non-empty, with a user message somewhere before it. The prompt is the last user message
--- before the reply; everything before the prompt is history (earlier consecutive user messages
--- included). A reply with no user message before it (a greeting) is not a turn. Every reader
--- stores messages in order, so every format gets the same turns from the same conversation.
--- A view, so it is always in step with `messages`; the quadratic `history` column is only built
--- when a query asks for it.
+-- turns: one row per reply that is a turn (warehouse/replies.py has the rule): the prompt, the
+-- reply, the user's next message (its feedback), and the history before the prompt.
+-- Built from the stored `replies` table by key joins, so a query pays for the columns it reads:
+-- `count(*)` or a `group by language` never builds the history. The history is joined per turn
+-- from a subquery grouped by the turn's own keys, which DuckDB drops when no column of it is read
+-- and filters by item_id or conversation_id when the query does.
 CREATE OR REPLACE VIEW turns AS
-WITH m AS (
-    SELECT
-        conversation_id, message_index, role, content,
-        lead(role) OVER w AS next_role,
-        lead(content) OVER w AS next_content,
-        max(CASE WHEN role = 'user' THEN message_index END) OVER before AS prompt_index,
-        last_value(CASE WHEN role = 'user' THEN content END IGNORE NULLS) OVER before AS prompt
-    FROM messages
-    WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index),
-           before AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-),
-items AS (
-    SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY message_index) - 1 AS turn_index
-    FROM m
-    WHERE role = 'assistant' AND next_role = 'user' AND prompt_index IS NOT NULL
-      AND trim(content) <> '' AND trim(next_content) <> ''
-)
 SELECT
-    i.conversation_id || ':' || i.message_index AS item_id,
-    i.conversation_id,
-    i.turn_index,
-    (SELECT coalesce(list({'role': h.role, 'content': h.content} ORDER BY h.message_index), [])
-       FROM messages h
-      WHERE h.conversation_id = i.conversation_id
-        AND h.message_index < i.prompt_index
-    ) AS history,
-    i.prompt,
-    i.content AS response,
-    i.next_content AS feedback,
+    r.item_id,
+    r.conversation_id,
+    r.turn_index,
+    coalesce(h.history, []) AS history,
+    p.content AS prompt,
+    m.content AS response,
+    f.content AS feedback,
     c.language,
     c.model
-FROM items i
-JOIN conversations c USING (conversation_id)
+FROM replies r
+JOIN messages m ON m.conversation_id = r.conversation_id AND m.message_index = r.message_index
+JOIN messages p ON p.conversation_id = r.conversation_id AND p.message_index = r.prompt_index
+JOIN messages f ON f.conversation_id = r.conversation_id AND f.message_index = r.message_index + 1
+JOIN conversations c ON c.conversation_id = r.conversation_id
+LEFT JOIN (
+    SELECT t.item_id, t.conversation_id,
+           list({'role': b.role, 'content': b.content} ORDER BY b.message_index) AS history
+    FROM replies t JOIN messages b ON b.conversation_id = t.conversation_id AND b.message_index < t.prompt_index
+    WHERE t.turn_index IS NOT NULL
+    GROUP BY t.item_id, t.conversation_id
+) h ON h.item_id = r.item_id AND h.conversation_id = r.conversation_id
+WHERE r.turn_index IS NOT NULL;

@@ -129,6 +129,12 @@ class LabelSettings(BaseSettings):
     field_max_chars: int = Field(2500, description="Each text shown to the judge is cut to this (the middle "
                                                    "goes).")
     batch_conversations: int = Field(500, description="Conversations per committed batch.")
+    max_conversations: int = Field(0, ge=0, description=(
+        "A run reads at most this many pending conversations (0: all); the rest wait in label_backlog "
+        "for the next run, so a first night over a large backfill can be bounded."))
+    max_minutes: float = Field(0.0, ge=0.0, description=(
+        "A run starts no new batch after this many minutes (0: no limit); what it did not reach waits in "
+        "label_backlog for the next run."))
     batches_ahead: int = Field(4, ge=0, description="Batches prepared and sent to the judge while the stage still "
                                                     "finishes an earlier one (each holds its turns in memory).")
 

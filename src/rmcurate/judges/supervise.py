@@ -8,13 +8,17 @@ Python's cleanup), nothing would stop them. This supervisor asks the kernel
 for a SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG), leads its own
 process group, and on SIGTERM, SIGINT or the command's exit takes the whole
 group down: SIGTERM, then SIGKILL for what is left after a grace period.
+The command gets a temp folder of its own (TMPDIR, and VLLM_RPC_BASE_PATH for vLLM's IPC
+sockets), removed once the group is down: each start left 7 socket files in /tmp before.
 Standard library only: it runs under the judge virtualenv's Python.
 """
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -66,19 +70,22 @@ def main() -> int:
     if os.getppid() != parent:  # the parent died before the kernel could be told
         return 1
     stopping = False
+    private = tempfile.mkdtemp(prefix="rmcurate-judge-")
 
     def stop(*_):
         nonlocal stopping
         stopping = True
         take_down(pgid)
+        shutil.rmtree(private, ignore_errors=True)
         sys.exit(143)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env={**os.environ, "TMPDIR": private, "VLLM_RPC_BASE_PATH": private})
     rc = child.wait()
     if not stopping:
         take_down(pgid, grace_s=5.0)  # the server exited on its own: leave none of its engine behind
+    shutil.rmtree(private, ignore_errors=True)
     return rc
 
 

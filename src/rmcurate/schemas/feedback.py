@@ -71,7 +71,8 @@ class LabelWatermark(_Record):
 
 class LabelBacklog(_Record):
     """Table `label_backlog`: conversations below the watermark with turns still waiting on a failed
-    judge call; the next run reads them again."""
+    judge call, or that a bounded run (max_conversations, max_minutes) did not reach; the next run reads
+    them again."""
 
     pipeline_version: str
     conversation_id: str

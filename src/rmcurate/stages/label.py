@@ -16,8 +16,9 @@ the next run retries it; one whose call was rejected (a 4xx, or failed too many 
 running) is dropped with that reason.
 """
 import hashlib
-from collections.abc import Callable
+import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -128,6 +129,7 @@ class LabelResult:
     n_kept: int = 0
     n_pending: int = 0  # judge failed: no label yet, retried next run
     calls: dict = field(default_factory=dict)  # judge calls sent and failed, failures by error
+    n_left: int = 0  # pending conversations a bounded run did not reach: the next run starts with them
     failure: str | None = None  # set when too many calls failed: the stage exits non-zero
     notes: list[str] = field(default_factory=list)  # steps that could not run here, and why
 
@@ -358,12 +360,23 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
                         first_pass=first_pass)
     mark = latest_ingest(con)  # what this run reads up to; the watermark moves there when it is done
     conversations = pending_conversations(con, PIPELINE_VERSION)
+    # A bounded run (a first night over a large backfill): what it does not reach waits in the backlog.
+    if settings.max_conversations:
+        conversations, left = conversations[:settings.max_conversations], conversations[settings.max_conversations:]
+    else:
+        left = []
     backlog: set[str] = set()
     step = settings.batch_conversations
     batches = iter([conversations[i:i + step] for i in range(0, len(conversations), step)])
+    deadline = time.monotonic() + settings.max_minutes * 60 if settings.max_minutes else None
 
     def prepare_next() -> tuple[list[str], Prepared] | None:
         batch = next(batches, None)
+        if batch is not None and deadline is not None and time.monotonic() > deadline:
+            left.extend(batch)
+            for rest in batches:
+                left.extend(rest)
+            batch = None
         if batch is None:
             return None
         turns = turns_of(con, batch, PIPELINE_VERSION)
@@ -406,7 +419,10 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
     if ahead is not None:
         judge.counts.add(ahead.counts)
         ahead.store.con.close()
-    advance_watermark(con, PIPELINE_VERSION, mark, backlog, run_id)
+    advance_watermark(con, PIPELINE_VERSION, mark, backlog | set(left), run_id)
+    result.n_left = len(left)
+    if left:
+        result.notes.append(f"{len(left):,} conversations left for the next run (max_conversations / max_minutes)")
     result.calls = call_summary(judge)
     result.funnel = labeller.funnel.rows(run_id)
     insert_models(con, TABLES.feedback_funnel, result.funnel)
@@ -429,39 +445,47 @@ def label_with_judge(home, run_id: str, settings: LabelSettings | None = None, j
     `screener_for(settings)` and `embed`: the language and rule filters and mining's embedder when
     they run elsewhere (the flow passes Dask-partitioned ones, flows/scaleout.py); None: here.
     """
-    from rmcurate.judges.backends import judge_backend
-    from rmcurate.judges.embedded import SERVED_MODEL
     from rmcurate.settings import JudgeSettings
     from rmcurate.warehouse import connect
     from rmcurate.warehouse.feedback import label_histogram
-    from rmcurate.warehouse.judge_calls import DuckCallStore
-    from rmcurate.warehouse.snapshot import snapshot_for_readers
+    from rmcurate.warehouse.snapshot import standin_while_writing
 
     settings = settings or LabelSettings()
     judge_settings = judge_settings or JudgeSettings()
     first_pass = load_first_pass(home, settings)  # a bad model file stops the stage before it writes
-    snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
     con = connect(home)
     try:
-        if not pending_conversations(con, PIPELINE_VERSION):  # nothing new: no judge to start
-            result = LabelResult(run_id=run_id, funnel=Funnel(STEPS).rows(run_id))
-            insert_models(con, TABLES.feedback_funnel, result.funnel)
-        else:
-            with judge_backend(home, judge_settings) as backend:
-                if backend.model == SERVED_MODEL:
-                    embedded_defaults(settings)
-                judge = CachedJudge(backend, DuckCallStore(con, run_id))
-                screener = screener_for(settings) if screener_for else None
-                result = label_feedback(con, judge, run_id, settings, screener=screener, embed=embed,
-                                        first_pass=first_pass)
-                result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
+        with standin_while_writing(con, home):  # on a home never snapshotted, what queries answer from meanwhile
+            result = _label_or_nothing(home, con, run_id, settings, judge_settings, screener_for, embed, first_pass)
         histogram = [{"label": lab, "turns": n} for lab, n in label_histogram(con)]
     finally:
         con.close()
     out = {"run_id": run_id, "funnel": result.funnel, "n_labelled": result.n_labelled, "n_kept": result.n_kept,
-           "n_pending": result.n_pending, "histogram": histogram, "calls": result.calls,
+           "n_pending": result.n_pending, "n_left": result.n_left, "histogram": histogram, "calls": result.calls,
            "failure": result.failure, "notes": result.notes}
     if result.failure:
         raise StageFailed(f"{result.failure}; {result.n_labelled} turns labelled, {result.n_pending} wait for "
                           "the next run", out)
     return out
+
+
+def _label_or_nothing(home, con, run_id, settings, judge_settings, screener_for, embed, first_pass) -> LabelResult:
+    """Label what is pending; with nothing pending, start no judge."""
+    from rmcurate.judges.backends import judge_backend
+    from rmcurate.judges.embedded import SERVED_MODEL
+    from rmcurate.warehouse.judge_calls import DuckCallStore
+
+    if not pending_conversations(con, PIPELINE_VERSION):
+        result = LabelResult(run_id=run_id, funnel=Funnel(STEPS).rows(run_id))
+        insert_models(con, TABLES.feedback_funnel, result.funnel)
+        return result
+    # The embedded judge starts only when a call needs it: with its defaults (what no cue settles counts
+    # neutral, no refusal check) the stage sends none, and a night's labels do not wait a minute for vLLM.
+    with judge_backend(home, judge_settings, lazy=True) as backend:
+        if backend.model == SERVED_MODEL:
+            embedded_defaults(settings)
+        judge = CachedJudge(backend, DuckCallStore(con, run_id))
+        screener = screener_for(settings) if screener_for else None
+        result = label_feedback(con, judge, run_id, settings, screener=screener, embed=embed, first_pass=first_pass)
+        result.failure = judge.counts.failure("label", judge_settings.max_failed_share)
+    return result

@@ -223,14 +223,15 @@ def pairs_with_judge(home, run_id: str, settings: PairSettings | None = None, ju
     from rmcurate.settings import JudgeSettings
     from rmcurate.warehouse import connect
     from rmcurate.warehouse.judge_calls import DuckCallStore
-    from rmcurate.warehouse.snapshot import snapshot_for_readers
+    from rmcurate.warehouse.snapshot import standin_while_writing
 
     settings = settings or PairSettings()
     judge_settings = judge_settings or JudgeSettings()
-    snapshot_for_readers(home)  # on a home never snapshotted, what queries answer from while the stage writes
     con = connect(home)
     try:
-        with judge_backend(home, judge_settings) if has_seeds(con, settings) else nullcontext() as backend:
+        # on a home never snapshotted, the stand-in queries answer from meanwhile
+        with standin_while_writing(con, home), \
+                judge_backend(home, judge_settings) if has_seeds(con, settings) else nullcontext() as backend:
             if backend is None:  # nothing to generate: no judge to start
                 result = PairResult(run_id=run_id, n_natural=add_natural_pairs(con, run_id))
             else:

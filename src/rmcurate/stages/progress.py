@@ -64,7 +64,8 @@ class StageProgress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         share = self.done / self.total if self.total else 1.0
         text = (f"{self.stage}: {self.done:,} of {self.total:,} {self.unit} ({share:.0%}), "
-                f"{self.calls:,} judge calls returned ({self.failed:,} failed, {self.calls / elapsed:.1f}/s)")
+                f"{self.calls:,} judge calls returned ({self.failed:,} failed, {self.calls / elapsed:.1f}/s), "
+                f"{self.done / elapsed:,.1f} {self.unit}/s")
         if 0 < share < 1:
             text += f", about {elapsed * (1 - share) / share:.0f} s left"
         return text

@@ -1,4 +1,5 @@
 """Opening the warehouse: one DuckDB file under the home directory."""
+import sys
 import time
 from pathlib import Path
 
@@ -9,6 +10,9 @@ from rmcurate.warehouse.ddl import ensure_schema
 from rmcurate.warehouse.home import db_path
 from rmcurate.warehouse.migrate import migrate, outdated
 from rmcurate.warehouse.recovery import dead_ingests, recover
+
+
+STARTED = time.time()  # spill files older than this process are no connection's of ours
 
 
 def memory_limit(ingest: bool = False) -> str:
@@ -54,6 +58,7 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
             time.sleep(0.2)
     con.execute("SET enable_progress_bar = false")  # it would print into `sql --format csv`
     if not read_only:
+        remove_stale_spill(home)
         ensure_schema(con)
         if problems := migrate(con):
             con.close()
@@ -65,6 +70,29 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         connect(home).close()
         return connect(home, read_only=True)
     return con
+
+
+def remove_stale_spill(home: Path) -> int:
+    """DuckDB's spill files a killed process left (home/tmp, and <warehouse>.tmp where read-only
+    connections spill): a writer holds the only lock on the warehouse, so no other process is using
+    them, and those older than this process are no connection's of its own. Says so on stderr;
+    returns the bytes freed."""
+    freed, n = 0, 0
+    for folder in (home / "tmp", db_path(home).with_name(db_path(home).name + ".tmp")):
+        for f in folder.glob("duckdb_temp*") if folder.is_dir() else ():
+            try:
+                stat = f.stat()
+                if stat.st_mtime >= STARTED:
+                    continue
+                size = stat.st_size
+                f.unlink()
+            except OSError:
+                continue
+            freed, n = freed + size, n + 1
+    if n:
+        print(f"rmcurate: removed {n} spill files ({freed / 1e9:.2f} GB) that a stopped command left in {home}",
+              file=sys.stderr)
+    return freed
 
 
 def scalar(con, sql: str, params: list | None = None):

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from rmcurate.rules.feedback.rules import WORD_SQL
 from rmcurate.schemas import arrow_schema
 from rmcurate.schemas.tables import TABLES
-from rmcurate.warehouse.sql import scoped_view
+from rmcurate.warehouse.sql import scope
 
 TURN_COLUMNS = ("item_id", "conversation_id", "turn_index", "prompt", "response", "feedback", "language",
                 "n_messages", "n_history", "history_words")
@@ -43,31 +43,52 @@ def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Seque
         con.execute(f"DELETE FROM {TABLES.label_watermarks} WHERE pipeline_version = ?", [pipeline_version])
         con.execute(f"INSERT INTO {TABLES.label_watermarks} VALUES (?, ?, ?, now())", [pipeline_version, ingest_id, run_id])
         con.execute(f"DELETE FROM {TABLES.label_backlog} WHERE pipeline_version = ?", [pipeline_version])
-        if backlog:
-            con.executemany(f"INSERT INTO {TABLES.label_backlog} VALUES (?, ?, ?)",
-                            [(pipeline_version, c, run_id) for c in sorted(set(backlog))])
+        if backlog:  # one statement for a million ids (a bounded first night), not a row at a time
+            con.execute(f"INSERT INTO {TABLES.label_backlog} SELECT ?, unnest(?::VARCHAR[]), ?",
+                        [pipeline_version, sorted(set(backlog)), run_id])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
 
 
-def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
-    """The unlabelled turns of these conversations, in conversation and turn order.
+def backlog_size(con, pipeline_version: str) -> int:
+    """Conversations the next label run has to read: those above the watermark and those waiting."""
+    return con.execute(f"""SELECT count(*) FROM (
+        SELECT conversation_id FROM {TABLES.conversations} WHERE ingest_id > ?
+        UNION SELECT conversation_id FROM {TABLES.label_backlog} WHERE pipeline_version = ?)""",
+                       [watermark(con, pipeline_version), pipeline_version]).fetchone()[0]
 
-    Through `scoped_view`: the turns view over only these conversations' messages and replies. DuckDB
-    does not push a list of conversations through the view's joins: each batch would read every message.
+
+def turns_of(con, conversation_ids: Sequence[str], pipeline_version: str) -> list[dict]:
+    """The unlabelled turns of these conversations, in conversation and turn order, with the size of
+    their history (messages and words before the prompt) but not the history itself.
+
+    From these conversations' messages and replies copied into temp tables first (`scope`): DuckDB
+    does not push a list of conversations through the view's joins, so each batch would read every
+    message. The history's size is a running count over the messages, not a list built per turn, so a
+    conversation of thousands of turns costs linear time and memory.
     """
-    turns = scoped_view(con, TABLES.turns, "SELECT unnest(?::VARCHAR[])", [list(conversation_ids)])
+    scope(con, "SELECT unnest(?::VARCHAR[])", [list(conversation_ids)])
     rows = con.execute(f"""
-        SELECT item_id, conversation_id, turn_index, prompt, response, feedback, t.language,
-               c.n_messages, len(history) AS n_history,
-               coalesce(list_sum(list_transform(history,
-                   lambda h: len(regexp_extract_all(h.content, ?)))), 0) AS history_words
-        FROM {turns} t JOIN {TABLES.conversations} c USING (conversation_id)
-        WHERE NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
-                          WHERE l.item_id = t.item_id AND l.pipeline_version = ?)
-        ORDER BY conversation_id, turn_index""", [WORD_SQL, pipeline_version]).fetchall()
+        WITH before AS (
+            SELECT conversation_id, message_index, content,
+                   count(*) OVER w AS n_history,
+                   coalesce(sum(len(regexp_extract_all(content, ?))) OVER w, 0) AS history_words
+            FROM scoped_messages
+            WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+        SELECT r.item_id, r.conversation_id, r.turn_index, p.content, m.content, f.content, c.language,
+               c.n_messages, p.n_history, p.history_words
+        FROM scoped_replies r
+        JOIN before p ON p.conversation_id = r.conversation_id AND p.message_index = r.prompt_index
+        JOIN scoped_messages m ON m.conversation_id = r.conversation_id AND m.message_index = r.message_index
+        JOIN scoped_messages f ON f.conversation_id = r.conversation_id AND f.message_index = r.message_index + 1
+        JOIN {TABLES.conversations} c ON c.conversation_id = r.conversation_id
+        WHERE r.turn_index IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM {TABLES.feedback_labels} l
+                          WHERE l.item_id = r.item_id AND l.pipeline_version = ?)
+        ORDER BY r.conversation_id, r.turn_index""", [WORD_SQL, pipeline_version]).fetchall()
     return [dict(zip(TURN_COLUMNS, r)) for r in rows]
 
 

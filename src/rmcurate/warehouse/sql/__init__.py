@@ -15,18 +15,15 @@ def scoped_view(con, name: str, conversations: str, params: list) -> str:
     batch of the label stage would read every message. This copies that batch's messages and replies
     into temp tables first (one filtered scan each) and builds the view over them.
     """
-    for table in ("messages", "replies"):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE scoped_{table} AS SELECT * FROM {table} "
-                    f"WHERE conversation_id IN ({conversations})", params)
+    scope(con, conversations, params)
     scoped = f"scoped_{name}"
     con.execute(re.sub(r"\b(messages|replies)\b", r"scoped_\1", view_sql(name)).replace(
         f"CREATE OR REPLACE VIEW {name}", f"CREATE OR REPLACE TEMP VIEW {scoped}"))
     return scoped
 
 
-def drop_scoped(con) -> None:
-    """The temp views and tables scoped_view made on this connection."""
-    for view in ("turns", "reply_evidence"):
-        con.execute(f"DROP VIEW IF EXISTS temp.scoped_{view}")
+def scope(con, conversations: str, params: list) -> None:
+    """Temp tables scoped_messages and scoped_replies: the rows of the conversations `conversations`."""
     for table in ("messages", "replies"):
-        con.execute(f"DROP TABLE IF EXISTS temp.scoped_{table}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scoped_{table} AS SELECT * FROM {table} "
+                    f"WHERE conversation_id IN ({conversations})", params)

@@ -60,9 +60,8 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
         why = "has no training rows" if pairs["n_train"] == 0 else "has no test rows"
         for objective in ("pairwise", "generative"):
             assert why in results[objective]["skipped"], results[objective]
-    else:
-        assert pairs["n_train"] > 0 and pairs["n_test"] > 0, pairs
     else:  # GRAM's generative RM on the same pairs, asked in both orders, saved for vLLM
+        assert pairs["n_train"] > 0 and pairs["n_test"] > 0, pairs
         m = results["generative"]
         assert m["steps"] == 1 and {"pairwise_accuracy", "position_consistency"} <= set(m["test"]), m
         assert (home / "models" / first["run_id"] / "generative" / "config.json").exists()

@@ -29,6 +29,9 @@ class WarehouseSettings(BaseSettings):
                                                  "a query may use this plus 768 MiB of process memory.")
     ingest_memory_limit: str = Field("512MB", description="DuckDB's limit while a file loads: its written blocks "
                                                           "are never read back, and a bigger cache only grew RSS.")
+    spill_share: float = Field(0.5, gt=0.0, le=0.9, description=(
+        "A command's DuckDB spill (home/tmp) may fill at most this share of the disk that is free when it "
+        "opens the warehouse; past it the statement fails with a one-line error instead of filling the disk."))
     lock_wait_s: float = Field(10.0, description="A writer waits this long for readers before a stage fails "
                                                  "(the flow's tasks then retry).")
     sql_timeout_s: float = Field(60.0, description="`rmcurate sql` stops a query after this many seconds; "

@@ -1,4 +1,5 @@
 """Opening the warehouse: one DuckDB file under the home directory."""
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = {"memory_limit": memory_limit(), "preserve_insertion_order": False, "checkpoint_threshold": "1GB"}
     if not read_only:
         config["temp_directory"] = str(home / "tmp")
+        config["max_temp_directory_size"] = spill_cap(home / "tmp")
     # A writer waits a little for readers (queries are short), rather than failing a stage on one.
     wait_s = 0.0 if read_only else WarehouseSettings().lock_wait_s
     deadline = time.monotonic() + wait_s
@@ -70,6 +72,12 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         connect(home).close()
         return connect(home, read_only=True)
     return con
+
+
+def spill_cap(folder: Path) -> str:
+    """RMCURATE_SPILL_SHARE of the disk free under `folder` now (DuckDB's own default is 90%)."""
+    free = shutil.disk_usage(folder).free
+    return f"{int(free * WarehouseSettings().spill_share)}B"
 
 
 def remove_stale_spill(home: Path) -> int:

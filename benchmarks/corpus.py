@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from benchmarks.wildchat_gen import write_parquet
 from rmcurate.readers.chunk import BadRecord
 from rmcurate.readers.records import iter_json_array
 from rmcurate.readers.sharegpt import parse_sharegpt
@@ -62,16 +62,8 @@ def rows(base: list, first: int, n: int) -> pa.Table:
 def write(path: Path, n: int, first: int = 0, base: list | None = None, batch: int = 20_000) -> Path:
     """Conversations first .. first+n as one Parquet file (written whole, then renamed into place)."""
     base = base if base is not None else base_conversations()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    writer = None
-    for start in range(first, first + n, batch):
-        table = rows(base, start, min(batch, first + n - start))
-        writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
-        writer.write_table(table, row_group_size=batch)
-    writer.close()
-    tmp.rename(path)
-    return path
+    return write_parquet(path, (rows(base, start, min(batch, first + n - start))
+                                for start in range(first, first + n, batch)), batch)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def night(name: str, home: Path, corpus: Path, label_minutes: float) -> list[dic
              run(f"{name}: label", home, "label", env=env)]
     steps[-1]["after"] = labelled(home)
     steps += [run(f"{name}: snapshot", home, "snapshot"),
-              run(f"{name}: pairs", home, "pairs", env={"RMCURATE_PAIRS_MAX_SEEDS": "64"}),
+              run(f"{name}: pairs", home, "pairs", env={"RMCURATE_PAIRS_MAX_SEEDS": "16"}),
               run(f"{name}: snapshot", home, "snapshot"),
               run(f"{name}: export ordinal", home, "export", "--format", "ordinal", "--out", str(home / "exports-bench" / name))]
     return steps

@@ -82,19 +82,24 @@ def batch(rng, n: int, first: int, pool: str, messy: bool = False) -> pa.Table:
     })
 
 
-def generate(path: Path, n: int, seed: int = 0, first: int = 0, batch_size: int = 10_000, messy: bool = False) -> Path:
-    rng = np.random.default_rng(seed)
-    pool = _text_pool(rng, 2_000_000)
+def write_parquet(path: Path, tables, row_group_size: int) -> Path:
+    """The tables, one after another, as one zstd Parquet file (written aside, then renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
     writer = None
-    for start in range(0, n, batch_size):
-        table = batch(rng, min(batch_size, n - start), first + start, pool, messy)
+    for table in tables:
         writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
-        writer.write_table(table, row_group_size=batch_size)
+        writer.write_table(table, row_group_size=row_group_size)
     writer.close()
     tmp.rename(path)
     return path
+
+
+def generate(path: Path, n: int, seed: int = 0, first: int = 0, batch_size: int = 10_000, messy: bool = False) -> Path:
+    rng = np.random.default_rng(seed)
+    pool = _text_pool(rng, 2_000_000)
+    return write_parquet(path, (batch(rng, min(batch_size, n - start), first + start, pool, messy)
+                                for start in range(0, n, batch_size)), batch_size)
 
 
 if __name__ == "__main__":

@@ -404,7 +404,10 @@ def label_feedback(con, judge: CachedJudge, run_id: str, settings: LabelSettings
             while len(out) < n and (nxt := prepare_next()) is not None:
                 out.append((*nxt, send(nxt[1])))
 
-        target = settings.batches_ahead if ahead else 0
+        # Batches are prepared ahead only to keep a judge busy. A run that asks none (the embedded defaults)
+        # finishes each batch before the next: 4 batches' features ahead held its first labels back 40 s.
+        asks = settings.undecided == "judge" or settings.refusal_check
+        target = settings.batches_ahead if ahead and asks else 0
         fill(max(1, target))
         while out:
             batch, prepared, calls = out.popleft()

@@ -26,6 +26,7 @@ class StageProgress:
                  log: Callable[[str], None] | None = None):
         self.stage, self.unit, self.total, self.every_s = stage, unit, total, every_s
         self.done = self.calls = self.failed = 0
+        self.reported = False
         self.started = self.last = time.monotonic()
         in_flow = run_logger()
         self.log = log or in_flow or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -72,8 +73,12 @@ class StageProgress:
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last < self.every_s:
+        first = self.done and not self.reported  # the first batch done: a rate to plan by, at once
+        if not force and not first and now - self.last < self.every_s:
             return
+        if force and self.reported == (self.done, self.calls):
+            return  # the closing line would repeat the last one
+        self.reported = (self.done, self.calls)
         self.last = now
         self.log(self.line())
         if self.artifact is not None:

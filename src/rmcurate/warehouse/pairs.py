@@ -5,14 +5,25 @@ from rmcurate.warehouse.sql import scoped_view
 
 
 def seeds(con, label_version: str, pairs_version: str, seed: int, where: str, limit: int) -> list[dict]:
-    """Labelled turns (filtered by `where`, SQL over turns t and feedback_labels l) not yet tried with this seed."""
-    cur = con.execute(f"""
-        SELECT t.item_id, t.history, t.prompt, t.response
+    """Labelled turns (filtered by `where`, SQL over turns t and feedback_labels l) not yet tried with this seed.
+
+    The seeds are chosen first without their history (DuckDB then builds none), and their history is
+    read from their own conversations: selecting t.history in the same query built every turn's
+    history, which ran out of memory at a million conversations.
+    """
+    chosen = [r[0] for r in con.execute(f"""
+        SELECT t.item_id
         FROM {TABLES.turns} t JOIN {TABLES.feedback_labels} l USING (item_id)
         WHERE l.pipeline_version = $1 AND ({where})
           AND NOT EXISTS (SELECT 1 FROM {TABLES.pair_attempts} a
                           WHERE a.source_item_id = t.item_id AND a.pipeline_version = $2 AND a.seed = $3)
-        ORDER BY t.item_id LIMIT $4""", [label_version, pairs_version, seed, limit])
+        ORDER BY t.item_id LIMIT $4""", [label_version, pairs_version, seed, limit]).fetchall()]
+    if not chosen:
+        return []
+    turns = scoped_view(con, TABLES.turns, f"""SELECT conversation_id FROM {TABLES.replies}
+                                               WHERE item_id IN (SELECT unnest(?::VARCHAR[]))""", [chosen])
+    cur = con.execute(f"""SELECT item_id, history, prompt, response FROM {turns}
+                          WHERE item_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY item_id""", [chosen])
     return [dict(zip(("item_id", "history", "prompt", "response"), r)) for r in cur.fetchall()]
 
 

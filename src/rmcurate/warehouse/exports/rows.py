@@ -13,8 +13,9 @@ from rmcurate.rules.feedback.language import from_source
 from rmcurate.rules.replies import has_code, has_list
 from rmcurate.schemas.exports import render
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
-from rmcurate.warehouse.db import memory_limit
+from rmcurate.warehouse.db import memory_limit, spill_cap
 from rmcurate.warehouse.snapshot import open_views, table_glob
+from rmcurate.warehouse.sql import scoped_view
 
 # Pairs a verifying judge inverted (both orders prefer the rejected reply) are left out. A split
 # verdict (the two orders disagree) is the judge's position bias, not evidence against the pair's
@@ -29,8 +30,8 @@ def open_snapshot(snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     # The warehouse's memory limit, and its spill folder (home/snapshots/<run> -> home/tmp): an in-memory
     # database otherwise takes 80% of the machine and spills into the current directory.
     spill = snapshot_dir.parent.parent / "tmp"
-    con = duckdb.connect(config={"memory_limit": memory_limit(),
-                                 **({"temp_directory": str(spill)} if spill.is_dir() else {})})
+    con = duckdb.connect(config={"memory_limit": memory_limit(), **({"temp_directory": str(spill),
+                                 "max_temp_directory_size": spill_cap(spill)} if spill.is_dir() else {})})
     have = set()
     for table in [*STORED, *VIEWS]:
         glob = table_glob(snapshot_dir, table)
@@ -98,9 +99,13 @@ def ordinal_source(con) -> tuple[str, list, dict]:
     # How the kept labels were decided (cue, judged, mined, ...): a judge named above may have settled none.
     methods = dict(con.execute(f"""SELECT method, count(*) FROM {TABLES.feedback_labels}
                                    WHERE kept AND pipeline_version = ? GROUP BY 1 ORDER BY 1""", [version]).fetchall())
+    # The turns view over the labelled conversations alone: joined to the whole view, DuckDB builds every
+    # turn's history before the join keeps the labelled ones (out of memory at a million conversations).
+    turns = scoped_view(con, TABLES.turns, f"""SELECT DISTINCT conversation_id FROM {TABLES.feedback_labels}
+                                               WHERE kept AND label IS NOT NULL AND pipeline_version = ?""", [version])
     return (f"""SELECT l.labeled_at AS arrival, l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response,
                        t.feedback, l.label
-                FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
+                FROM {TABLES.feedback_labels} l JOIN {turns} t USING (item_id)
                 WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ?""", [version],
             {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods})
 

@@ -2,11 +2,13 @@
 
     python -m benchmarks.scaleout [--conversations 17000] [--files 8] [--workers 1,2]
 
-Two stages of flows/scaleout.py on real bundled ShareGPT conversations:
+Three stages of flows/scaleout.py on real bundled ShareGPT conversations:
   parse   the conversations split into --files JSON files, each parsed by a `parse_file` task
           (the Arrow chunks come back to this process, as they do for the nightly's writer);
   screen  every turn of them through language detection and the rule filters, a
-          `screen_turns` task per 1,000 turns.
+          `screen_turns` task per 1,000 turns;
+  embed   the follow-ups the first pass and mining embed (MiniLM), an `embed_feedback` task per
+          1,000 texts (each worker loads the model once, before the clock: a first call warms it).
 Each is timed in this process (no cluster) and on a local cluster of each --workers size,
 started before the clock; printed as seconds and as a ratio to one worker.
 """
@@ -26,7 +28,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemet
 from prefect import flow  # noqa: E402
 from prefect.utilities.annotations import unmapped  # noqa: E402
 
-from rmcurate.flows.scaleout import cluster, parse_file, parts, screen_partition, task_runner  # noqa: E402
+from rmcurate.flows.scaleout import (  # noqa: E402
+    cluster,
+    embed_partition,
+    parse_file,
+    parts,
+    screen_partition,
+    task_runner,
+)
+from rmcurate.rules.feedback.embed import Embedder  # noqa: E402
 from rmcurate.readers import detect  # noqa: E402
 from rmcurate.readers.read import read  # noqa: E402
 from rmcurate.rules.feedback.screen import screen  # noqa: E402
@@ -58,6 +68,11 @@ def screen_there(runner, turns, settings):
     return sum(len(f.result()) for f in futures)
 
 
+def embed_there(runner, texts):
+    futures = runner.map(embed_partition, parameters={"texts": parts(texts, 1000)})
+    return sum(len(f.result()) for f in futures)
+
+
 def load_turns(home: Path) -> list[dict]:
     con = connect(home)
     try:
@@ -70,19 +85,27 @@ def load_turns(home: Path) -> list[dict]:
 def bench(files: list[str], home: str, workers: list[int]) -> dict:
     """The flow run the tasks belong to (its parameters stay small: Prefect stores them)."""
     files, turns, settings = [Path(f) for f in files], load_turns(Path(home)), LabelSettings()
+    texts = [t["feedback"] for t in turns]
     timings = {"turns": len(turns)}
+    embed = Embedder()
+    embed(texts[:8])  # the model loaded before the clock, as on a worker below
     t0 = time.perf_counter()
     parse_here(files)
     t1 = time.perf_counter()
     screen_here(turns, settings)
-    timings["this process"] = (t1 - t0, time.perf_counter() - t1)
+    t2 = time.perf_counter()
+    embed(texts)
+    timings["this process"] = (t1 - t0, t2 - t1, time.perf_counter() - t2)
     for n in workers:
         with cluster(FlowSettings(workers=n)) as address, task_runner(address) as runner:
+            embed_there(runner, texts[:8 * n])  # each worker's model loaded before the clock
             t0 = time.perf_counter()
             parse_there(runner, files)
             t1 = time.perf_counter()
             screen_there(runner, turns, settings)
-            timings[f"{n} worker{'s' if n > 1 else ''}"] = (t1 - t0, time.perf_counter() - t1)
+            t2 = time.perf_counter()
+            embed_there(runner, texts)
+            timings[f"{n} worker{'s' if n > 1 else ''}"] = (t1 - t0, t2 - t1, time.perf_counter() - t2)
     return timings
 
 
@@ -108,9 +131,10 @@ def main() -> None:
         n_turns = timings.pop("turns")
         base = timings[f"{workers[0]} worker{'s' if workers[0] > 1 else ''}"]
         print(f"{len(records):,} conversations in {args.files} files, {n_turns:,} turns, {os.cpu_count()} cores:")
-        print(f"  {'':<14} {'parse s':>8} {'ratio':>6} {'screen s':>9} {'ratio':>6}")
-        for name, (p, s) in timings.items():
-            print(f"  {name:<14} {p:>8.1f} {p / base[0]:>6.2f} {s:>9.1f} {s / base[1]:>6.2f}")
+        print(f"  {'':<14} {'parse s':>8} {'ratio':>6} {'screen s':>9} {'ratio':>6} {'embed s':>8} {'ratio':>6}")
+        for name, (p, s, e) in timings.items():
+            print(f"  {name:<14} {p:>8.1f} {p / base[0]:>6.2f} {s:>9.1f} {s / base[1]:>6.2f} {e:>8.1f} "
+                  f"{e / base[2]:>6.2f}")
         print(f"  (ratio: to {workers[0]} worker{'s' if workers[0] > 1 else ''}; the cluster adds pickling and "
               "a Prefect task run per partition)")
     finally:

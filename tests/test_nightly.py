@@ -114,10 +114,15 @@ def test_nightly_ingests_labels_and_reports_once(home, judge_url, smollm2, monke
     page = Path(run.stdout.split("report: ")[-1].split()[0])
     seen = layout(page, home / "chromium-profile")
     sections = {s["title"]: s for s in seen["sections"]}
+    # example rows of each export that has train rows (the pair exports may have none: see above)
+    examples = [f"Example rows: {fmt} export" for fmt in ("trl", "ordinal", "implicit")
+                if first["exports"][fmt]["n_train"] > 0]
+    assert len(examples) >= 2
+    assert not any(t.startswith(f"Example rows: {f} export") for t in sections for f in ("trl", "ordinal", "implicit")
+                   if f"Example rows: {f} export" not in examples)
     for title in ("Funnel", "Ordinal labels kept", "How the labels were decided", "Drop reasons", "RMBoost pairs",
                   "Judge calls sent", "Trends: the last 3 labelling runs", "Exports (this run)",
-                  "Trainer: does the data teach anything?", "Training loss", "Example rows: trl export",
-                  "Example rows: ordinal export", "Example rows: implicit export"):
+                  "Trainer: does the data teach anything?", "Training loss", *examples):
         match = [s for t, s in sections.items() if t.startswith(title)]
         assert match and match[0]["shown"] and match[0]["body_shown"], (title, list(sections))
     assert len(seen["svgs"]) >= 3 + len(trained) + 2 and all(seen["svgs"])  # funnel, labels, trends, a curve each

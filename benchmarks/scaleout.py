@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TMP = Path(tempfile.mkdtemp(prefix="rmcurate-bench-scaleout-"))
+# Named here, made in main(): a Dask worker imports this module again and would leave an empty folder.
+TMP = Path(tempfile.gettempdir()) / f"rmcurate-bench-scaleout-{os.getpid()}"
 os.environ.setdefault("PREFECT_HOME", str(TMP / "prefect"))  # before prefect is imported
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from the bench
@@ -115,6 +116,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
+    TMP.mkdir()
     try:
         home = TMP / "home"
         source = sample_file(home, args.conversations)

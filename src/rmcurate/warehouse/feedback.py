@@ -24,18 +24,21 @@ def latest_ingest(con) -> int:
     return con.execute(f"SELECT coalesce(max(ingest_id), 0) FROM {TABLES.conversations}").fetchone()[0]
 
 
+# What the label stage has to read (parameters: the watermark, the pipeline version), `waiting` true for the
+# backlog's rows: the conversations above the watermark and those waiting, a conversation in both twice.
+PENDING = f"""SELECT conversation_id, false AS waiting FROM {TABLES.conversations} WHERE ingest_id > ?
+              UNION ALL
+              SELECT conversation_id, true FROM {TABLES.label_backlog} WHERE pipeline_version = ?"""
+
+
 def pending_conversations(con, pipeline_version: str) -> list[str]:
     """Conversations the label stage has to read: those ingested above its watermark, then those waiting in
     the backlog (a failed judge call, or a bounded run's remainder), each in id order. New ones first, so a
     night bounded by RMCURATE_LABEL_MAX_MINUTES labels its own data before it works on a backfill. From
     `conversations` alone: no pass over the turns view, so a night's cost follows what is new, not the history."""
     return [r[0] for r in con.execute(f"""
-        SELECT conversation_id FROM (
-            SELECT conversation_id, false AS waiting FROM {TABLES.conversations} WHERE ingest_id > ?
-            UNION ALL
-            SELECT conversation_id, true FROM {TABLES.label_backlog} WHERE pipeline_version = ?)
-        GROUP BY conversation_id ORDER BY bool_and(waiting), conversation_id""",
-                                      [watermark(con, pipeline_version), pipeline_version]).fetchall()]
+        SELECT conversation_id FROM ({PENDING}) GROUP BY conversation_id
+        ORDER BY bool_and(waiting), conversation_id""", [watermark(con, pipeline_version), pipeline_version]).fetchall()]
 
 
 def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Sequence[str], run_id: str) -> None:
@@ -57,9 +60,7 @@ def advance_watermark(con, pipeline_version: str, ingest_id: int, backlog: Seque
 
 def backlog_size(con, pipeline_version: str) -> int:
     """Conversations the next label run has to read: those above the watermark and those waiting."""
-    return con.execute(f"""SELECT count(*) FROM (
-        SELECT conversation_id FROM {TABLES.conversations} WHERE ingest_id > ?
-        UNION SELECT conversation_id FROM {TABLES.label_backlog} WHERE pipeline_version = ?)""",
+    return con.execute(f"SELECT count(DISTINCT conversation_id) FROM ({PENDING})",
                        [watermark(con, pipeline_version), pipeline_version]).fetchone()[0]
 
 

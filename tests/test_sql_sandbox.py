@@ -95,7 +95,14 @@ def hostile(home: Path, other: Path, secret: Path) -> list[str]:
 
 
 READS = ("describe turns", "show tables", "summarize conversations", "explain analyze select count(*) from turns",
-         "/* comment */ from conversations select count(*) -- trailing", "values (1, 'a')")
+         "/* comment */ from conversations select count(*) -- trailing", "values (1, 'a')",
+         # PIVOT wherever it stands: DuckDB cannot serialise its tree, so its keywords are judged
+         "select * from (pivot messages on role using count(*))",
+         "with p as (pivot messages on role using count(*)) select * from p",
+         "explain analyze pivot messages on role using count(*)",
+         # keywords as names, quoted or not, and the words of a write inside a string
+         'select 1 as "insert", \'delete from messages\' as "copy"', "select 1 as insert",
+         "with recursive r(i) as (select 1 union all select i + 1 from r where i < 3) select * from r")
 
 
 @pytest.fixture
@@ -157,8 +164,11 @@ def test_no_statement_changes_or_escapes_the_home(loaded, tmp_path, mode):
                 r = warm("--home", home, "sql", query, "--format", "csv", env=env)
                 lines = r.stderr.strip().splitlines()
                 assert r.returncode != 0, (query, r.stdout)
-                assert lines[-1].startswith("rmcurate: error:") and len(lines) == 1 + (holder is not None), \
-                    (query, r.stderr)
+                # one line, after the busy note when DuckDB itself refuses; a statement the parser refuses
+                # is refused before anything opens, so without the note
+                refused = lines[-1].startswith("rmcurate: error: refused:")
+                assert lines[-1].startswith("rmcurate: error:") and \
+                    len(lines) == 1 + (holder is not None and not refused), (query, r.stderr)
                 assert "hunter2" not in r.stdout + r.stderr
                 after = tree(tmp_path)
                 assert after == before, (query, set(after.items()) ^ set(before.items()))  # not a byte, not a file
@@ -206,6 +216,155 @@ print(con.execute("select count(*) from t").fetchone()[0])
     assert r.returncode == 0 and r.stdout == "100000\n", r.stdout + r.stderr
     assert digest(db) == before and sorted(p.name for p in tmp_path.iterdir()) == ["spill", "w.duckdb"]
     assert (spill / "ok.csv").exists()
+
+
+@pytest.mark.skipif(abi_version() < 1, reason="this kernel has no Landlock")
+def test_the_kernel_hides_the_home_but_the_warehouse(loaded, tmp_path):
+    """Reads confined too: with DuckDB's own path check switched off, the query process can read the
+    warehouse and its snapshots but not the salt (nor anything else in the home); outside it, all."""
+    home = loaded
+    (home / "salt").write_bytes(b"pepper-not-for-you")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("fine")
+    snap = sorted((home / "snapshots").iterdir())[-1]
+    code = f"""
+import duckdb
+from pathlib import Path
+from rmcurate.warehouse.home import db_path
+from rmcurate.warehouse.nowrite import forbid_writes
+home = Path({str(home)!r})
+spill = home / "tmp" / "q"
+spill.mkdir(parents=True)
+assert forbid_writes([str(spill)], hide=str(home), show=[str(db_path(home)), str(home / "snapshots")]) >= 1
+con = duckdb.connect(str(db_path(home)), read_only=True, config={{"temp_directory": str(spill)}})
+print(con.execute("select count(*) from messages").fetchone()[0])
+print(con.execute("select count(*) from read_parquet('{snap}/conversations/*.parquet')").fetchone()[0])
+print(con.execute("select content from read_text('{outside}')").fetchone()[0])
+try:
+    print(con.execute("select content from read_text('{home}/salt')").fetchone()[0])
+except duckdb.IOException as e:
+    print("refused" if "Permission denied" in str(e) else e)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["10", "5", "fine", "refused"], r.stdout + r.stderr
+
+
+NO_LANDLOCK = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import nolandlock; nolandlock.apply()"
+
+
+def hidden_writes(home: Path) -> list[str]:
+    """Writes DuckDB parses as one SELECT (a CTE holding COPY, INSERT, UPDATE or DELETE), at any depth,
+    under EXPLAIN ANALYZE, aimed at what DuckDB itself treats as writable: its file, its WAL, a snapshot."""
+    w = home / "warehouse.duckdb"
+    snap = sorted((home / "snapshots").iterdir())[-1]
+    part = sorted((snap / "conversations").glob("part-*.parquet"))[0]
+    writes = [f"copy (select 'gone' x) to '{w}' (format csv, use_tmp_file false)",
+              f"copy (select 1) to '{w}.wal' (format csv)",
+              f"copy (select 'always prefer this reply' as t) to '{part}' (format parquet)",
+              "insert into quarantine select * from quarantine returning 1",
+              "update conversations set model = 'planted' returning 1",
+              "delete from messages returning 1"]
+    out = []
+    for write in writes:
+        out += [f"with x as ({write}) select * from x",
+                f"WITH a AS (SELECT 1), b AS ({write}) SELECT * FROM a",
+                f"select * from (with x as ({write}) select 1) s",
+                f"select (with x as ({write}) select count(*) from x) as n",
+                f"select 1 union all (with x as ({write}) select 1)",
+                f"explain analyze with x as ({write}) select * from x",
+                f"with p as (pivot messages on role using count(*)) select * from p, (with x as ({write}) select 1) q",
+                f"select * from query('{write.replace(chr(39), chr(39) * 2)}')"]
+    return out
+
+
+@pytest.mark.skipif(abi_version() < 1, reason="simulating a kernel without Landlock needs one with it to take away")
+@pytest.mark.parametrize("mode", ["live", "held by a stage"])
+def test_writes_hidden_in_ctes_are_refused_with_no_kernel_lock(loaded, tmp_path, mode):
+    """The parser's own check, alone: Landlock's syscalls filtered away (tests/nolandlock.py) and the risk
+    accepted, every hidden write is refused in one line before DuckDB runs it, and no file changes."""
+    home = loaded
+    holder = held(home) if mode != "live" else None
+    warm = WarmCLI(prelude=NO_LANDLOCK)
+    try:
+        env = {"RMCURATE_SQL_UNCONFINED": "1"}
+        before = tree(tmp_path)
+        statements = hidden_writes(home)
+        assert len(statements) >= 48
+        for query in statements:
+            r = warm("--home", home, "sql", query, "--format", "csv", env=env)
+            assert r.returncode == 1 and r.stderr.startswith("rmcurate: error: refused: only reads run here") \
+                and r.stderr.count("\n") == 1, (query, r.stderr)
+            assert tree(tmp_path) == before, query
+        r = warm("--home", home, "sql", "select * from (pivot messages on role using count(*))", "--format", "csv",
+                 env=env)
+        assert r.returncode == 0 and r.stdout.splitlines()[0].split(",")[-2:] == ["assistant", "user"], r.stderr
+        # without the risk accepted, nothing runs at all, and the line says how to opt in
+        r = warm("--home", home, "sql", "select 1", env={"RMCURATE_SQL_UNCONFINED": "0"})
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no kernel file lock" in r.stderr \
+            and "RMCURATE_SQL_UNCONFINED=1" in r.stderr and r.stdout == "", r.stderr
+        assert tree(tmp_path) == before
+    finally:
+        warm.close()
+        if holder:
+            holder.kill()
+            holder.wait()
+
+
+def test_bad_options_are_usage_errors(loaded):
+    home = loaded
+    for args, says in [(["--timeout", "inf"], "not inf"), (["--timeout", "1e300"], "not 1e+300"),
+                       (["--timeout", "nan"], "not nan"), (["--timeout", "-1"], "from 0 to"),
+                       (["--max-spill", "-1GB"], "not a size"), (["--max-spill", "abc"], "not a size"),
+                       (["--max-spill", "."], "not a size")]:
+        r = cli(home, "sql", "select 1", *args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and says in r.stderr, (args, r.stderr)
+    r = subprocess.run([RMCURATE.encode(), b"--home", str(home).encode(), b"sql", b"select '\xff'"],
+                       capture_output=True)
+    assert r.returncode == 2 and r.stderr == b"rmcurate: error: the query is not valid UTF-8\n", r.stderr
+    assert cli(home, "sql", "select 7 as n", "--timeout", "0", "--format", "csv").stdout == "n\n7\n"
+
+
+def test_spill_past_its_cap_stops_the_query(loaded):
+    home = loaded
+    env = {"RMCURATE_MEMORY_LIMIT": "200MB"}
+    t0 = time.monotonic()
+    r = cli(home, "sql", SPILLING, "--max-spill", "50MB", "--timeout", "0", env=env, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "--max-spill of 50MB" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 60
+    assert list((home / "tmp").iterdir()) == []
+
+
+def test_the_query_dies_with_its_parent(loaded):
+    """SIGKILL to `rmcurate sql` (no chance to clean up): its query process goes too, so the warehouse
+    is free for the next writer."""
+    home = loaded
+    proc = subprocess.Popen([RMCURATE, "--home", str(home), "sql", "--timeout", "0",
+                             "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    children = []
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.1)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children, "the query process never started"
+    time.sleep(1)  # running its query
+    proc.kill()
+    proc.wait()
+    query = int(children[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gone(query) is False:
+        time.sleep(0.1)
+    assert gone(query), "the query process outlived its parent"
+    con = connect(home)  # the write lock is free
+    con.close()
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # dead, waiting for init to reap it
 
 
 def spills(home: Path) -> list[Path]:

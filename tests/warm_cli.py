@@ -46,9 +46,10 @@ for line in sys.stdin:
 
 
 class WarmCLI:
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
+    def __init__(self, prelude: str = ""):
+        """`prelude`: Python run first in the helper (tests/nolandlock.py's filter, say)."""
+        self.proc = subprocess.Popen([sys.executable, "-c", prelude + "\n" + SERVER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
 
     def __call__(self, *args, env=None) -> SimpleNamespace:
         self.proc.stdin.write(json.dumps([list(map(str, args)), env or {}]) + "\n")

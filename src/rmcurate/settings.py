@@ -36,8 +36,14 @@ class WarehouseSettings(BaseSettings):
                                                  "(the flow's tasks then retry).")
     sql_timeout_s: float = Field(60.0, description="`rmcurate sql` stops a query after this many seconds; "
                                                    "0: none (--timeout overrides).")
-    sql_max_spill: str = Field("10GB", description="Disk one `rmcurate sql` query may spill to; removed after "
-                                                   "it (--max-spill overrides).")
+    sql_max_spill: str = Field("10GB", description="Disk one `rmcurate sql` query may spill to; past it the "
+                                                   "query is stopped, and the spill removed after it "
+                                                   "(--max-spill overrides).")
+    sql_unconfined: bool = Field(False, description="Let `rmcurate sql` run where the kernel has no file lock "
+                                                    "for the query (no Landlock: macOS, Windows, older Linux, "
+                                                    "filtered containers): the parser check and DuckDB's "
+                                                    "switches are then the only locks. Accept it only for a "
+                                                    "home whose data you could lose.")
     teardown_stderr: bool = Field(False, description="Keep what prints to stderr while the process exits "
                                                      "(DuckDB's binding reports leaks then): to debug shutdown.")
 

@@ -8,25 +8,42 @@ from rmcurate.cli.common import Home, fail, home_of, open_for_reading, open_ware
 from rmcurate.settings import WarehouseSettings
 from rmcurate.warehouse import WarehouseError
 
+YEAR_S = 365 * 24 * 3600  # the longest --timeout: past it the timer's clock overflows on some platforms
+
 
 def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
         format: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
         max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 40,
         timeout: Annotated[float | None, typer.Option(
-            help="Stop the query after this many seconds; 0 for none. [default: $RMCURATE_SQL_TIMEOUT_S or 60]",
+            help="Stop the query after this many seconds (0 to a year's worth; 0 means no limit, said "
+                 "explicitly). [default: $RMCURATE_SQL_TIMEOUT_S or 60]",
             show_default=False)] = None,
         max_spill: Annotated[str | None, typer.Option(
-            help="Disk the query may spill to (removed after it). [default: $RMCURATE_SQL_MAX_SPILL or 10GB]",
+            help="Disk the query may spill to (removed after it); past it the query is stopped. "
+                 "[default: $RMCURATE_SQL_MAX_SPILL or 10GB]",
             show_default=False)] = None,
         home: Home = None):
     """Query the warehouse, read-only: one SELECT (or DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN); no file
-    is written and none outside the warehouse is read. csv and json stream their rows."""
-    from rmcurate.warehouse.query import run_sql
+    is written and none outside the warehouse is read. csv and json stream their rows. Runs only where the
+    kernel can lock the query's files (Linux Landlock), unless RMCURATE_SQL_UNCONFINED=1."""
+    import math
+
+    from rmcurate.warehouse.query import run_sql, size_bytes
 
     settings = WarehouseSettings()
     timeout = settings.sql_timeout_s if timeout is None else timeout
+    if not math.isfinite(timeout) or not 0 <= timeout <= YEAR_S:
+        fail(f"--timeout must be a number of seconds from 0 to {YEAR_S} (a year; 0: no limit), not {timeout:g}")
+    max_spill = max_spill or settings.sql_max_spill
     try:
-        code = run_sql(home_of(ctx, home), query, format, max_rows, timeout, max_spill or settings.sql_max_spill)
+        size_bytes(max_spill)
+        query.encode("utf-8")
+    except WarehouseError as e:
+        fail(f"--max-spill: {e}")
+    except UnicodeEncodeError:
+        fail("the query is not valid UTF-8")
+    try:
+        code = run_sql(home_of(ctx, home), query, format, max_rows, timeout, max_spill, settings.sql_unconfined)
     except WarehouseError as e:
         fail(str(e))
     raise typer.Exit(code)

@@ -1,10 +1,14 @@
 """`rmcurate sql`: one read-only query, bounded in time, memory and spill, its rows streamed out.
 
-The query runs in a child process that first gives up the right to write any file but its spill
-folder (warehouse/nowrite.py) and to grow past the memory budget (RLIMIT_DATA, which counts the
-strings and lists DuckDB builds outside its buffer manager too). The parent stays small: it mends
-the warehouse before the child locks itself in, waits, removes the spill folder whatever became of
-the child, and says in one line why a child that died did so.
+The statement is judged first (warehouse/sandbox.py `check`), before anything opens. The query then
+runs in a child process that gives up the right to write any file but its spill folder, and to read
+anything in the home but the warehouse and its snapshots (warehouse/nowrite.py), and to grow past
+the memory budget (RLIMIT_DATA, which counts the strings and lists DuckDB builds outside its buffer
+manager too). Where the kernel has no such lock, nothing runs unless RMCURATE_SQL_UNCONFINED says
+to accept the risk. The parent stays small and holds the bounds: it mends the warehouse before the
+child locks itself in, stops the child past its timeout or its spill cap (DuckDB's own cap is not
+enough: it does not count every file it spills), removes the spill folder whatever became of the
+child, and says in one line why a child that died did so. The child dies with the parent.
 """
 import csv
 import fcntl
@@ -24,7 +28,8 @@ import duckdb
 
 from rmcurate.schemas.values import csv_cell, plain
 from rmcurate.warehouse.db import WarehouseError, memory_limit
-from rmcurate.warehouse.nowrite import forbid_writes
+from rmcurate.warehouse.home import db_path, snapshots, standin
+from rmcurate.warehouse.nowrite import abi_version, forbid_writes
 from rmcurate.warehouse.sandbox import RefusedStatement, check, mend, open_sandboxed
 
 # What the child may use beyond DuckDB's memory_limit: Python, the libraries, a batch of rows.
@@ -41,9 +46,17 @@ UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
+PR_SET_PDEATHSIG = 1
+# How often the parent measures the spill folder against --max-spill.
+SPILL_POLL_S = 0.05
+NO_KERNEL_LOCK = ("this system has no kernel file lock for queries (Landlock: Linux 5.13+, not macOS or Windows, "
+                  "and some containers filter it), so `rmcurate sql` does not run; to accept the risk that a "
+                  "statement the parser check misses changes the warehouse, set RMCURATE_SQL_UNCONFINED=1")
+
+
 def size_bytes(text: str) -> int:
     """'2GB' -> 2e9, '512MiB' -> 512 * 2**20: DuckDB's own units."""
-    m = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", text)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*", text)
     if not m or m.group(2).upper() not in UNITS:
         raise WarehouseError(f"not a size: {text!r} (write it as DuckDB does, e.g. 2GB or 512MiB)")
     return int(float(m.group(1)) * UNITS[m.group(2).upper()])
@@ -82,8 +95,18 @@ def remove_stale_spills(root: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_sql(home: Path, query: str, fmt: str, max_rows: int, timeout_s: float, max_spill: str) -> int:
+def run_sql(home: Path, query: str, fmt: str, max_rows: int, timeout_s: float, max_spill: str,
+            unconfined: bool = False) -> int:
     """Run the query in a locked-down child; returns the exit status. Errors are one line on stderr."""
+    try:
+        check(query)
+    except RefusedStatement as e:
+        say(f"refused: {e}")
+        return 1
+    if abi_version() < 1 and not unconfined:
+        say(NO_KERNEL_LOCK)
+        return 1
+    cap = size_bytes(max_spill)
     mend(home)  # may write (an interrupted ingest undone), so before the child locks itself in
     root = spill_root(home)
     remove_stale_spills(root)
@@ -92,10 +115,14 @@ def run_sql(home: Path, query: str, fmt: str, max_rows: int, timeout_s: float, m
     fcntl.flock(lock, fcntl.LOCK_EX)  # held by the child too (a forked copy shares it): stale once both are gone
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
+    alive_r, alive_w = os.pipe()  # the child reads end-of-file on it when the parent is gone, however
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
+            os.close(alive_w)
+            die_with(parent, alive_r)
             code = child(home, query, fmt, max_rows, timeout_s, max_spill, spill)
         except BaseException as e:  # noqa: BLE001 - the child never returns into the CLI
             say(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
@@ -105,20 +132,60 @@ def run_sql(home: Path, query: str, fmt: str, max_rows: int, timeout_s: float, m
             except (BrokenPipeError, ValueError):
                 pass
             os._exit(code)
+    os.close(alive_r)
     try:
-        return wait(pid, timeout_s)
+        return wait(pid, timeout_s, spill, cap, max_spill)
     finally:
+        os.close(alive_w)
         shutil.rmtree(spill, ignore_errors=True)
         os.close(lock)
 
 
-def wait(pid: int, timeout_s: float) -> int:
-    """The child's exit status; kill it if it outlives its timeout by KILL_GRACE_S or we are told to stop."""
+def die_with(parent: int, alive: int) -> None:
+    """This process ends when its parent does, even by SIGKILL: the kernel's parent-death signal on
+    Linux, and everywhere a thread waiting for the parent's end of a pipe to close."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch():
+        os.read(alive, 1)  # returns b"" once every copy of the write end is closed
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def spilled(folder: Path) -> int:
+    """Bytes of disk the files under `folder` take (blocks, so sparse files count as what they use)."""
+    total, stack = 0, [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    total += e.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass  # removed while we looked
+    return total
+
+
+def wait(pid: int, timeout_s: float, spill: Path, cap: int, max_spill: str) -> int:
+    """The child's exit status; kill it if it spills past `cap`, outlives its timeout by KILL_GRACE_S,
+    or we are told to stop."""
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
     old = signal.signal(signal.SIGTERM, stop)
     deadline = time.monotonic() + timeout_s + KILL_GRACE_S if timeout_s > 0 else None
+    next_look = 0.0
     try:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -129,6 +196,15 @@ def wait(pid: int, timeout_s: float) -> int:
                 os.waitpid(pid, 0)
                 say(f"the query did not stop within {KILL_GRACE_S:.0f} s of its --timeout of {timeout_s:g} s: killed")
                 return 1
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + SPILL_POLL_S
+                used = spilled(spill)
+                if used > cap:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    say(f"the query spilled more than its --max-spill of {max_spill} to disk ({used / 1e6:,.0f} MB) "
+                        "and was stopped (give --max-spill a larger size, or narrow the query)")
+                    return 1
             time.sleep(0.02)
     except BaseException:  # Ctrl-C, SIGTERM: the child goes too, and its spill with it
         os.kill(pid, signal.SIGKILL)
@@ -148,21 +224,18 @@ def say(message: str) -> None:
 
 
 def child(home: Path, query: str, fmt: str, max_rows: int, timeout_s: float, max_spill: str, spill: Path) -> int:
-    forbid_writes([str(spill)])
+    db = db_path(home)
+    forbid_writes([str(spill)], hide=str(home),
+                  show=[str(db), f"{db}.wal", str(snapshots(home)), str(standin(home))])
     budget = size_bytes(memory_limit()) + HEADROOM
     resource.setrlimit(resource.RLIMIT_DATA, (budget, budget))
     try:
-        con, note = open_sandboxed(home, spill=spill / "duckdb", mended=True, max_spill=max_spill)
+        con, note = open_sandboxed(home, spill=spill / "duckdb", mended=True, max_spill=f"{size_bytes(max_spill)}B")
     except WarehouseError as e:
         say(str(e))
         return 2
     if note:  # on stderr: stdout stays the answer alone, for csv and json readers
         print(f"rmcurate: note: {note}", file=sys.stderr, flush=True)
-    try:
-        check(con, query)
-    except RefusedStatement as e:
-        say(f"refused: {e}")
-        return 1
     timed_out = threading.Event()
 
     def interrupt():

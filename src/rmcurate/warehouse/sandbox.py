@@ -2,8 +2,9 @@
 
 Three locks, each enough against most attacks, together against all we know of:
 - The statement: DuckDB's own parser must find exactly one read (its statement tree is a SELECT,
-  which covers DESCRIBE, SHOW, SUMMARIZE, PIVOT, FROM-first and VALUES). EXPLAIN and
-  EXPLAIN ANALYZE are judged by the statement they wrap: EXPLAIN ANALYZE runs it.
+  which covers DESCRIBE, SHOW, SUMMARIZE, PIVOT, FROM-first and VALUES), and every node of the
+  tree it serialises must be a read too: `WITH x AS (COPY ... | INSERT ...) SELECT` parses as a
+  SELECT. EXPLAIN and EXPLAIN ANALYZE are judged by the statement they wrap: EXPLAIN ANALYZE runs it.
 - DuckDB's switches, locked: no file access outside the open database (no COPY TO, EXPORT,
   read_text('/etc/shadow'), ATTACH of a file, persistent secrets), no extension install or load,
   and `lock_configuration` so no SET or RESET undoes any of it.
@@ -25,8 +26,22 @@ from rmcurate.warehouse.home import db_path, latest_snapshot, snapshots, standin
 from rmcurate.warehouse.snapshot import open_views, table_glob
 
 READS = {"SELECT"}
+# The query nodes of a read; anything else in the tree (INSERT_QUERY_NODE, COPY_QUERY_NODE, ... inside a
+# CTE, at any depth) is a write DuckDB would run as part of the SELECT.
+READ_NODES = {"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"}
+# Functions that run SQL text, or change the database, its settings or its logs, rather than read.
+NOT_READS = {"query", "json_execute_serialized_sql", "checkpoint", "force_checkpoint", "setval",
+             "enable_logging", "disable_logging", "truncate_duckdb_logs", "enable_profiling", "disable_profiling",
+             "create_external_resource", "register_external_resource", "register_external_resource_type",
+             "deregister_external_resource", "destroy_external_resource"}
+# Where the tree cannot be serialised (PIVOT), keywords that begin or name a write refuse the statement.
+WRITE_WORDS = {"INSERT", "UPDATE", "DELETE", "COPY", "MERGE", "CREATE", "DROP", "ALTER", "ATTACH", "DETACH",
+               "EXPORT", "IMPORT", "INSTALL", "LOAD", "SET", "RESET", "PRAGMA", "CALL", "CHECKPOINT", "VACUUM",
+               "TRUNCATE", "USE", "PREPARE", "EXECUTE", "DEALLOCATE", "BEGIN", "COMMIT", "ROLLBACK", "ABORT",
+               "GRANT", "REVOKE", "UPSERT"}
 # DuckDB's parser turns a PIVOT whose columns it must first look up into a MULTI statement (the
-# lookup, then the SELECT); it makes MULTI for nothing else. PIVOT must be the first keyword.
+# lookup, then the SELECT), wherever the PIVOT stands (top level, subquery, CTE); it makes MULTI for
+# nothing else.
 PIVOTS = {"PIVOT", "PIVOT_WIDER"}
 LOCKED_CONFIG = {"enable_external_access": False, "autoload_known_extensions": False,
                  "autoinstall_known_extensions": False, "allow_community_extensions": False,
@@ -115,34 +130,77 @@ def on_snapshot(home: Path, config: dict) -> tuple[duckdb.DuckDBPyConnection, st
     return con, f"the warehouse is busy (a nightly stage is writing): answered from {what}, written {written}"
 
 
-def check(con: duckdb.DuckDBPyConnection, query: str) -> None:
-    """Raise RefusedStatement unless the query is exactly one read statement."""
+def check(query: str) -> None:
+    """Raise RefusedStatement unless the query is exactly one read, judged by DuckDB's own parse of it:
+    the top-level statement, then every node beneath it (a write hidden in a CTE at any depth, a
+    function that runs SQL text or changes state), before anything runs."""
+    parser = duckdb.connect(":memory:", config=LOCKED_CONFIG)
     try:
-        statements = con.extract_statements(query)
+        _check(parser, query)
+    finally:
+        parser.close()
+
+
+def _check(parser: duckdb.DuckDBPyConnection, query: str) -> None:
+    try:
+        statements = parser.extract_statements(query)
     except duckdb.Error as e:
         raise RefusedStatement(str(e).splitlines()[0]) from None
     if len(statements) != 1:
         raise RefusedStatement(f"one statement at a time, got {len(statements)}")
     kind = statements[0].type.name
     if kind == "EXPLAIN":
-        check(con, explained(query))
-    elif kind == "MULTI" and first_keyword(query) in PIVOTS:
-        return
-    elif kind not in READS:
+        _check(parser, explained(query))
+    elif kind == "MULTI" and PIVOTS & {word for _, _, word in keywords(query, only_keywords=True)}:
+        no_write_words(query)  # DuckDB cannot serialise a PIVOT's tree: its keywords are judged instead
+    elif kind in READS:
+        no_write_nodes(parser, query)
+    else:
         raise RefusedStatement(f"only reads run here (SELECT, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN), not {kind}")
 
 
-def keywords(query: str) -> list[tuple[int, int, str]]:
-    """(start, end, upper-case text) of each token, comments left out, by DuckDB's own tokenizer."""
+def no_write_nodes(parser: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Walk the statement tree DuckDB serialises: every query node a read, no function that is not."""
+    tree = json.loads(parser.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])
+    if tree.get("error"):  # a SELECT DuckDB cannot serialise: judged by its keywords, failing closed
+        no_write_words(query)
+        return
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("type")
+        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_NODES:
+            raise RefusedStatement(f"only reads run here: the statement holds {kind.removesuffix('_QUERY_NODE')} "
+                                   "inside it (in a CTE or subquery)")
+        name = node.get("function_name")
+        if isinstance(name, str) and name.lower() in NOT_READS:
+            raise RefusedStatement(f"only reads run here: {name}() does not only read")
+        stack.extend(node.values())
+
+
+def no_write_words(query: str) -> None:
+    """The fallback judge: no keyword that starts or names a write anywhere in the statement, and no
+    function that is not a read. Strict (a column spelled like a keyword must be quoted), never lax."""
+    for _, _, word in keywords(query, only_keywords=True):
+        if word in WRITE_WORDS:
+            raise RefusedStatement(f"only reads run here: {word} inside the statement")
+    for _, _, word in keywords(query):
+        if word.lower() in NOT_READS:
+            raise RefusedStatement(f"only reads run here: {word.lower()}() does not only read")
+
+
+def keywords(query: str, only_keywords: bool = False) -> list[tuple[int, int, str]]:
+    """(start, end, upper-case text) of each token, comments left out, by DuckDB's own tokenizer;
+    with `only_keywords`, the tokens it calls keywords (not identifiers, strings or operators)."""
     tokens = duckdb.tokenize(query)
     ends = [pos for pos, _ in tokens[1:]] + [len(query)]
     return [(pos, end, query[pos:end].strip().upper()) for (pos, kind), end in zip(tokens, ends)
-            if kind != duckdb.token_type.comment]
-
-
-def first_keyword(query: str) -> str:
-    toks = keywords(query)
-    return toks[0][2] if toks else ""
+            if kind != duckdb.token_type.comment and (not only_keywords or kind == duckdb.token_type.keyword)]
 
 
 def explained(query: str) -> str:

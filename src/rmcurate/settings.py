@@ -59,6 +59,11 @@ class SourceSettings(BaseSettings):
                     "name=kind pairs; `thumbs` is thumbs_up or thumbs_down by the score. Pairs given here are "
                     "added to these defaults or replace them.")
 
+    scrub_at_ingest: bool = Field(False, description="Scrub personal data and credentials from message texts, "
+                                                     "event payloads and quarantined records as they are loaded "
+                                                     "(the exports' rules), so the warehouse holds none raw. What is "
+                                                     "scrubbed cannot come back; it slows ingest (docs/exports.md).")
+
     @property
     def feedback_map(self) -> dict[str, str]:
         given = dict(pair.split("=", 1) for pair in self.feedback_names.split(",") if "=" in pair)

@@ -5,12 +5,17 @@ are handed to it as they arrive and written in batches within a second, so a
 run killed mid-way loses at most the calls of its last second. Failed calls
 are stored too, with their error, and are sent again by the next run; a
 rejected one (a 4xx answer, or failed too many runs running) is final.
+
+Every request is scrubbed of personal data and credentials (rules/pii.py, the exports' rules)
+before it is keyed, stored in `judge_calls` or sent: a judge at a hosted endpoint sees no more than
+an export would carry, whichever stage asked.
 """
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rmcurate.rules.pii import scrub
 from rmcurate.schemas.judge import JudgeRequest, JudgeResult
 
 
@@ -75,6 +80,7 @@ class CachedJudge:
 
     def run(self, requests: Sequence[JudgeRequest]) -> list[JudgeResult]:
         model = self.model
+        requests = [scrubbed(r) for r in requests]
         keys = [r.key(model) for r in requests]
         stored = self.store.answered(keys)
         for r in stored.values():
@@ -104,3 +110,9 @@ class CachedJudge:
         c.failed += sum(not r.ok for r in fresh.values())
         c.errors.update(r.error or "no error text" for r in fresh.values() if not r.ok)
         return [stored.get(k) or fresh[k] for k in keys]
+
+
+def scrubbed(request: JudgeRequest) -> JudgeRequest:
+    """The request with every message's text scrubbed (the same object when nothing was found)."""
+    messages = tuple((role, scrub(text)) for role, text in request.messages)
+    return request if messages == request.messages else request.model_copy(update={"messages": messages})

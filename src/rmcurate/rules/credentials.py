@@ -32,12 +32,33 @@ TOKEN = re.compile(
     r"|dapi[a-f0-9]{32}|lin_api_[A-Za-z0-9]{40}|ntn_[A-Za-z0-9]{40,}|dp\.pt\.[A-Za-z0-9]{40,}"  # Databricks, Linear, Notion, Doppler
     r"|key-[0-9a-zA-Z]{32}|[0-9a-f]{32}-us\d{1,2}"            # Mailgun, Mailchimp
     r"|sq0(?:atp|csp)-[\w-]{22,}|ATATT3[\w=-]{100,}|EAA[A-Za-z0-9]{60,}"  # Square, Atlassian, Meta
+    # chat platforms: Discord bot tokens, Slack app-level tokens
+    r"|[MNO](?=[A-Za-z\d_-]{0,26}\d)[A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]{32,}"
+    # container registries and CI: Docker Hub, GitLab's other tokens, Bitbucket
+    r"|dckr_(?:pat|oat)_[\w-]{20,}|gl(?:ptt|dt|rt|cbt|imt|agent|oas|ft|sot)-[\w-]{20,}|GR1348941[\w-]{20,}|ATBB[\w=.-]{32,}"
+    # secret managers: HashiCorp Vault and Terraform Cloud, 1Password, Infisical, Doppler, Pulumi, age
+    r"|hv[sbr]\.[\w-]{24,}|[A-Za-z0-9]{14}\.atlasv1\.[\w=-]{60,}|ops_eyJ[\w+/=-]{100,}"
+    r"|st\.[a-f0-9-]{36}\.[a-f0-9]{32}\.[a-f0-9]{32}|dp\.(?:ct|st|sa|scim|audit)\.[A-Za-z0-9]{40,}|pul-[a-f0-9]{40}"
+    r"|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
+    # identity providers: Azure AD client secrets, Okta API tokens (after SSWS)
+    r"|[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}|(?<=SSWS )00[\w-]{40}"
+    # observability: New Relic, Sentry, Grafana, Dynatrace
+    r"|NR(?:AK|AA|II|IQ|SP)-[A-Z0-9]{27}|NRJS-[a-f0-9]{19}|sntry[su]_[\w+/=]{60,}|gl(?:c|sa)_[\w+/=]{32,}"
+    r"|dt0[a-z]\d{2}\.[A-Z0-9]{24}\.[A-Z0-9]{64}"
+    # API tools and platforms: Postman, Mapbox, Airtable, Figma, Netlify, Supabase, PlanetScale, Fly.io,
+    # Tailscale, Pinecone, LangSmith, Heroku, Brevo, Prefect, Sourcegraph, xAI, Notion, Dropbox
+    r"|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|[ps]k\.eyJ[\w-]{20,}\.[\w-]{20,}|pat[A-Za-z0-9]{14}\.[a-f0-9]{64}|figd_[\w-]{40,}"
+    r"|nfp_[A-Za-z0-9]{36,}|sbp_[a-f0-9]{40}|pscale_(?:tkn|pw|oauth)_[\w.-]{32,64}|fo1_[\w-]{40,}"
+    r"|tskey-(?:api|auth|client)-[\w-]{10,}|pcsk_[\w]{40,}|lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}|HRKU-[\w-]{40,}"
+    r"|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|pnu_[A-Za-z0-9]{36}|sgp_[a-f0-9]{16,}_?[a-f0-9]{16,}|xai-[A-Za-z0-9]{60,}"
+    r"|secret_[A-Za-z0-9]{43}|sl\.[\w-]{130,}"
     r")(?![\w-])")
 TELEGRAM = re.compile(r"\d{6,12}:[\w-]{35}(?![\w-])")  # a bot token, also inside api.telegram.org/bot<token>/
 WEBHOOK = re.compile(r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)"
                      r"|(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks"
                      r"|[\w-]+\.webhook\.office\.com)/[\w/@.-]+")
-PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)")
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                         r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)")
 # An AWS secret access key: 40 base64 characters, mixed case (a git hash is lowercase hex).
 AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}"
                         r"(?![A-Za-z0-9/+=])")
@@ -46,7 +67,10 @@ AWS_CONTEXT = ("akia", "asia", "aws", "secret")  # in the lower-cased text
 TOKEN_PREFIXES = ("sk-", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "_live_", "_test_",
                   "whsec_", "AIza", "ya29.", "GOCSPX-", "eyJ", "hf_", "api_org_", "npm_", "SK", "AC", "SG.", ":AA",
                   "shpat_", "shpss_", "shpca_", "shppa_", "pypi-", "_v1_", "gsk_", "r8_", "pplx-", "dapi", "lin_api_", "ntn_", "dp.pt.", "key-", "-us",
-                  "sq0", "ATATT3", "EAA")
+                  "sq0", "ATATT3", "EAA", ".", "xapp-", "dckr_", "gl", "GR1348941", "ATBB", "hv", "ops_", "st.",
+                  "dp.", "pul-", "AGE-SECRET-KEY-", "Q~", "SSWS", "NR", "sntry", "dt0", "PMAK-", "pat", "figd_", "nfp_",
+                  "sbp_", "pscale_", "fo1_", "tskey-", "pcsk_", "lsv2_", "HRKU-", "xkeysib-", "pnu_", "sgp_", "xai-",
+                  "secret_", "sl.")
 
 # --- a secret inside other text: only the value is replaced ---------------------------------
 # scheme://user:password@host (postgres, mysql, redis, amqp, mongodb+srv, https, ...)

@@ -23,6 +23,28 @@ NAME = re.compile(r"(?i:\b(?:my\s+(?:full\s+|real\s+|legal\s+|first\s+|last\s+|s
 NAME_FIELD = re.compile(r"(?m)(?:^|(?<=[,;|•])[ \t]*)(?:(?:Full|Legal|Your)[ \t]+name|Name)[ \t]*:[ \t]*"
                         r"(?P<name>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’.-]*){1,3})")
 NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower-cased text: 3x faster
+# Other ways people give a name, all capitalised: "I'm Jane Roe", "this is Jane from billing", "Hi Jane,"
+# / "Dear Mr. Roe," (a greeting's addressee), and a sign-off's next line ("Best regards,\nJane Roe").
+CAP = r"[A-Z][a-z'’-]+"
+PERSON = rf"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?[ \t]+)?{CAP}(?:[ \t]+(?:[A-Z]\.[ \t]+)?{CAP}){{0,2}}"
+INTRODUCTION = re.compile(rf"\b(?:I'm|I’m|I am|[Tt]his is|[Ii]t's|[Ii]t’s|[Mm]y name's|[Cc]all me|[Ss]igned|[Aa]uthor:|[Ff]rom:)"
+                          rf"[ \t]+(?P<name>{PERSON})(?=[ \t]*(?:[,.!;:\n]|$|[ \t]+(?:from|and|here|at|with|of)\b))")
+GREETING = re.compile(rf"(?m)^[ \t]*(?:Dear|Hi|Hello|Hey|Hiya|Greetings|Bonjour|Hallo|Hola|Ciao)[ \t,]+(?P<name>{PERSON})[ \t]*[,!:\n]")
+SIGN_OFF = re.compile(rf"(?im)^[ \t]*(?:(?:best|kind|warm|warmest)(?:[ \t]+regards)?|regards|cheers|thanks|thank[ \t]+you|many[ \t]+thanks"
+                      rf"|sincerely|yours(?:[ \t]+(?:sincerely|truly|faithfully))?|best[ \t]+wishes|all[ \t]+the[ \t]+best|take[ \t]+care"
+                      rf"|mit[ \t]+freundlichen[ \t]+grüßen|cordialement|saludos|un[ \t]+saluto)[ \t]*[,.!]?[ \t]*\n[ \t]*"
+                      rf"(?-i:(?P<name>{PERSON}))[ \t]*(?:\n|$)")
+# Capitalised words that open such a line but name nobody.
+NOT_PERSON = {"Everyone", "All", "There", "Team", "Sir", "Madam", "World", "Guys", "Folks", "Friends", "Chat", "ChatGPT",
+              "GPT", "Assistant", "Claude", "Bard", "Gemini", "Copilot", "Bot", "AI", "Again", "Thanks", "Thank", "Sure",
+              "Here", "Please", "Hope", "Just", "Can", "Could", "Would", "What", "How", "Why", "When", "Where", "Who",
+              "Is", "Are", "Do", "Does", "The", "This", "That", "It", "Not", "So", "Yes", "No", "Ok", "Okay", "Good",
+              "Great", "Well", "Now", "Then", "Also", "Still", "Sorry", "Trying", "Looking", "Working", "Going", "Back",
+              "Happy", "Glad", "Excited", "Interested", "New", "Fine", "Done", "Ready", "Writing", "Using", "Getting",
+              "Having", "Making", "Asking", "Wondering", "Curious", "Confused", "Stuck", "Afraid", "Aware", "Able",
+              "Python", "Java", "Javascript", "English", "French", "German", "Spanish", "Chinese", "User", "Human",
+              "Customer", "Support", "Admin", "Manager", "Student", "Teacher", "Developer", "Engineer", "Doctor",
+              "Morning", "Afternoon", "Evening", "Day", "Monday", "Friday", "Best", "Regards", "Cheers", "Sincerely"}
 NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the", "a", "an", "in", "on", "at",
             "from", "to", "with", "of", "for", "by", "here", "there", "also", "just", "still", "which", "who",
             "because", "as", "if", "when", "it", "this", "that", "my", "your", "you", "we", "he", "she", "they",
@@ -30,13 +52,17 @@ NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the
             "important", "secret", "private", "what", "how", "why", "can", "could", "would", "will", "do", "does",
             "did", "am", "are", "be", "have", "has", "had", "all", "no", "yes", "ok", "okay", "full", "first", "last"}
 HONORIFICS = {"mr", "mrs", "ms", "dr", "prof"}
+HONORIFICS_CAP = {"Mr", "Mrs", "Ms", "Dr", "Prof"}
 
-MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+MONTH = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|janv|févr|fevr|mars|avr|mai|juin|juil|août|aout"
+         r"|déc|ene|abr|ago|dic|gen|mag|giu|lug|set|ott|jän|mär|märz|okt|dez|fev|out|dez)[a-zéèûäöü]*\.?")
 DATE = (r"(?:\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
-        rf"|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?)?{MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+\d{{4}}"
+        rf"|(?:(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th|er|\.|º)?\s+(?:of\s+|de\s+|di\s+)?)?{MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+(?:de\s+)?\d{{4}}"
         r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)")
 DOB = re.compile(r"(?i)\b(?:born(?:\s+on|\s+in)?|date\s+of\s+birth|birth\s*date|birthdate|d\.?o\.?b\.?|birthday(?:\s+is)?"
-                 r"|geboren(?:\s+am)?|né(?:e)?\s+le|fecha\s+de\s+nacimiento)\s*(?:is|was|:|-|=)?\s*(?:on\s+)?"
+                 r"|geboren(?:\s+am)?|geburtsdatum|geb\.|né(?:e)?\s+le|date\s+de\s+naissance|fecha\s+de\s+nacimiento"
+                 r"|nacid[oa]\s+el|data\s+di\s+nascita|nat[oa]\s+il|data\s+de\s+nascimento|nascid[oa]\s+em"
+                 r"|geboortedatum|urodzon[ya]|f[øo]dt|född)\s*(?:is|was|:|-|=)?\s*(?:on\s+)?(?:the\s+)?"
                  rf"(?P<date>{DATE})|出生(?:日期)?[:：]?\s*(?P<cn>{DATE})")
 
 STREET = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter"
@@ -53,6 +79,17 @@ ADDRESS = re.compile(
     r"|\b[A-Z][a-zäöüß]+(?:straße|strasse|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b"
     r"|\b(?:Calle|Avenida|Via|Viale|Piazza|Rua)\s+(?:[A-Z][\w'’-]+\s+){1,3}\d{1,4}\b")
 
+PO_BOX = re.compile(r"(?i)\b(?:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach|apartado(?:\s+de\s+correos)?|casella\s+postale"
+                    r"|bo[iî]te\s+postale|caixa\s+postal|bus)\s*#?\s*\d{1,7}\b")
+# The UK's postcode and Canada's postal code have their own shapes; a 5-digit ZIP after a US state's code.
+POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s\d[ABCEGHJ-NPRSTV-Z]\d"
+                      r"|(?<=, )(?:A[LKZR]|C[AOT]|DE|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT"
+                      r"|V[TA]|W[AVIY]|DC)\s\d{5}(?:-\d{4})?)\b")
+# "I live at ...", "my address is ...", "Adresse: ...": the rest of the line, when it holds a number.
+ADDRESS_CUE = re.compile(r"(?i)\b(?:i\s+live\s+(?:at|on)|my\s+(?:home\s+|postal\s+|mailing\s+|street\s+)?address\s*(?:is|:)"
+                         r"|(?:home|postal|mailing|shipping|billing)\s+address\s*(?:is|:)|ship\s+(?:it\s+)?to|send\s+it\s+to"
+                         r"|adresse\s*:|anschrift\s*:|dirección\s*:|indirizzo\s*:|endereço\s*:|ich\s+wohne\s+in|j'habite\s+au)"
+                         r"[ \t]*(?P<value>[^\n.;!?]{6,100})")
 PASSPORT = re.compile(r"(?i:\bpassport(?:\s*(?:no\.?|number|num\.?|#|id))?\s*(?:is|:|=|-)?\s*)"
                       r"(?P<value>(?=(?:[A-Z]*\d){5})[A-Z0-9]{6,9})\b")
 # Patterns lead with their character class (the regex engine then skips to candidates fast); the
@@ -84,6 +121,11 @@ def names(text: str):
     if ":" in text:
         for m in NAME_FIELD.finditer(text):
             yield m.span("name")
+    for pattern in (INTRODUCTION, GREETING, SIGN_OFF):
+        for m in pattern.finditer(text):
+            words = [w.rstrip(".") for w in m.group("name").split() if w.rstrip(".") not in HONORIFICS_CAP]
+            if words and words[0] not in NOT_PERSON and all(w not in NOT_PERSON for w in words[:1]):
+                yield m.span("name")
 
 
 def dates_of_birth(text: str):
@@ -92,6 +134,12 @@ def dates_of_birth(text: str):
 
 
 def addresses(text: str):
+    for m in ADDRESS_CUE.finditer(text):
+        if re.search(r"\d", m.group("value")):
+            yield m.span("value")
+    for pattern in (PO_BOX, POSTCODE):
+        for m in pattern.finditer(text):
+            yield m.span()
     for m in ADDRESS.finditer(text):
         if not (m.group(0)[0].isdigit() and m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")):
             yield m.span()
@@ -160,8 +208,13 @@ HEX = set("0123456789abcdefABCDEF")
 
 
 def maybe_address(text: str, lower: str) -> bool:
-    """(Every form has a house number: find() asks only texts with a digit.)"""
-    return HOUSE.search(text) is not None or STREET_WORDS.search(lower) is not None
+    """(Every form has a number: find() asks only texts with a digit.)"""
+    return HOUSE.search(text) is not None or STREET_WORDS.search(lower) is not None or "box" in lower \
+        or "post" in lower or "live" in lower or "address" in lower or "adress" in lower or "ship" in lower \
+        or "send it" in lower or bool(POSTCODE_GATE.search(text))
+
+
+POSTCODE_GATE = re.compile(r"[A-Z]\d[A-Z\d]? \d[A-Z]|, [A-Z]{2} \d{5}")
 
 
 def maybe_bitcoin(text: str, lower: str) -> bool:
@@ -180,7 +233,10 @@ def ssns(text: str):
 
 
 NAME_CUES = ("name is", "name's", "name’s", "name:", "name :")
-OTHER_NAME_CUES = ("called", "appelle", "llamo", "hei")
+OTHER_NAME_CUES = ("called", "appelle", "llamo", "hei", "i'm ", "i’m ", "i am ", "this is ", "it's ", "it’s ", "call me",
+                   "signed", "author:", "from:", "dear ", "hi ", "hello ", "hey ", "hiya", "greetings", "bonjour", "hallo",
+                   "hola", "ciao", "regards", "cheers", "thanks", "thank you", "sincerely", "yours", "best", "take care",
+                   "grüßen", "cordialement", "saludos", "saluto")
 
 
 def maybe_name(text: str, lower: str) -> bool:
@@ -188,4 +244,6 @@ def maybe_name(text: str, lower: str) -> bool:
 
 
 def maybe_dob(text: str, lower: str) -> bool:
-    return any(w in lower for w in ("born", "birth", "dob", "d.o.b", "geboren", "née", "né ", "nacimiento", "出生"))
+    return any(w in lower for w in ("born", "birth", "dob", "d.o.b", "geboren", "geburt", "geb.", "née", "né ", "naissance",
+                                    "nacimiento", "nacid", "nascita", "nato ", "nata ", "nascimento", "nascid", "geboorte",
+                                    "urodzon", "født", "fodt", "född", "出生"))

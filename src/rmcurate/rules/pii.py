@@ -20,17 +20,46 @@ import phonenumbers
 from stdnum import iban, luhn
 
 from rmcurate.rules import identifiers as ids
+from rmcurate.rules import national_ids as national
 from rmcurate.rules.credentials import find_credentials
+from rmcurate.rules.secret_context import find_contextual
 
 PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "card": "[CARD]", "iban": "[IBAN]", "ssn": "[SSN]",
                 "mac": "[MAC]", "ip": "[IP]", "phone": "[PHONE]", "wallet": "[WALLET]", "passport": "[PASSPORT]",
-                "dob": "[DATE_OF_BIRTH]", "address": "[ADDRESS]", "name": "[NAME]"}
+                "dob": "[DATE_OF_BIRTH]", "address": "[ADDRESS]", "name": "[NAME]", "national_id": "[ID_NUMBER]",
+                "bank": "[BANK_ACCOUNT]", "mrn": "[MEDICAL_RECORD]"}
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
+# Written to dodge scrapers: jane.doe [at] example [dot] com, jane (at) example.com, jane AT example DOT com.
+AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+(?:at|AT)\s+|\s*@\s+|\s+@\s*)"
+DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
+TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|ru|cn|jp|in|br|au|ca|ch|se|info|biz|me|ai|dev|app)"
+MAIL_PROVIDERS = r"(?:gmail|googlemail|yahoo|hotmail|outlook|live|proton(?:mail)?|icloud|aol|gmx|yandex|qq|163|126|mail|web)\b"
+EMAIL_OBFUSCATED = re.compile(rf"(?<![\w.+-])[\w+-]+(?:{DOT}[\w+-]+)*{AT}[\w-]+(?:{DOT}[\w-]+)*{DOT}{TLD}\b")
+
+
+def _emails(text: str):
+    yield from (m.span() for m in EMAIL.finditer(text))
+    for m in EMAIL_OBFUSCATED.finditer(text):
+        found = m.group(0)
+        if "@" in found and " " not in found:
+            continue  # a plain address: EMAIL's
+        # "look at this dot com" is prose: the spelled-out form needs brackets, a user-name-like local
+        # part or a mail provider's domain
+        local, domain = re.split(AT, found, maxsplit=1)
+        if re.search(r"[\[({<]\s*at", found) or "@" in found or re.search(r"[._\d-]|\sdot\s", local, re.I) \
+                or re.match(MAIL_PROVIDERS, domain, re.I):
+            yield m.span()
+
+
+def _maybe_email(text: str, lower: str) -> bool:
+    return "@" in text or " at " in lower or "at]" in lower or "at)" in lower or "at}" in lower or "at>" in lower
 
 
 # --- numbers with a checksum: cards (Luhn), IBANs (mod 97), US SSNs -----------------------------
-CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d-])")
+# Grouped by spaces, dashes, dots, slashes, underscores or the Unicode spaces and dashes editors insert.
+CARD_SEP = "[ \u00a0\u2009\u202f.\u2010-\u2014/_-]"
+CARD = re.compile(rf"\d(?:{CARD_SEP}?\d){{12,18}}(?![\d-])")
 CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|65|62")  # Visa, Mastercard, Amex, Diners, JCB, ...
 # Upper or lower case, grouped by spaces or not; a candidate may run into the next word, so the
 # longest run of its groups that passes the checksum is the IBAN.
@@ -39,8 +68,11 @@ IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b")
 
 def _cards(text: str):
     for m in CARD.finditer(text):
-        if m.start() and text[m.start() - 1] in "0123456789-":
+        if m.start() and text[m.start() - 1] in "0123456789-.":
             continue
+        seps = set(re.sub(r"\d", "", m.group(0)))
+        if len(seps) > 1 or seps and seps <= {".", "/", "_"} and not re.fullmatch(r"\d{4}(?:[./_]\d{4}){3}", m.group(0)):
+            continue  # mixed separators are a figure row; dots, slashes and underscores only in 4-4-4-4 groups
         digits = re.sub(r"\D", "", m.group(0))
         if CARD_PREFIX.match(digits) and luhn.is_valid(digits):
             yield m.span()
@@ -72,13 +104,19 @@ def _ips(text: str):
         s = m.group(0)
         if "::" in s and not any(c.isdigit() for c in s):  # "a::b" is code far more often than an address
             continue
+        if ":" in s and sum(1 for g in s.split(":") if g) < 3:  # `arr[1::2]`, `x[::2]`: slices
+            continue
         if "." in s and VERSION_CUE.search(text, max(0, m.start() - 12), m.start()):
             continue
         try:
-            ipaddress.ip_address(s)
+            address = ipaddress.ip_address(s)
         except ValueError:
             continue
-        yield m.span()
+        # Only an address on the internet can point at a person: loopback (127.0.0.1, ::1), private
+        # (10/8, 192.168/16), any-address (0.0.0.0), link-local, documentation (192.0.2/24,
+        # 2001:db8::/32) and the rest of the reserved space are code and examples. `arr[1::2]` too.
+        if address.is_global and not address.is_multicast:
+            yield m.span()
 
 
 # --- phone numbers: a shape, then libphonenumber decides ----------------------------------------
@@ -100,6 +138,20 @@ def _valid_phone(s: str, regions) -> bool:
     return False
 
 
+# After a cue ("call me on", "tel:", "Handy", "电话"), a national number in any grouping, valid in a
+# region libphonenumber knows; without one, only shapes few other numbers take.
+PHONE_CUE = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|whatsapp|call\s+me(?:\s+(?:on|at))?"
+                       r"|text\s+me(?:\s+(?:on|at))?|reach\s+me\s+(?:on|at)|my\s+number|handy|telefon|téléphone|portable"
+                       r"|teléfono|móvil|celular|telefone|telefono|cellulare)\b|电话|手机|電話")
+PHONE_AFTER_CUE = re.compile(r"[^\d\n+(]{0,16}(?P<value>\+?\(?\d[\d\s().-]{5,17}\d)(?![\d-])")
+PHONE_WIDE = PHONE_REGIONS + ("IT", "ES", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "PT", "IE", "MX", "AR",
+                              "CO", "CL", "ZA", "NG", "KE", "EG", "TR", "RU", "UA", "KR", "SG", "MY", "ID", "PH", "TH",
+                              "VN", "PK", "BD", "NZ", "IL", "SA", "AE")
+# Without a cue: (555) 123-4567 or 555-123-4567 (US), or a valid number in groups of the region's own
+# plan; figure rows ("100 200 300"), part numbers and years pass.
+PHONE_US = re.compile(r"(?<![\w.-])(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}(?![\w-]|\.\d)")
+
+
 def _phones(text: str):
     for m in PHONE_INTL.finditer(text):
         if _valid_phone(m.group(0), (None,)):
@@ -107,9 +159,13 @@ def _phones(text: str):
     for m in PHONE_CN_MOBILE.finditer(text):
         if _valid_phone(m.group(0), ("CN",)):
             yield m.span()
-    for m in PHONE_GROUPED.finditer(text):
-        if _valid_phone(m.group(0), PHONE_REGIONS):
+    for m in PHONE_US.finditer(text):
+        if _valid_phone(m.group(0), ("US", "CA")):
             yield m.span()
+    for cue in PHONE_CUE.finditer(text):
+        m = PHONE_AFTER_CUE.match(text, cue.end())
+        if m and _valid_phone(m.group("value"), PHONE_WIDE):
+            yield m.span("value")
 
 
 # The gates are cheap tests run on every text; a finder runs only where its gate passes.
@@ -135,10 +191,14 @@ ANY_TEXT, A_DIGIT, DIGITS = 0, 1, 2
 # (kind, what it needs, gate(text, lower case) or None, finder)
 DETECTORS = (
     ("secret", ANY_TEXT, None, find_credentials),
-    ("email", ANY_TEXT, lambda text, lower: "@" in text, lambda text: (m.span() for m in EMAIL.finditer(text))),
+    ("secret", ANY_TEXT, None, find_contextual),
+    ("email", ANY_TEXT, _maybe_email, _emails),
     ("card", DIGITS, None, _cards),
     ("iban", DIGITS, None, _ibans),
     ("ssn", DIGITS, None, ids.ssns),
+    ("national_id", A_DIGIT, national.maybe_national, national.national_ids),
+    ("bank", A_DIGIT, national.maybe_bank, national.bank_accounts),
+    ("mrn", A_DIGIT, national.maybe_mrn, national.medical_record_numbers),
     ("passport", A_DIGIT, lambda text, lower: "passport" in lower, ids.passports),
     ("dob", A_DIGIT, ids.maybe_dob, ids.dates_of_birth),
     ("mac", ANY_TEXT, _maybe_mac, ids.macs),
@@ -148,7 +208,8 @@ DETECTORS = (
     ("phone", DIGITS, None, _phones),
     ("name", ANY_TEXT, ids.maybe_name, ids.names),
 )
-KINDS = tuple(kind for kind, *_ in DETECTORS)
+KINDS = tuple(dict.fromkeys(kind for kind, *_ in DETECTORS))
+WITH_LOWER = (find_credentials, find_contextual)
 
 
 def find(text: str) -> list[tuple[int, int, str]]:
@@ -160,7 +221,7 @@ def find(text: str) -> list[tuple[int, int, str]]:
         if needs > has or (gate and not gate(text, lower)):
             continue
         # find_credentials reuses the lower case made here (most of its gates are word tests)
-        for start, end in (finder(text, lower) if finder is find_credentials else finder(text)):
+        for start, end in (finder(text, lower) if finder in WITH_LOWER else finder(text)):
             if all(end <= s or start >= e for s, e, _ in taken):
                 taken.append((start, end, kind))
     return sorted(taken)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from rmcurate.judges.cache import CachedJudge
 from rmcurate.prompts.fields import cut, render_conversation
 from rmcurate.prompts.templates import load
+from rmcurate.rules.pii import scrub, scrub_value
 from rmcurate.rules.rmboost import BETTER, condition, pair_id, parse_response, template_markers, validate
 from rmcurate.schemas.judge import JudgeRequest, Structured
 from rmcurate.schemas.pairs import Pair, PairAttempt
@@ -118,7 +119,8 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
         for start in range(0, len(todo), s.batch):
             batch = todo[start:start + s.batch]
             now = datetime.now(UTC)
-            prompts = [prompt_messages(x) for x in batch]
+            # Scrubbed before anything reads them: the judge, the rewrite it copies from, the pairs table
+            prompts = [scrub_value(prompt_messages(x)) for x in batch]
             convs = [render_conversation(p, s.field_max_chars) for p in prompts]
             given_up = {}  # i -> why a call for this seed was rejected: recorded, so the seed is moved past
             if s.generate_y1:
@@ -126,7 +128,7 @@ def synthesize_pairs(con, judge: CachedJudge, run_id: str, settings: PairSetting
                 y1s = [r.text.strip() if r.ok and r.text else None for r in y1_results]
                 given_up = {i: r.error for i, r in enumerate(y1_results) if r.status == "rejected"}
             else:
-                y1s = [x["response"] for x in batch]
+                y1s = [scrub(x["response"]) if x["response"] else x["response"] for x in batch]
             conds = [condition(x["item_id"], s.seed, s.k_aspects, aspects) for x in batch]
             # The model must see all of y1: a pair built on a middle-cut y1 would pair y2 with text it never saw.
             too_long = {i for i in range(len(batch)) if y1s[i] and len(y1s[i]) > s.field_max_chars}
@@ -188,9 +190,9 @@ def add_natural_pairs(con, run_id: str) -> int:
     now = datetime.now(UTC)
     pairs = []
     for c in natural_candidates(con, LABEL_VERSION):
-        prompt = prompt_messages(c)
-        pairs.append(Pair(pair_id=pair_id("natural", prompt, c["chosen"], c["rejected"]),
-                          prompt=[ChatMessage(**m) for m in prompt], chosen=c["chosen"], rejected=c["rejected"],
+        prompt, chosen, rejected = scrub_value(prompt_messages(c)), scrub(c["chosen"]), scrub(c["rejected"])
+        pairs.append(Pair(pair_id=pair_id("natural", prompt, chosen, rejected),
+                          prompt=[ChatMessage(**m) for m in prompt], chosen=chosen, rejected=rejected,
                           origin="natural", source_item_id=c["item_id"], other_item_id=c["other_item_id"],
                           pipeline_version=PAIRS_VERSION, run_id=run_id, created_at=now))
     known = existing_pair_ids(con, [p.pair_id for p in pairs])

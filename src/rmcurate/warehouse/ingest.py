@@ -31,6 +31,7 @@ from rmcurate.warehouse.db import memory_limit, scalar
 from rmcurate.warehouse.ddl import columns
 from rmcurate.warehouse.recovery import delete_rows, recover
 from rmcurate.warehouse.replies import index_replies, reindex
+from rmcurate.warehouse.scrubbing import scrub_chunk
 
 
 @dataclass
@@ -271,8 +272,11 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         if single:
             con.begin()
             _forget(con, replaced)
-        source = read(path, fmt, batch_size, feedback_names=SourceSettings().feedback_map)
+        sources = SourceSettings()
+        source = read(path, fmt, batch_size, feedback_names=sources.feedback_map)
         for chunk in _read_ahead(source) if chunks is None else chunks:
+            if sources.scrub_at_ingest:
+                chunk = scrub_chunk(chunk)
             if not single and uncommitted is None:
                 con.begin()
                 uncommitted = 0

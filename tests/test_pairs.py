@@ -8,6 +8,7 @@ from rmcurate.judges.cache import CachedJudge
 from rmcurate.judges.vllm_http import HttpJudge
 from rmcurate.prompts.templates import load
 from rmcurate.readers import detect
+from rmcurate.rules.pii import scrub
 from rmcurate.rules.rmboost import ASPECTS, condition, parse_response, template_markers, validate
 from rmcurate.schemas.feedback import FeedbackLabel
 from rmcurate.settings import LabelSettings, PairSettings
@@ -100,7 +101,7 @@ def test_stage_builds_pairs_and_reruns_without_calls(home, judge_url):
             SELECT p.source_item_id, p.intended_label, p.aspects, p.chosen, p.rejected, t.response
             FROM pairs p JOIN turns t ON t.item_id = p.source_item_id WHERE origin = 'rmboost'"""):
         assert (label, aspects) == condition(item_id, 0, 2)
-        assert (rejected if label == "better" else chosen) == response
+        assert (rejected if label == "better" else chosen) == scrub(response)  # y1 as the judge saw it
     sent = judge.counts.sent
     again = synthesize_pairs(con, judge, "run-2", settings)
     assert again.n_seeds == 0 and judge.counts.sent == sent  # every seed tried: nothing to ask

@@ -103,7 +103,7 @@ COMMAND = re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p(?P<
                      r"|\bredis-cli\b[^\n]*?\s-a\s+(?P<redis>\S+)"
                      r"|\bcurl\b[^\n]*?\s(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<curl>[^\s\"']+)")
 # What people write where a secret would go: not a secret.
-PLACEHOLDER = re.compile(r"^[$%<\[{(\\]|^\*+$|^x+$|^\.+$|your|here|example|xxx|placeholder|redacted|changeme\b|"
+PLACEHOLDER = re.compile(r"^[$%<\[{(\\]|^\*+$|^x+$|^\.+$|your|here|example|xxx|placeholder|redacted|changeme\b|^my[_-]|"
                          r"^(?:pass(?:word)?|secret|token|none|null|true|false|str|string|int|bool|required|optional"
                          r"|undefined|env|value|admin|user|username|test|dummy|include|omit|same-origin)[!?]?$", re.I)
 TOKEN_PLACEHOLDER = re.compile(r"your|here|placeholder", re.I)  # not "example": AWS documents real-shaped keys ending in EXAMPLE

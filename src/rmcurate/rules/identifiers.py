@@ -27,7 +27,8 @@ NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower
 # / "Dear Mr. Roe," (a greeting's addressee), and a sign-off's next line ("Best regards,\nJane Roe").
 CAP = r"[A-Z][a-z'’-]+"
 PERSON = rf"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?[ \t]+)?{CAP}(?:[ \t]+(?:[A-Z]\.[ \t]+)?{CAP}){{0,2}}"
-INTRODUCTION = re.compile(rf"\b(?:I'm|I’m|I am|[Tt]his is|[Ii]t's|[Ii]t’s|[Mm]y name's|[Cc]all me|[Ss]igned|[Aa]uthor:|[Ff]rom:)"
+INTRODUCTION = re.compile(rf"(?:\b(?:I'm|I’m|I am|[Mm]y name's|[Cc]all me|[Ss]igned)"
+                          rf"|(?m:^|\b(?:[Hh]i|[Hh]ello|[Hh]ey|[Hh]iya)\b[ \t,!]*)(?:[Tt]his is|[Ii]t's|[Ii]t’s))"
                           rf"[ \t]+(?P<name>{PERSON})(?=[ \t]*(?:[,.!;:\n]|$|[ \t]+(?:from|and|here|at|with|of)\b))")
 GREETING = re.compile(rf"(?m)^[ \t]*(?:Dear|Hi|Hello|Hey|Hiya|Greetings|Bonjour|Hallo|Hola|Ciao)[ \t,]+(?P<name>{PERSON})[ \t]*[,!:\n]")
 SIGN_OFF = re.compile(rf"(?im)^[ \t]*(?:(?:best|kind|warm|warmest)(?:[ \t]+regards)?|regards|cheers|thanks|thank[ \t]+you|many[ \t]+thanks"
@@ -44,7 +45,9 @@ NOT_PERSON = {"Everyone", "All", "There", "Team", "Sir", "Madam", "World", "Guys
               "Having", "Making", "Asking", "Wondering", "Curious", "Confused", "Stuck", "Afraid", "Aware", "Able",
               "Python", "Java", "Javascript", "English", "French", "German", "Spanish", "Chinese", "User", "Human",
               "Customer", "Support", "Admin", "Manager", "Student", "Teacher", "Developer", "Engineer", "Doctor",
-              "Morning", "Afternoon", "Evening", "Day", "Monday", "Friday", "Best", "Regards", "Cheers", "Sincerely"}
+              "Morning", "Afternoon", "Evening", "Day", "Monday", "Friday", "Best", "Regards", "Cheers", "Sincerely",
+              "Professor", "Colleague", "Colleagues", "Friend", "Hiring", "Recruiter", "Editor", "Members", "Board",
+              "Committee", "Valued", "Dear", "Mom", "Dad", "Heavenly", "Lord", "God", "Father", "Valentine's", "Sirs", "Reader", "Readers", "Santa", "Whatever", "Alright"}
 NOT_NAME = {"and", "but", "or", "so", "i", "im", "i'm", "is", "was", "not", "the", "a", "an", "in", "on", "at",
             "from", "to", "with", "of", "for", "by", "here", "there", "also", "just", "still", "which", "who",
             "because", "as", "if", "when", "it", "this", "that", "my", "your", "you", "we", "he", "she", "they",
@@ -121,7 +124,9 @@ def names(text: str):
     if ":" in text:
         for m in NAME_FIELD.finditer(text):
             yield m.span("name")
-    for pattern in (INTRODUCTION, GREETING, SIGN_OFF):
+    for pattern, words in ((INTRODUCTION, INTRODUCTION_WORDS), (GREETING, GREETING_WORDS), (SIGN_OFF, SIGN_OFF_WORDS)):
+        if not any(w in lower for w in words) or pattern is SIGN_OFF and "\n" not in text:
+            continue
         for m in pattern.finditer(text):
             words = [w.rstrip(".") for w in m.group("name").split() if w.rstrip(".") not in HONORIFICS_CAP]
             if words and words[0] not in NOT_PERSON and all(w not in NOT_PERSON for w in words[:1]):
@@ -134,11 +139,16 @@ def dates_of_birth(text: str):
 
 
 def addresses(text: str):
-    for m in ADDRESS_CUE.finditer(text):
-        if re.search(r"\d", m.group("value")):
-            yield m.span("value")
-    for pattern in (PO_BOX, POSTCODE):
-        for m in pattern.finditer(text):
+    lower = text.lower()
+    if any(w in lower for w in ADDRESS_CUE_WORDS):
+        for m in ADDRESS_CUE.finditer(text):
+            if re.search(r"\d", m.group("value")):
+                yield m.span("value")
+    if any(w in lower for w in PO_BOX_WORDS):
+        for m in PO_BOX.finditer(text):
+            yield m.span()
+    if POSTCODE_GATE.search(text):
+        for m in POSTCODE.finditer(text):
             yield m.span()
     for m in ADDRESS.finditer(text):
         if not (m.group(0)[0].isdigit() and m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")):
@@ -214,6 +224,9 @@ def maybe_address(text: str, lower: str) -> bool:
         or "send it" in lower or bool(POSTCODE_GATE.search(text))
 
 
+ADDRESS_CUE_WORDS = ("live", "address", "ship", "send it", "adresse", "anschrift", "dirección", "indirizzo", "endereço",
+                     "wohne", "habite")
+PO_BOX_WORDS = ("box", "postfach", "apartado", "postale", "postal", "bus ")
 POSTCODE_GATE = re.compile(r"[A-Z]\d[A-Z\d]? \d[A-Z]|, [A-Z]{2} \d{5}")
 
 
@@ -232,9 +245,13 @@ def ssns(text: str):
             yield m.span("value")
 
 
+INTRODUCTION_WORDS = ("i'm ", "i’m ", "i am ", "name's", "call me", "signed", "this is", "it's", "it’s")
+GREETING_WORDS = ("dear", "hi", "hello", "hey", "greetings", "bonjour", "hallo", "hola", "ciao")
+SIGN_OFF_WORDS = ("regards", "best", "cheers", "thank", "sincerely", "yours", "wishes", "take care", "grüßen",
+                  "cordialement", "saludos", "saluto")
 NAME_CUES = ("name is", "name's", "name’s", "name:", "name :")
 OTHER_NAME_CUES = ("called", "appelle", "llamo", "hei", "i'm ", "i’m ", "i am ", "this is ", "it's ", "it’s ", "call me",
-                   "signed", "author:", "from:", "dear ", "hi ", "hello ", "hey ", "hiya", "greetings", "bonjour", "hallo",
+                   "signed", "dear ", "hi ", "hello ", "hey ", "hiya", "greetings", "bonjour", "hallo",
                    "hola", "ciao", "regards", "cheers", "thanks", "thank you", "sincerely", "yours", "best", "take care",
                    "grüßen", "cordialement", "saludos", "saluto")
 

@@ -25,21 +25,21 @@ NATIONAL = (
     (("rijksregisternummer", "national register number", "numéro national"), ("be.nn",)),
     (("curp",), ("mx.curp",)),
     (("resident registration", "rrn", "주민등록번호"), ("kr.rrn",)),
-    (("sin", "social insurance"), ("ca.sin",)),
+    (("sin number", "social insurance"), ("ca.sin",)),
     (("tfn", "tax file number"), ("au.tfn",)),
     (("身份证", "resident identity", "id card number", "identity card"), ("cn.ric",)),
     (("ahv", "avs"), ("ch.ssn",)),
     (("my number", "individual number", "マイナンバー"), ("jp.in_",)),
-    (("rut", "run"), ("cl.rut",)),
+    (("rut",), ("cl.rut",)),
     (("nif", "contribuinte"), ("pt.nif",)),
     (("tc kimlik", "kimlik no", "t.c. kimlik"), ("tr.tckimlik",)),
-    (("pps",), ("ie.pps",)),
+    (("pps number", "ppsn"), ("ie.pps",)),
     (("teudat zehut", "israeli id"), ("il.idnr",)),
     (("cnp",), ("ro.cnp",)),
     (("south african id", "rsa id", "id number"), ("za.idnr",)),
     (("ird",), ("nz.ird",)),
     (("national id", "national identity", "id number", "identity number", "personal number", "tax id",
-      "tin"), ("br.cpf", "es.dni", "it.codicefiscale", "nl.bsn", "fr.nir", "de.idnr", "pl.pesel", "se.personnummer",
+      "tin number"), ("br.cpf", "es.dni", "it.codicefiscale", "nl.bsn", "fr.nir", "de.idnr", "pl.pesel", "se.personnummer",
                "fi.hetu", "no.fodselsnummer", "be.nn", "mx.curp", "kr.rrn", "ca.sin", "cn.ric", "za.idnr", "ro.cnp")),
 )
 # What follows a cue: letters and digits, grouped by spaces, dots, dashes or slashes, with a digit.
@@ -73,26 +73,31 @@ def _validator(name: str):
 
 VALIDATORS = {name: _validator(name) for _, names in NATIONAL for name in names} | \
     {name: _validator(name) for _, name in SHAPES}
-CUES = [(re.compile(r"(?<!\w)(?:" + "|".join(re.escape(c) for c in cues) + r")(?!\w)"), names)
-        for cues, names in NATIONAL]
-ALL_CUE_WORDS = sorted({c for cues, _ in NATIONAL for c in cues})
+# One pass finds every cue; the validators to try are those of the cue found.
+VALIDATORS_OF: dict[str, tuple[str, ...]] = {}
+for _cues, _names in NATIONAL:
+    for _cue in _cues:
+        VALIDATORS_OF[_cue] = VALIDATORS_OF.get(_cue, ()) + _names
+CUE = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(c) for c in sorted(VALIDATORS_OF, key=len, reverse=True)) + r")(?!\w)")
+SHAPE_GATE = re.compile(r"\d\.\d{3}\.\d{3}-\d|\d{7}|[A-Z]{2} ?\d{2} ?\d{2}|[A-Z]{6}\d{2}")
 
 
 def maybe_national(text: str, lower: str) -> bool:
-    return any(c in lower for c in ALL_CUE_WORDS) or bool(re.search(r"\d\.\d{3}\.\d{3}-\d|\d{7}|[A-Z]{2} ?\d{2} ?\d{2}", text))
+    return any(c in lower for c in VALIDATORS_OF) and CUE.search(lower) is not None \
+        or SHAPE_GATE.search(text) is not None
 
 
 def national_ids(text: str):
     lower = text.lower()
-    for cue, names in CUES:
-        for m in cue.finditer(lower):
+    if len(lower) == len(text):
+        for m in CUE.finditer(lower):
+            names = VALIDATORS_OF[m.group(0)]
             gap = GAP.match(lower, m.end())
             v = VALUE.match(text, gap.end())
             if not v:
                 continue
-            candidate = v.group(0)
             # the longest leading run of its groups that a validator accepts (the value may run into words)
-            parts = re.split(r"(?<=\s)", candidate)
+            parts = re.split(r"(?<=\s)", v.group(0))
             for k in range(len(parts), 0, -1):
                 value = "".join(parts[:k]).strip()
                 compact = re.sub(r"[ .\-/]", "", value)

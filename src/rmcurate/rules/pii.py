@@ -29,7 +29,8 @@ PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "card": "[CARD]", "iba
                 "dob": "[DATE_OF_BIRTH]", "address": "[ADDRESS]", "name": "[NAME]", "national_id": "[ID_NUMBER]",
                 "bank": "[BANK_ACCOUNT]", "mrn": "[MEDICAL_RECORD]"}
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")
+# The last label has a letter: `git@3.12.1` and `chart.js@2.9.3` are versions.
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.(?=[\w-]*[A-Za-z])[\w-]*\w")
 # Written to dodge scrapers: jane.doe [at] example [dot] com, jane (at) example.com, jane AT example DOT com.
 AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+(?:at|AT)\s+|\s*@\s+|\s+@\s*)"
 DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
@@ -39,9 +40,16 @@ EMAIL_OBFUSCATED = re.compile(rf"(?<![\w.+-])[\w+-]+(?:{DOT}[\w+-]+)*{AT}[\w-]+(
 
 
 def _emails(text: str):
-    yield from (m.span() for m in EMAIL.finditer(text))
-    for m in EMAIL_OBFUSCATED.finditer(text):
-        found = m.group(0)
+    if "@" in text:
+        yield from (m.span() for m in EMAIL.finditer(text))
+    lower = text.lower()
+    if not ("at" in lower and TLD_GATE.search(lower)):
+        return
+    spans = set()
+    for a in AT_FIND.finditer(text):  # the pattern runs only around each "at", not from every word
+        lo = max(0, a.start() - 80)
+        spans |= {(lo + m.start(), lo + m.end(), m.group(0)) for m in EMAIL_OBFUSCATED.finditer(text[lo:a.end() + 120])}
+    for start, end, found in sorted(spans):
         if "@" in found and " " not in found:
             continue  # a plain address: EMAIL's
         # "look at this dot com" is prose: the spelled-out form needs brackets, a user-name-like local
@@ -49,11 +57,15 @@ def _emails(text: str):
         local, domain = re.split(AT, found, maxsplit=1)
         if re.search(r"[\[({<]\s*at", found) or "@" in found or re.search(r"[._\d-]|\sdot\s", local, re.I) \
                 or re.match(MAIL_PROVIDERS, domain, re.I):
-            yield m.span()
+            yield start, end
 
 
 def _maybe_email(text: str, lower: str) -> bool:
-    return "@" in text or " at " in lower or "at]" in lower or "at)" in lower or "at}" in lower or "at>" in lower
+    return "@" in text or ("at" in lower and TLD_GATE.search(lower) is not None)
+
+
+AT_FIND = re.compile(AT)
+TLD_GATE = re.compile(rf"(?:dot\s*[\])}}>]?|[\])}}>]?\s+dot|\.)\s*{TLD}\b")
 
 
 # --- numbers with a checksum: cards (Luhn), IBANs (mod 97), US SSNs -----------------------------

@@ -42,6 +42,7 @@ SHELL = re.compile(r"\b(?:sqlcmd|bcp|osql)\b[^\n]*?\s-P\s*(?P<sql>[^\s\"']+|\"[^
 CONFIG_KEY = re.compile(r"(?m)^[ \t-]*[\"']?(?P<key>[\w.-]*?(?:password|passwd|pwd|secret|token|api_?key|apikey|access_?key"
                         r"|private_?key|client_?secret|auth_?token|credentials?|pass))[\"']?[ \t]*[:=][ \t]*"
                         r"(?P<q>[\"']?)(?P<value>[^\s\"'#,;]{4,})(?P=q)[ \t]*(?:[#;].*)?$", re.I)
+CONFIG_GATE = re.compile(r"(?:pass\w*|pwd|secret|token|key|credentials?)[\"']?[ \t]*[:=]")
 SEED = re.compile(r"(?i)\b(?:seed\s+phrase|recovery\s+phrase|mnemonic(?:\s+phrase)?|backup\s+phrase|seed\s+words"
                   r"|wallet\s+words|secret\s+phrase|seed)\b[^\n\w]{0,20}(?:is|are|was|:)?[^\n\w]{0,5}"
                   r"(?P<value>(?:[a-z]{3,8}[ ,]+){11,23}[a-z]{3,8})\b")
@@ -52,10 +53,16 @@ WIF = re.compile(r"(?<![\w])(?:[5][HJK][1-9A-HJ-NP-Za-km-z]{49}|[KL][1-9A-HJ-NP-
 # Entropy: a random-looking value within the same line after a strong keyword.
 ENTROPY_KEY = re.compile(r"(?i)(?:secret|token|passw(?:or)?d|api[\s_-]?key|access[\s_-]?key|private[\s_-]?key|auth"
                          r"|credential|bearer|signing[\s_-]?key|license[\s_-]?key|client[\s_-]?id)")
-RANDOM = re.compile(r"(?<![\w+/=.-])[A-Za-z0-9+/_.~-]{20,200}={0,2}(?![\w+/=])")
+# The same keywords on the lower-cased text, without re.I's cost (lower() keeps every index where it
+# keeps the length; find_contextual falls back to the case-blind pattern where it does not).
+ENTROPY_KEY_LOWER = re.compile(ENTROPY_KEY.pattern.removeprefix("(?i)"))
+ENTROPY_WORDS = ("secret", "token", "passw", "key", "auth", "credential", "bearer", "client")
+VALUE_AFTER = re.compile(r"(?:[\"']?\s*(?:[:=]|=>|:=)?\s*[\"'`]?|\s+(?:is|was)\s+[\"']?)"
+                         r"(?P<value>[A-Za-z0-9+/_.~-]{20,200}={0,2})(?![\w+/=])")
 NOT_SECRET_KEY = re.compile(r"(?i)(?:hash|sha\d*|checksum|digest|commit|etag|uuid|guid|_id|name|url|path|file|type"
                             r"|length|count|max|min|limit|size|version|expires?|ttl|s)$")
 KEY_WORD = re.compile(r"[\w.-]*")
+KEY_END = re.compile(ENTROPY_KEY.pattern + r"$")  # the key ends in its secret word (`tokens`, `tokenizer`: no)
 
 
 def entropy(s: str) -> float:
@@ -67,6 +74,7 @@ def allowed(value: str) -> bool:
     """What people write where a secret would go, or code that is not a literal."""
     bare = value.strip("\"'")
     return bool(PLACEHOLDER.search(bare) or CODE_VALUE.search(bare) or re.match(r"(?i)my[_-]|.*_here$|<.*>$", bare)
+                or re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(.*)?", bare)  # Class.method, module.attr
                 or bare.startswith(("/", "~/", "./", "http://", "https://", "$", "%", "{{")) or bare.isdigit() and len(bare) < 4)
 
 
@@ -118,7 +126,7 @@ def find_contextual(text: str, lower: str):
             group = next(g for g in ("sql", "mongo", "other") if m.group(g))
             if not allowed(m.group(group)):
                 yield m.span(group)
-    if any(w in lower for w in ("pass", "pwd", "secret", "token", "key", "credential")):
+    if any(w in lower for w in ("pass", "pwd", "secret", "token", "key", "credential")) and CONFIG_GATE.search(lower):
         for m in CONFIG_KEY.finditer(text):
             if not allowed(m.group("value")) and m.group("value").lower() not in PROSE:
                 yield m.span("value")
@@ -132,16 +140,12 @@ def find_contextual(text: str, lower: str):
         for m in WIF.finditer(text):
             if _wif_valid(m.group(0)):
                 yield m.span()
-    if ENTROPY_KEY.search(text):
-        for m in RANDOM.finditer(text):
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            before = text[max(line_start, m.start() - 60):m.start()]
-            keys = list(ENTROPY_KEY.finditer(before))
-            if not keys:
-                continue
-            key = KEY_WORD.match(before, keys[-1].start()).group(0)  # `token_type`, `api_key_id`: not the secret
-            if NOT_SECRET_KEY.search(key):
-                continue
-            value = m.group(0)
-            if looks_random(value) and not allowed(value):
-                yield m.span()
+    keys = () if not any(w in lower for w in ENTROPY_WORDS) else \
+        ENTROPY_KEY_LOWER.finditer(lower) if len(lower) == len(text) else ENTROPY_KEY.finditer(text)
+    for k in keys:
+        key = text[k.start():k.end()] + KEY_WORD.match(text, k.end()).group(0)  # `token_type`, `api_key_id`, `tokenizer`: no
+        if NOT_SECRET_KEY.search(key) or not KEY_END.search(key):
+            continue
+        v = VALUE_AFTER.match(text, k.start() + len(key))
+        if v and looks_random(v.group("value")) and not allowed(v.group("value")):
+            yield v.span("value")

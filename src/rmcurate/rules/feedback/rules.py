@@ -34,7 +34,9 @@ def topic(feedback: str) -> str | None:
 PII_NAMES = {"email": "an email address", "phone": "a phone number", "card": "a card number", "iban": "an IBAN",
              "ssn": "a social security number", "secret": "a credential", "mac": "a MAC address",
              "ip": "an IP address", "wallet": "a bitcoin address", "passport": "a passport number",
-             "dob": "a date of birth", "address": "a street address", "name": "a person's name"}
+             "dob": "a date of birth", "address": "a street address", "name": "a person's name",
+             "national_id": "a national identity number", "bank": "a bank account number",
+             "mrn": "a medical record number"}
 
 
 def pii(feedback: str) -> str | None:

@@ -219,8 +219,17 @@ class FlowSettings(BaseSettings):
     partition_rows: int = Field(1000, description="Turns per screening task.")
 
 
+class ReviewSettings(BaseSettings):
+    """The review page (RMCURATE_REVIEW_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="RMCURATE_REVIEW_")
+
+    token: str = Field("", description="Access token a non-loopback `rmcurate review --host` requires in every "
+                                       "request's URL (--token overrides; kept out of the process list).")
+
+
 GROUPS = {"warehouse": WarehouseSettings, "sources": SourceSettings, "judge": JudgeSettings, "label": LabelSettings, "pairs": PairSettings,
-          "train": TrainSettings, "flow": FlowSettings}
+          "train": TrainSettings, "flow": FlowSettings, "review": ReviewSettings}
 
 
 def variables():

@@ -6,6 +6,7 @@
     nightly.py  run, deploy
     exports.py  export, train, score
     judge.py    judge serve | ping | eval
+    review.py   review (serve the page) | queue | export | import
     common.py   the consoles, one-line errors, --home, opening the warehouse, summary tables
 
 Commands are thin: they parse options, call a stage or the warehouse, and print what comes back.
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from rmcurate.cli import exports, ingest, judge, nightly, query, stages
+from rmcurate.cli import exports, ingest, judge, nightly, query, review, stages
 from rmcurate.cli.common import HOME_HELP, err, out
 from rmcurate.cli.quiet import quiet_teardown
 from rmcurate.settings import settings_help
@@ -55,6 +56,7 @@ app.command()(exports.export)
 app.command()(exports.train)
 app.command()(exports.score)
 app.add_typer(judge.app, name="judge")
+app.add_typer(review.app, name="review")
 
 
 def cli() -> None:

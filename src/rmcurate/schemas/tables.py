@@ -8,6 +8,7 @@ from rmcurate.schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelSt
 from rmcurate.schemas.judging import JudgeCall
 from rmcurate.schemas.pairs import Pair, PairAttempt
 from rmcurate.schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, Reply, ReplyEvidence, TurnItem
+from rmcurate.schemas.review import QueuedItem, Review
 from rmcurate.schemas.runs import NightlyRun
 
 
@@ -31,6 +32,8 @@ class Tables:
     pair_attempts: str = "pair_attempts"
     exports: str = "exports"
     runs: str = "runs"
+    review_queue: str = "review_queue"  # warehouse/reviews.py: what people are asked to review
+    reviews: str = "reviews"  # what they said; never changes feedback_labels
 
 
 TABLES = Tables()
@@ -53,6 +56,8 @@ STORED: dict[str, type[BaseModel]] = {
     TABLES.pair_attempts: PairAttempt,
     TABLES.exports: Export,
     TABLES.runs: NightlyRun,
+    TABLES.review_queue: QueuedItem,
+    TABLES.reviews: Review,
 }
 # Tables keyed for upserts (INSERT OR REPLACE) and point lookups: table -> key column.
 PRIMARY_KEYS: dict[str, str] = {TABLES.judge_calls: "key"}

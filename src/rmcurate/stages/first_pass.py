@@ -4,6 +4,8 @@ Rows, each a follow-up and its 1-5 category, weighted by how far we trust them:
 - the judge dev set (judges/gold), read by hand: weight 1;
 - with a home, the categories the cues gave in its past runs: weak labels (the cues are right
   about 9 times in 10 on the dev set), weight WEAK;
+- with a home, its people's reviews (`rmcurate review`, the latest of each item): weight 1, as gold,
+  so the first pass learns how this home's users correct its assistant;
 - with a home labelled by a judge other than the embedded 135M one (which answers at chance and
   must never be learned from), that judge's categories, neutral included: weight DISTILL. So a big
   judge's decisions become a cheap model that takes the easy cases the next night.
@@ -42,7 +44,7 @@ def rows_of(gold: list[dict], learned: list[tuple[dict, int, str]] = ()) -> Rows
     turns = [{k: x.get(k) for k in ("prompt", "response", "feedback")} for x in gold] + [t for t, _, _ in learned]
     cat = [x["label"] for x in gold] + [c for _, c, _ in learned]
     src = ["gold"] * len(gold) + [s for _, _, s in learned]
-    weight = [1.0 if s == "gold" else WEAK if s == "cue" else DISTILL for s in src]
+    weight = [1.0 if s in ("gold", "review") else WEAK if s == "cue" else DISTILL for s in src]
     return Rows(turns, np.array(cat), np.array(weight), src)
 
 
@@ -110,12 +112,18 @@ def train_for_home(home, gold: list[dict], use_home: bool = True, embed=None) ->
     from rmcurate.stages.label import PIPELINE_VERSION
     from rmcurate.warehouse import connect
     from rmcurate.warehouse.feedback import learned_labels
+    from rmcurate.warehouse.reviews import reviewed_gold
 
     learned = []
     if use_home:
         con = connect(home, read_only=True)
         try:
-            learned = learned_labels(con, PIPELINE_VERSION, SERVED_MODEL)
+            reviewed = reviewed_gold(con)
+            # a reviewed item's review replaces whatever the cues or a judge said of it
+            ids = {r["item_id"] for r in reviewed}
+            learned = [x for x in learned_labels(con, PIPELINE_VERSION, SERVED_MODEL) if x[0].get("item_id") not in ids]
+            learned += [({k: r[k] for k in ("item_id", "prompt", "response", "feedback")}, r["label"], "review")
+                        for r in reviewed]
         finally:
             con.close()
     if embed is None:

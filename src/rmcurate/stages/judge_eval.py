@@ -193,10 +193,16 @@ def evaluate_with_judge(home: Path, gold_path: Path, settings: LabelSettings, n_
     from rmcurate.warehouse import connect
     from rmcurate.warehouse.judge_calls import DuckCallStore
 
+    from rmcurate.warehouse.reviews import reviewed_gold
+
     items = load_gold(gold_path)
     judge_settings = judge_settings or JudgeSettings()
     con = connect(home)
     try:
+        # The home's reviews are gold too, in their own stratum: the cross-fitted first pass trains on
+        # the other folds of both and is measured on the held-out fold only.
+        known = {x["item_id"] for x in items}
+        items += [{**r, "stratum": "review"} for r in reviewed_gold(con) if r["item_id"] not in known]
         with judge_backend(home, judge_settings) as backend:
             if backend.model == SERVED_MODEL:  # as the nightly runs it, where options and environment are silent
                 embedded_defaults(settings)

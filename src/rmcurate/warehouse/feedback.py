@@ -156,11 +156,12 @@ def learned_labels(con, pipeline_version: str, skip_model: str) -> list[tuple[di
     `skip_model` answered ("judge"), for training the first pass; a turn is its prompt, response
     and feedback."""
     rows = con.execute(f"""
-        SELECT t.prompt, t.response, t.feedback, l.category, CASE WHEN l.method = 'cue' THEN 'cue' ELSE 'judge' END
+        SELECT l.item_id, t.prompt, t.response, t.feedback, l.category,
+               CASE WHEN l.method = 'cue' THEN 'cue' ELSE 'judge' END
         FROM {TABLES.feedback_labels} l JOIN {TABLES.turns} t USING (item_id)
         WHERE l.pipeline_version = ? AND l.category IS NOT NULL AND t.feedback IS NOT NULL
           AND (l.method = 'cue' OR (l.method = 'judged' AND EXISTS (
                 SELECT 1 FROM {TABLES.feedback_judgements} j
                 WHERE j.item_id = l.item_id AND j.kind = 'feedback' AND j.judge_model <> ?)))
         ORDER BY l.item_id""", [pipeline_version, skip_model]).fetchall()
-    return [({"prompt": p, "response": r, "feedback": f}, c, src) for p, r, f, c, src in rows]
+    return [({"item_id": i, "prompt": p, "response": r, "feedback": f}, c, src) for i, p, r, f, c, src in rows]

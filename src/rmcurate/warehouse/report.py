@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from rmcurate.warehouse.feedback import backlog_size, funnel, label_histogram, last_label_run
 from rmcurate.warehouse.judge_calls import run_costs
+from rmcurate.warehouse.review_report import review_section
 
 MIN_TEST_ROWS = 50  # below this a test metric moves by 14 points or more with the rows drawn (95% CI of a share)
 TREND_RUNS = 10
@@ -188,6 +189,7 @@ def write_feedback_report(con, home: Path, run_id: str | None = None, extra: dic
         "<p>Calls answered from the cache cost nothing and are not counted.</p>",
         _table(["model", "template", "calls", "failed", "prompt tokens", "completion tokens", "p50 latency (s)",
                 "p95 latency (s)", "judge seconds"], run_costs(con, run_id)),
+        *review_section(con, _table),
         f"<h2>Trends: the last {len(history)} labelling runs</h2>",
         "<p>Labels kept per run, oldest first.</p>",
         _bars([(r[0], r[4]) for r in reversed(history)], "#54a24b"),

@@ -91,6 +91,13 @@ def pair_item(fmt: str, r: dict) -> dict:
             "conversations": sorted({conversation_of(i) for i in ids}), "label": r["origin"]}
 
 
+def has_table(con, name: str) -> bool:
+    """A table, or a snapshot's view of one (exports read snapshots, which older versions wrote without it)."""
+    return con.execute("""SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables()
+                                                UNION ALL SELECT view_name FROM duckdb_views()) WHERE n = ?""",
+                       [name]).fetchone()[0] > 0
+
+
 def ordinal_source(con) -> tuple[str, list, dict]:
     (version,) = con.execute(f"""SELECT pipeline_version FROM {TABLES.feedback_labels} GROUP BY 1
                                  ORDER BY max(labeled_at) DESC LIMIT 1""").fetchone() or (None,)
@@ -99,15 +106,27 @@ def ordinal_source(con) -> tuple[str, list, dict]:
     # How the kept labels were decided (cue, judged, mined, ...): a judge named above may have settled none.
     methods = dict(con.execute(f"""SELECT method, count(*) FROM {TABLES.feedback_labels}
                                    WHERE kept AND pipeline_version = ? GROUP BY 1 ORDER BY 1""", [version]).fetchall())
+    # A reviewed item reads its latest review's category first (rmcurate review): a 3 leaves the export,
+    # a 1, 2, 4 or 5 enters it even where the label stage dropped the turn. Older snapshots have no reviews.
+    reviewed = f"""SELECT item_id, category FROM {TABLES.reviews} WHERE category IS NOT NULL
+                   QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY reviewed_at DESC) = 1""" \
+        if has_table(con, TABLES.reviews) else "SELECT NULL::VARCHAR AS item_id, NULL::INT AS category WHERE false"
+    n_reviewed = con.execute(f"SELECT count(*) FROM ({reviewed})").fetchone()[0]
+    wanted = """(CASE WHEN r.item_id IS NOT NULL THEN r.category <> 3 ELSE l.kept AND l.label IS NOT NULL END)"""
     # The turns view over the labelled conversations alone: joined to the whole view, DuckDB builds every
     # turn's history before the join keeps the labelled ones (out of memory at a million conversations).
-    turns = scoped_view(con, TABLES.turns, f"""SELECT DISTINCT conversation_id FROM {TABLES.feedback_labels}
-                                               WHERE kept AND label IS NOT NULL AND pipeline_version = ?""", [version])
+    turns = scoped_view(con, TABLES.turns, f"""SELECT DISTINCT l.conversation_id FROM {TABLES.feedback_labels} l
+                                               LEFT JOIN ({reviewed}) r USING (item_id)
+                                               WHERE {wanted} AND l.pipeline_version = ?""", [version])
     return (f"""SELECT l.labeled_at AS arrival, l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response,
-                       t.feedback, l.label
-                FROM {TABLES.feedback_labels} l JOIN {turns} t USING (item_id)
-                WHERE l.kept AND l.label IS NOT NULL AND l.pipeline_version = ?""", [version],
-            {"labels": f"kept, pipeline_version = {version}", "judge_models": judges, "label_methods": methods})
+                       t.feedback, CASE WHEN r.item_id IS NULL THEN l.label
+                                        ELSE CASE r.category WHEN 1 THEN 1 WHEN 2 THEN 2 WHEN 4 THEN 3 WHEN 5 THEN 4 END
+                                   END AS label
+                FROM {TABLES.feedback_labels} l JOIN {turns} t USING (item_id) LEFT JOIN ({reviewed}) r USING (item_id)
+                WHERE {wanted} AND l.pipeline_version = ?""", [version],
+            {"labels": f"kept, pipeline_version = {version}" + (f"; {n_reviewed} items read from people's reviews "
+                                                                 "first (rmcurate review)" if n_reviewed else ""),
+             "judge_models": judges, "label_methods": methods, "reviewed": n_reviewed})
 
 
 def ordinal_item(fmt: str, r: dict) -> dict:

@@ -220,6 +220,9 @@ def test_round_trip_exports_and_the_report(labelled, tmp_path):
         if item in exported:  # (the split and dedup may leave some out)
             assert exported[item] == {1: 1, 5: 4}[cat]
     assert sum(i in exported for i in reviewed) >= 5
+    # SQL users read the same decision from the reviewed_labels view
+    view = dict(rows(con, "SELECT item_id, final_category FROM reviewed_labels WHERE reviewed_category IS NOT NULL"))
+    assert view == reviewed
     # random-draw reviews measure the methods; two reviewers of one item give an agreement line
     for item in list(reviewed)[:4]:
         save(con, item, "cy", reviewed[item])

@@ -34,3 +34,21 @@ class Review(_Record):
     label_method: str | None = Field(None, description="cue | first_pass | judged | ... : the method of that label")
     label_confidence: float | None = None
     pipeline_version: str
+
+
+class ReviewedLabel(_Record):
+    """View `reviewed_labels`: each label beside its latest review, and the decision exports use."""
+
+    item_id: str
+    conversation_id: str
+    pipeline_version: str
+    category: int | None
+    label: int | None
+    kept: bool
+    method: str
+    reviewed_category: int | None = Field(description="the latest review's category; null when not reviewed")
+    reviewer: str | None
+    reviewed_at: datetime | None
+    final_category: int | None = Field(description="the reviewer's category first, else the label stage's")
+    final_label: int | None = Field(description="ordinal 1-4 of final_category (3: null)")
+    final_kept: bool | None = Field(description="in the ordinal labels: a review of 3 drops, any other keeps")

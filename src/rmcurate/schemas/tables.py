@@ -8,7 +8,7 @@ from rmcurate.schemas.feedback import FeedbackJudgement, FeedbackLabel, FunnelSt
 from rmcurate.schemas.judging import JudgeCall
 from rmcurate.schemas.pairs import Pair, PairAttempt
 from rmcurate.schemas.records import Conversation, Event, Ingest, Message, QuarantineRecord, Reply, ReplyEvidence, TurnItem
-from rmcurate.schemas.review import QueuedItem, Review
+from rmcurate.schemas.review import QueuedItem, Review, ReviewedLabel
 from rmcurate.schemas.runs import NightlyRun
 
 
@@ -34,6 +34,7 @@ class Tables:
     runs: str = "runs"
     review_queue: str = "review_queue"  # warehouse/reviews.py: what people are asked to review
     reviews: str = "reviews"  # what they said; never changes feedback_labels
+    reviewed_labels: str = "reviewed_labels"  # a view: labels with their latest review, warehouse/sql/reviewed_labels.sql
 
 
 TABLES = Tables()
@@ -61,4 +62,5 @@ STORED: dict[str, type[BaseModel]] = {
 }
 # Tables keyed for upserts (INSERT OR REPLACE) and point lookups: table -> key column.
 PRIMARY_KEYS: dict[str, str] = {TABLES.judge_calls: "key"}
-VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem, TABLES.reply_evidence: ReplyEvidence}
+VIEWS: dict[str, type[BaseModel]] = {TABLES.turns: TurnItem, TABLES.reply_evidence: ReplyEvidence,
+                                     TABLES.reviewed_labels: ReviewedLabel}

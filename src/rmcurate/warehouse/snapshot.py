@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
 from rmcurate.warehouse.home import latest_snapshot, link_or_copy, snapshots, standin
 from rmcurate.warehouse.sql import view_sql
@@ -49,7 +51,10 @@ def open_views(con, have) -> None:
     """Define the views a snapshot does not hold as files (`have`: the tables it does) over its tables."""
     for view in VIEWS:
         if view not in have:
-            con.execute(view_sql(view))
+            try:
+                con.execute(view_sql(view))
+            except duckdb.CatalogException:
+                pass  # a snapshot written before a table the view reads (reviews): it has no such view
 
 
 def part_name(key) -> str:

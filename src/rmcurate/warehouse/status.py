@@ -6,7 +6,8 @@ from rmcurate.warehouse.db import scalar
 # The views' row counts from what is stored: a turn is a reply with a turn index, and reply_evidence
 # has a row per reply (warehouse/replies.py). Counting the views themselves joins every message.
 VIEW_COUNTS = {TABLES.turns: f"SELECT count(turn_index) FROM {TABLES.replies}",
-               TABLES.reply_evidence: f"SELECT count(*) FROM {TABLES.replies}"}
+               TABLES.reply_evidence: f"SELECT count(*) FROM {TABLES.replies}",
+               TABLES.reviewed_labels: f"SELECT count(*) FROM {TABLES.feedback_labels}"}
 
 
 def table_counts(con) -> list[tuple[str, int]]:

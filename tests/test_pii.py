@@ -90,11 +90,13 @@ def test_look_alikes_pass_unchanged():
         assert scrub(text) == text, (text, find(text))
 
 
-def conversations() -> list[dict]:
-    """Each planted text in a prompt and a reply, then a follow-up without it (the label stage drops a
-    follow-up holding one before any judge sees it), then a second turn whose follow-up holds it too."""
+def conversations(per: int = 5) -> list[dict]:
+    """The planted texts, `per` to a conversation: in a prompt and a reply, then a follow-up without them
+    (the label stage drops a follow-up holding one before any judge sees it), then a second turn whose
+    follow-up holds them too."""
     out = []
-    for i, (text, _) in enumerate(PLANTED):
+    for i in range(0, len(PLANTED), per):
+        text = "\n".join(t for t, _ in PLANTED[i:i + per])
         out.append({"id": f"p{i}", "conversations": [
             {"from": "human", "value": f"Question {i}: can you check this for me?\n{text}\n"},
             {"from": "gpt", "value": f"Sure. You wrote:\n{text}\nIt looks fine to me."},
@@ -115,10 +117,10 @@ def test_no_planted_value_reaches_a_judge_a_pair_an_export_or_the_report(home, t
     ingest_file(con, path, detect(path))
     judge = CachedJudge(HttpJudge([judge_url], max_in_flight=32), DuckCallStore(con))
     label_feedback(con, judge, "run-1", LabelSettings(field_max_chars=500))
-    synthesize_pairs(con, judge, "run-1", PairSettings(max_seeds=len(PLANTED), field_max_chars=700, max_y2_chars=600,
+    synthesize_pairs(con, judge, "run-1", PairSettings(max_seeds=len(conversations()), field_max_chars=1500, max_y2_chars=600,
                                                        verify=False, seed_filter="true"))
     requests = [r[0] for r in rows(con, "SELECT request FROM judge_calls")]
-    assert len(requests) >= len(PLANTED)  # the judge was asked about every conversation
+    assert len(requests) >= len(conversations())  # the judge was asked about every conversation
     assert leaks("\n".join(requests)) == []
     pairs = rows(con, "SELECT prompt::VARCHAR || chosen || rejected FROM pairs")
     assert pairs and leaks("\n".join(r[0] for r in pairs)) == []

@@ -249,5 +249,6 @@ def test_the_first_pass_and_judge_eval_learn_from_reviews(labelled, tmp_path):
         save(con, item, "ana", 1 + n % 5)
     assert len(reviewed_gold(con)) == 8
     con.close()
-    model = train_for_home(labelled, load_gold(GOLD))
-    assert model.meta["rows"]["review"] == 8 and model.meta["rows"]["gold"] == 912
+    gold = [g for c in range(1, 6) for g in [x for x in load_gold(GOLD) if x["label"] == c][:12]]  # a quick 60
+    model = train_for_home(labelled, gold)
+    assert model.meta["rows"]["review"] == 8 and model.meta["rows"]["gold"] == 60

@@ -67,10 +67,14 @@ AWS_CONTEXT = ("akia", "asia", "aws", "secret")  # in the lower-cased text
 TOKEN_PREFIXES = ("sk-", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "_live_", "_test_",
                   "whsec_", "AIza", "ya29.", "GOCSPX-", "eyJ", "hf_", "api_org_", "npm_", "SK", "AC", "SG.", ":AA",
                   "shpat_", "shpss_", "shpca_", "shppa_", "pypi-", "_v1_", "gsk_", "r8_", "pplx-", "dapi", "lin_api_", "ntn_", "dp.pt.", "key-", "-us",
-                  "sq0", "ATATT3", "EAA", ".", "xapp-", "dckr_", "gl", "GR1348941", "ATBB", "hv", "ops_", "st.",
-                  "dp.", "pul-", "AGE-SECRET-KEY-", "Q~", "SSWS", "NR", "sntry", "dt0", "PMAK-", "pat", "figd_", "nfp_",
-                  "sbp_", "pscale_", "fo1_", "tskey-", "pcsk_", "lsv2_", "HRKU-", "xkeysib-", "pnu_", "sgp_", "xai-",
-                  "secret_", "sl.")
+                  "sq0", "ATATT3", "EAA", "xapp-", "dckr_", "glptt-", "gldt-", "glrt-", "glcbt-", "glimt-", "glagent-",
+                  "gloas-", "glft-", "glsot-", "glc_", "glsa_", "GR1348941", "ATBB", "hvs.", "hvb.", "hvr.", "ops_",
+                  "dp.", "pul-", "AGE-SECRET-KEY-", "Q~", "SSWS", "NRAK-", "NRAA-", "NRII-", "NRIQ-", "NRSP-", "NRJS-",
+                  "sntry", "dt0", "PMAK-", "figd_", "nfp_", "sbp_", "pscale_", "fo1_", "tskey-", "pcsk_", "lsv2_",
+                  "HRKU-", "xkeysib-", "pnu_", "sgp_", "xai-", "secret_")
+# Shapes whose only mark is a dot inside a long word (Discord bot tokens, Airtable, Terraform Cloud,
+# Infisical, Mapbox, Dropbox): the token pattern runs for them only where a word is this long.
+DOTTED_MIN = 40
 
 # --- a secret inside other text: only the value is replaced ---------------------------------
 # scheme://user:password@host (postgres, mysql, redis, amqp, mongodb+srv, https, ...)
@@ -162,7 +166,8 @@ def find_credentials(text: str, lower: str | None = None):
     words it needs are in the text: most chat text holds none of them."""
     lower = text.lower() if lower is None else lower
     # Every token shape is 15 characters or more without a space: prose has no such word.
-    if longest_word(text) >= 15 and any(p in text for p in TOKEN_PREFIXES):
+    if longest_word(text) >= 15 and (any(p in text for p in TOKEN_PREFIXES)
+                                     or longest_word(text) >= DOTTED_MIN and "." in text):
         for m in TOKEN.finditer(text):
             if not TOKEN_PLACEHOLDER.search(m.group(0)):  # `xoxp-your-token-here`
                 yield m.span()

@@ -27,9 +27,11 @@ NAME_LOWER = re.compile(NAME.pattern.replace("(?i:", "(?:"))  # run on the lower
 # / "Dear Mr. Roe," (a greeting's addressee), and a sign-off's next line ("Best regards,\nJane Roe").
 CAP = r"[A-Z][a-z'’-]+"
 PERSON = rf"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?[ \t]+)?{CAP}(?:[ \t]+(?:[A-Z]\.[ \t]+)?{CAP}){{0,2}}"
-INTRODUCTION = re.compile(rf"(?:\b(?:I'm|I’m|I am|[Mm]y name's|[Cc]all me|[Ss]igned)"
-                          rf"|(?m:^|\b(?:[Hh]i|[Hh]ello|[Hh]ey|[Hh]iya)\b[ \t,!]*)(?:[Tt]his is|[Ii]t's|[Ii]t’s))"
+INTRODUCTION = re.compile(rf"\b(?:I'm|I’m|I am|[Mm]y name's|[Cc]all me|[Ss]igned)"
                           rf"[ \t]+(?P<name>{PERSON})(?=[ \t]*(?:[,.!;:\n]|$|[ \t]+(?:from|and|here|at|with|of)\b))")
+# "this is Jane" only at a line's start or after a greeting: mid-sentence it names places and things.
+THIS_IS = re.compile(rf"(?m:^|\b(?:[Hh]i|[Hh]ello|[Hh]ey|[Hh]iya)\b[ \t,!]*)(?:[Tt]his is|[Ii]t's|[Ii]t’s)"
+                     rf"[ \t]+(?P<name>{PERSON})(?=[ \t]*(?:[,.!;:\n]|$|[ \t]+(?:from|and|here|at|with|of)\b))")
 GREETING = re.compile(rf"(?m)^[ \t]*(?:Dear|Hi|Hello|Hey|Hiya|Greetings|Bonjour|Hallo|Hola|Ciao)[ \t,]+(?P<name>{PERSON})[ \t]*[,!:\n]")
 SIGN_OFF = re.compile(rf"(?im)^[ \t]*(?:(?:best|kind|warm|warmest)(?:[ \t]+regards)?|regards|cheers|thanks|thank[ \t]+you|many[ \t]+thanks"
                       rf"|sincerely|yours(?:[ \t]+(?:sincerely|truly|faithfully))?|best[ \t]+wishes|all[ \t]+the[ \t]+best|take[ \t]+care"
@@ -124,7 +126,8 @@ def names(text: str):
     if ":" in text:
         for m in NAME_FIELD.finditer(text):
             yield m.span("name")
-    for pattern, words in ((INTRODUCTION, INTRODUCTION_WORDS), (GREETING, GREETING_WORDS), (SIGN_OFF, SIGN_OFF_WORDS)):
+    for pattern, words in ((INTRODUCTION, INTRODUCTION_WORDS), (THIS_IS, THIS_IS_WORDS), (GREETING, GREETING_WORDS),
+                           (SIGN_OFF, SIGN_OFF_WORDS)):
         if not any(w in lower for w in words) or pattern is SIGN_OFF and "\n" not in text:
             continue
         for m in pattern.finditer(text):
@@ -150,6 +153,8 @@ def addresses(text: str):
     if POSTCODE_GATE.search(text):
         for m in POSTCODE.finditer(text):
             yield m.span()
+    if HOUSE.search(text) is None and STREET_WORDS.search(lower) is None:
+        return
     for m in ADDRESS.finditer(text):
         if not (m.group(0)[0].isdigit() and m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.,-")):
             yield m.span()
@@ -219,12 +224,11 @@ HEX = set("0123456789abcdefABCDEF")
 
 def maybe_address(text: str, lower: str) -> bool:
     """(Every form has a number: find() asks only texts with a digit.)"""
-    return HOUSE.search(text) is not None or STREET_WORDS.search(lower) is not None or "box" in lower \
-        or "post" in lower or "live" in lower or "address" in lower or "adress" in lower or "ship" in lower \
-        or "send it" in lower or bool(POSTCODE_GATE.search(text))
+    return any(w in lower for w in ADDRESS_CUE_WORDS) or any(w in lower for w in PO_BOX_WORDS) \
+        or HOUSE.search(text) is not None or STREET_WORDS.search(lower) is not None or bool(POSTCODE_GATE.search(text))
 
 
-ADDRESS_CUE_WORDS = ("live", "address", "ship", "send it", "adresse", "anschrift", "dirección", "indirizzo", "endereço",
+ADDRESS_CUE_WORDS = ("i live", "address", "ship to", "ship it", "send it", "adresse", "anschrift", "dirección", "indirizzo", "endereço",
                      "wohne", "habite")
 PO_BOX_WORDS = ("box", "postfach", "apartado", "postale", "postal", "bus ")
 POSTCODE_GATE = re.compile(r"[A-Z]\d[A-Z\d]? \d[A-Z]|, [A-Z]{2} \d{5}")
@@ -245,8 +249,9 @@ def ssns(text: str):
             yield m.span("value")
 
 
-INTRODUCTION_WORDS = ("i'm ", "i’m ", "i am ", "name's", "call me", "signed", "this is", "it's", "it’s")
-GREETING_WORDS = ("dear", "hi", "hello", "hey", "greetings", "bonjour", "hallo", "hola", "ciao")
+INTRODUCTION_WORDS = ("i'm ", "i’m ", "i am ", "name's", "call me", "signed")
+THIS_IS_WORDS = ("this is ", "it's ", "it’s ")
+GREETING_WORDS = ("dear ", "hi ", "hi,", "hello", "hey ", "hey,", "hiya", "greetings", "bonjour", "hallo", "hola", "ciao")
 SIGN_OFF_WORDS = ("regards", "best", "cheers", "thank", "sincerely", "yours", "wishes", "take care", "grüßen",
                   "cordialement", "saludos", "saluto")
 NAME_CUES = ("name is", "name's", "name’s", "name:", "name :")

@@ -79,12 +79,18 @@ for _cues, _names in NATIONAL:
     for _cue in _cues:
         VALIDATORS_OF[_cue] = VALIDATORS_OF.get(_cue, ()) + _names
 CUE = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(c) for c in sorted(VALIDATORS_OF, key=len, reverse=True)) + r")(?!\w)")
-SHAPE_GATE = re.compile(r"\d\.\d{3}\.\d{3}-\d|\d{7}|[A-Z]{2} ?\d{2} ?\d{2}|[A-Z]{6}\d{2}")
+SHAPE_GATE = re.compile(r"\d(?:\.\d{3}\.\d{3}-\d|\d{6}| ?\d{2} ?\d{2} ?[A-D]\b|\d[A-EHLMPR-T]\d)")
+
+
+ONE_WORD = {c for c in VALIDATORS_OF if " " not in c}
+PHRASES = [c for c in VALIDATORS_OF if " " in c]
+WORDS = re.compile(r"[^\s:;,()\[\]\"'=#]+")
 
 
 def maybe_national(text: str, lower: str) -> bool:
-    return any(c in lower for c in VALIDATORS_OF) and CUE.search(lower) is not None \
-        or SHAPE_GATE.search(text) is not None
+    """A one-word cue among the text's words, a cue phrase in it, or a digit run a self-evident format has."""
+    return SHAPE_GATE.search(text) is not None or any(c in lower for c in PHRASES) \
+        or not ONE_WORD.isdisjoint(w.strip(".-") for w in WORDS.findall(lower))
 
 
 def national_ids(text: str):

@@ -42,8 +42,7 @@ EMAIL_OBFUSCATED = re.compile(rf"(?<![\w.+-])[\w+-]+(?:{DOT}[\w+-]+)*{AT}[\w-]+(
 def _emails(text: str):
     if "@" in text:
         yield from (m.span() for m in EMAIL.finditer(text))
-    lower = text.lower()
-    if not ("at" in lower and TLD_GATE.search(lower)):
+    if not _dressed(text.lower()):
         return
     spans = set()
     for a in AT_FIND.finditer(text):  # the pattern runs only around each "at", not from every word
@@ -61,10 +60,20 @@ def _emails(text: str):
 
 
 def _maybe_email(text: str, lower: str) -> bool:
-    return "@" in text or ("at" in lower and TLD_GATE.search(lower) is not None)
+    return "@" in text or _dressed(lower)
+
+
+def _dressed(lower: str) -> bool:
+    """The marks of an address written to dodge scrapers: a spelled "dot", a bracketed "at", or " at "
+    before a mail provider's name."""
+    return (" dot " in lower or "dot]" in lower or "dot)" in lower or "dot}" in lower or "dot>" in lower
+            or "at]" in lower or "at)" in lower or "at}" in lower or "at>" in lower
+            or " at " in lower and any(p in lower for p in PROVIDER_WORDS)) and TLD_GATE.search(lower) is not None
 
 
 AT_FIND = re.compile(AT)
+PROVIDER_WORDS = ("gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "proton", "icloud", "aol", "gmx",
+                  "yandex", "qq", "163", "126", "mail", "web")
 TLD_GATE = re.compile(rf"(?:dot\s*[\])}}>]?|[\])}}>]?\s+dot|\.)\s*{TLD}\b")
 
 

@@ -118,11 +118,15 @@ def national_ids(text: str):
         yield m.span()
 
 
-def bank_accounts(text: str):
-    for m in BANK_CUE.finditer(text):
-        v = BANK_VALUE.match(text, m.end())
-        if v:
+def after_cue(cue: re.Pattern, value: re.Pattern, text: str):
+    """The span of `value` right after each match of `cue`."""
+    for m in cue.finditer(text):
+        if v := value.match(text, m.end()):
             yield v.span("value")
+
+
+def bank_accounts(text: str):
+    return after_cue(BANK_CUE, BANK_VALUE, text)
 
 
 def maybe_bank(text: str, lower: str) -> bool:
@@ -131,10 +135,7 @@ def maybe_bank(text: str, lower: str) -> bool:
 
 
 def medical_record_numbers(text: str):
-    for m in MRN_CUE.finditer(text):
-        v = MRN_VALUE.match(text, m.end())
-        if v:
-            yield v.span("value")
+    return after_cue(MRN_CUE, MRN_VALUE, text)
 
 
 def maybe_mrn(text: str, lower: str) -> bool:

@@ -31,10 +31,10 @@ PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory, judge_url):
-    """A home with 30 sample conversations and one whose prompt and reply carry HTML, labelled once."""
+    """A home with 20 sample conversations and one whose prompt and reply carry HTML, labelled once."""
     home = tmp_path_factory.mktemp("review") / "home"
     con = connect(home)
-    sample = sample_file(home, 30)
+    sample = sample_file(home, 20)
     ingest_file(con, sample, detect(sample))
     hostile = write_json(home / "hostile.json", [{"id": "hostile", "conversations": [
         {"from": "human", "value": f"Explain this markup: {PAYLOAD}"},

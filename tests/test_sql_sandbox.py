@@ -312,12 +312,14 @@ def test_writes_hidden_in_ctes_are_refused_with_no_kernel_lock(loaded, tmp_path,
 
 def test_bad_options_are_usage_errors(loaded):
     home = loaded
+    warm = WarmCLI()
     for args, says in [(["--timeout", "inf"], "not inf"), (["--timeout", "1e300"], "not 1e+300"),
                        (["--timeout", "nan"], "not nan"), (["--timeout", "-1"], "from 0 to"),
                        (["--max-spill", "-1GB"], "not a size"), (["--max-spill", "abc"], "not a size"),
                        (["--max-spill", "."], "not a size")]:
-        r = cli(home, "sql", "select 1", *args)
+        r = warm("--home", home, "sql", "select 1", *args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and says in r.stderr, (args, r.stderr)
+    warm.close()
     r = subprocess.run([RMCURATE.encode(), b"--home", str(home).encode(), b"sql", b"select '\xff'"],
                        capture_output=True)
     assert r.returncode == 2 and r.stderr == b"rmcurate: error: the query is not valid UTF-8\n", r.stderr

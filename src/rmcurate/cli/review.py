@@ -45,6 +45,11 @@ def _fill(root: Path, n: int, strategies: str, seed: int) -> dict[str, int]:
         con.close()
 
 
+def _say_queued(queued: dict[str, int]) -> None:
+    out.print(f"queued {sum(queued.values())} items: " + (", ".join(f"{k} {v}" for k, v in queued.items()) or "none "
+              "(every labelled item is queued or reviewed)"), soft_wrap=True)
+
+
 @app.callback()
 def review(ctx: typer.Context,
            host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token.")] = "127.0.0.1",
@@ -75,9 +80,7 @@ def review(ctx: typer.Context,
     finally:
         con.close()
     if left == 0:
-        queued = _fill(root, fill_n, strategies, 0)
-        out.print(f"queued {sum(queued.values())} items: " + ", ".join(f"{k} {v}" for k, v in queued.items()),
-                  soft_wrap=True)
+        _say_queued(_fill(root, fill_n, strategies, 0))
     try:
         serve(root, reviewer, host, port, raw, token,
               ready=lambda url: out.print(f"review page: {url} (Ctrl-C to stop)", soft_wrap=True))
@@ -93,9 +96,7 @@ def review(ctx: typer.Context,
 def queue(ctx: typer.Context, n: Annotated[int, typer.Option("-n", help="Items to add.")] = 100,
           strategies: Shares = DEFAULT_SHARES, seed: int = 0, home: Home = None):
     """Add items to the review queue, each strategy its share (what one cannot fill, random fills)."""
-    queued = _fill(home_of(ctx, home), n, strategies, seed)
-    out.print(f"queued {sum(queued.values())} items: " + (", ".join(f"{k} {v}" for k, v in queued.items()) or "none "
-              "(every labelled item is queued or reviewed)"), soft_wrap=True)
+    _say_queued(_fill(home_of(ctx, home), n, strategies, seed))
 
 
 @app.command("export")

@@ -337,7 +337,7 @@ def test_langfuse_traces_and_scores_load_as_conversations_and_the_feedback_on_ea
         reasons = sorted(r for (r,) in rows(con, "SELECT reason FROM quarantine"))
         assert len(reasons) == 2
         assert reasons[0].startswith("score 'user-feedback' names no trace")
-        assert reasons[1].startswith("unattached: langfuse:tr-never-loaded is in no ingest so far")
+        assert reasons[1].startswith("unattached: trace tr-never-loaded is in no ingest so far")
     finally:
         con.close()
     forced_reingest_adds_nothing(home, folder, len(expected), len(want))

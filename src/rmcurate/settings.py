@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rmcurate.readers.feedback import FEEDBACK_NAMES
+from rmcurate.readers.feedback import FEEDBACK_NAMES, normal
 from rmcurate.rules.rmboost import ASPECTS
 
 # The checkout: the embedded judge's virtualenv lives beside src/ (make judge-setup).
@@ -55,10 +55,15 @@ class SourceSettings(BaseSettings):
 
     feedback_names: str = Field(
         ",".join(f"{k}={v}" for k, v in FEEDBACK_NAMES.items()),
-        description="Feedback names in trace exports (OpenTelemetry's gen_ai.evaluation.name) -> event kinds, as "
-                    "name=kind pairs; `thumbs` is thumbs_up or thumbs_down by the score. Pairs given here are "
-                    "added to these defaults or replace them.")
+        description="Feedback names -> event kinds, as name=kind pairs, for trace exports (OpenTelemetry's "
+                    "gen_ai.evaluation.name, Langfuse and LangSmith score names, Phoenix annotations) and analytics "
+                    "events (Segment, Amplitude, PostHog, click logs): `thumbs` is up or down by the score's sign, "
+                    "`rating` a 1-5 rating (4-5 up, 1-2 down); docs/sources.md. Pairs given here are added to "
+                    "these defaults or replace them.")
 
+    unattached_days: float = Field(7.0, ge=0, description="Days an event may wait for the conversation it "
+                                                           "names before it is moved to the quarantine "
+                                                           "(rmcurate status counts those waiting).")
     scrub_at_ingest: bool = Field(False, description="Scrub personal data and credentials from message texts, "
                                                      "event payloads and quarantined records as they are loaded "
                                                      "(the exports' rules), so the warehouse holds none raw. What is "
@@ -67,7 +72,7 @@ class SourceSettings(BaseSettings):
     @property
     def feedback_map(self) -> dict[str, str]:
         given = dict(pair.split("=", 1) for pair in self.feedback_names.split(",") if "=" in pair)
-        return {**FEEDBACK_NAMES, **{k.strip().lower(): v.strip() for k, v in given.items()}}
+        return {**FEEDBACK_NAMES, **{normal(k): v.strip() for k, v in given.items()}}
 
 
 class JudgeSettings(BaseSettings):

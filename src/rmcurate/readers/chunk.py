@@ -9,10 +9,11 @@ from rmcurate.schemas import Message, SourceConversation, SourceEvent, arrow_sch
 CONVERSATIONS = arrow_schema(SourceConversation)
 MESSAGES = arrow_schema(Message).append(pa.field("source_row", pa.int64(), nullable=False))
 EVENTS = arrow_schema(SourceEvent)
-# Feedback that names its reply by the source's own id (a Langfuse trace): the warehouse finds the
-# conversation and message through messages.source_ref when it loads them.
+# Feedback that names its reply by the ids the app or its tools gave (a message, call, run, span or trace
+# id, the app's conversation id): the warehouse attaches it when it loads it (warehouse/attach.py).
 PENDING_EVENTS = pa.schema([EVENTS.field(n) for n in ("event_id", "ts", "user_id", "event", "payload")]
-                           + [pa.field("source_ref", pa.string(), nullable=False)])
+                           + [pa.field(n, pa.string()) for n in ("message_ref", "trace_ref", "conversation_ref")]
+                           + [pa.field("message_index", pa.int64())])
 RAW_CAP = 2000  # characters of an offending record kept in quarantine.raw
 
 

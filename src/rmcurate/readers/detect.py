@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from rmcurate.readers.analytics import shape_of
 from rmcurate.readers.chunk import FormatError
 from rmcurate.readers.langfuse import is_score, is_trace
-from rmcurate.readers.records import first_of_object, split_array
+from rmcurate.readers.records import first_csv_record, first_of_object, split_array
 from rmcurate.readers.textio import broken, open_source, skip_bom
 
 EMPTY_ARRAY = re.compile(rb"\[\s*\]\s*")
 LOOK_AHEAD = 10  # records tried before a file is called unrecognizable
 
-KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "otel", "langfuse", "events")
+KINDS = ("wildchat", "lmsys", "sharegpt", "openai", "anthropic", "otel", "langfuse", "gateway", "litellm",
+         "langsmith", "posthog", "events", "segment", "amplitude", "phoenix", "clicks")
+FEEDBACK_ONLY = ("events", "segment", "amplitude", "phoenix", "clicks")
 
 
 @dataclass(frozen=True)
@@ -35,15 +38,21 @@ def kind_of(keys) -> str | None:
         return "wildchat"
     if "conversations" in keys:
         return "sharegpt"
+    if {"request", "response"} <= keys or {"request_body", "response_body"} <= keys:
+        return "gateway"  # an OpenAI-compatible gateway's log: a request and its response a record
+    if "messages" in keys and "response" in keys:
+        return "litellm"  # LiteLLM's standard logging payload: a call's messages and its response
     if "messages" in keys:
-        return "openai"
-    if "resourceSpans" in keys:
-        return "otel"  # OTLP/JSON trace export: GenAI spans
+        return "anthropic" if {"system", "anthropic_version"} & keys else "openai"
+    if {"resourceSpans", "resourceLogs"} & keys:
+        return "otel"  # OTLP/JSON trace or log export: GenAI spans and events
+    if {"run_type", "inputs"} <= keys:
+        return "langsmith"
     if is_trace(keys) or is_score(keys):
         return "langfuse"  # its public API's traces or scores
-    if {"event", "ts"} <= keys:
+    if {"event", "ts"} <= keys and "distinct_id" not in keys and "type" not in keys:
         return "events"
-    return None
+    return shape_of(keys)  # analytics feedback: segment, amplitude, posthog, langsmith feedback, phoenix, clicks
 
 
 def _first_text_record(path: Path) -> tuple[str, object]:
@@ -72,7 +81,8 @@ def _first_text_record(path: Path) -> tuple[str, object]:
         # Not one record a line: one JSON document, pretty-printed (an API page, an OTLP export).
         first = first_of_object(path)
         return ("object", first) if first is not None else ("jsonl", None)
-    return "unknown", None
+    first = first_csv_record(path)
+    return ("csv", first) if first is not None else ("unknown", None)
 
 
 def _loads(raw: bytes | None):
@@ -101,7 +111,7 @@ def detect(path: Path, kind: str | None = None) -> Format:
         if container == "empty":  # whitespace only, or an empty array: nothing to read, nothing wrong
             return Format("empty", "empty")
         if container == "unknown":
-            raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array or JSON lines)")
+            raise FormatError(f"{path}: unrecognized format (not Parquet, a JSON array, JSON lines or CSV)")
         if isinstance(first, dict) and isinstance(first.get("data"), list) and first["data"]:
             first = first["data"][0]  # an API page a line: its records tell the kind
         found = kind_of(first) if isinstance(first, dict) else None
@@ -112,15 +122,18 @@ def detect(path: Path, kind: str | None = None) -> Format:
 
 
 def feedback_only(path: Path) -> bool:
-    """Whether the file holds feedback on replies (an event log, Langfuse scores) and no conversations.
-    An ingest loads such files after the others, so a score finds the trace given beside it."""
+    """Whether the file holds feedback on replies (an event log, analytics events, Langfuse scores, LangSmith
+    feedback) and no conversations. An ingest loads such files after the others, so feedback finds the
+    replies given beside it."""
     try:
         fmt = detect(path)
-        if fmt.kind != "langfuse" or fmt.container == "parquet":
-            return fmt.kind == "events"
+        if fmt.kind not in ("langfuse", "langsmith", "posthog") or fmt.container == "parquet":
+            return fmt.kind in FEEDBACK_ONLY
         _, first = _first_text_record(path)
     except (FormatError, OSError):
         return False
     if isinstance(first, dict) and isinstance(first.get("data"), list) and first["data"]:
         first = first["data"][0]
-    return isinstance(first, dict) and is_score(first)
+    if fmt.kind == "posthog":
+        return isinstance(first, dict) and first.get("event") != "$ai_generation"
+    return isinstance(first, dict) and (is_score(first) or "run_type" not in first and fmt.kind == "langsmith")

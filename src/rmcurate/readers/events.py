@@ -15,9 +15,11 @@ def parse_event(value: object) -> dict:
     if not isinstance(value, dict):
         raise BadRecord(f"not a JSON object but {type(value).__name__}")
     fields = {k: value[k] for k in FIELDS if k in value}
+    if value.get("message_id") is not None and "message_ref" not in fields:  # the app's id of the reply
+        fields["message_ref"] = str(value["message_id"])
     if isinstance(fields.get("message_index"), bool):  # pydantic would store true as 1
         raise BadRecord(f"bad value for message_index: expected an integer, got {str(fields['message_index']).lower()}")
-    for key in ("event_id", "user_id", "conversation_id"):
+    for key in ("event_id", "user_id", "conversation_id", "message_ref", "conversation_ref"):
         if isinstance(fields.get(key), int) and not isinstance(fields[key], bool):
             fields[key] = str(fields[key])
     if fields.get("payload") is not None:

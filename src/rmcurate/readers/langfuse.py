@@ -29,7 +29,8 @@ import pyarrow as pa
 
 from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap
 from rmcurate.readers.feedback import feedback_kind, lowered
-from rmcurate.readers.openai import ROLES, TOOL_ROLES, text_of
+from rmcurate.readers.calls import Call, conversations_of, rows_of
+from rmcurate.readers.messages import Msg, parse_message, parse_messages, system_prompt
 from rmcurate.readers.records import iter_records
 from rmcurate.readers.textio import BAD_BYTES_MARK
 
@@ -44,47 +45,38 @@ def is_score(keys) -> bool:
     return "traceId" in keys and "name" in keys and ("value" in keys or "stringValue" in keys)
 
 
-def _message(m, where: str) -> tuple[str, str]:
-    if not isinstance(m, dict):
-        raise BadRecord(f"bad value for {where}: expected a message object")
-    role = m.get("role")
-    if role in TOOL_ROLES or m.get("tool_calls") or m.get("function_call"):
-        raise BadRecord(f"tool calls are not stored yet ({where} is a {role} message)")
-    if role not in ROLES:
-        raise BadRecord(f"unknown role {role!r} in {where}" if role is not None else f"missing field: {where}.role")
-    return ROLES[role], text_of(m.get("content") if m.get("content") is not None else "", f"{where}.content")
-
-
-def input_messages(value) -> list[tuple[str, str]]:
-    """A trace's input as (role, text) pairs; none at all for a call made without one (a greeting)."""
+def input_messages(value) -> list[Msg]:
+    """A trace's input as messages; none at all for a call made without one (a greeting)."""
     if value is None:
         return []
     if isinstance(value, str):
-        return [("user", value)]
+        return [Msg("user", value)]
+    system = []
     if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        system = system_prompt(value.get("system"))  # an Anthropic request: its system prompt beside the messages
         value = value["messages"]
     elif isinstance(value, dict) and "role" in value:
         value = [value]
     if not isinstance(value, list):
         raise BadRecord("input: expected the messages, or the user's text")
-    return [_message(m, f"input.{i}") for i, m in enumerate(value)]
+    return system + parse_messages(value, "input")
 
 
-def output_text(value) -> str:
-    """A trace's reply text."""
+def output_messages(value) -> list[Msg]:
+    """A trace's reply: one assistant message (text, tool calls or both)."""
     if isinstance(value, str):
-        return value
+        return [Msg("assistant", value)]
     if isinstance(value, list) and value:  # a list of messages: the last one is the reply
         value = value[-1]
     if isinstance(value, dict) and isinstance(value.get("choices"), list) and value["choices"]:
         value = value["choices"][0].get("message") if isinstance(value["choices"][0], dict) else None
-    if isinstance(value, dict) and "content" in value and "role" not in value:
+    if isinstance(value, dict) and ("content" in value or "tool_calls" in value) and "role" not in value:
         value = {**value, "role": "assistant"}
     if isinstance(value, dict):
-        role, text = _message(value, "output")
-        if role != "assistant":
-            raise BadRecord(f"output is a {role} message, not a reply")
-        return text
+        msgs = parse_message(value, "output")
+        if msgs[-1].role != "assistant":
+            raise BadRecord(f"output is a {msgs[-1].role} message, not a reply")
+        return msgs
     raise BadRecord("no output: the trace holds no reply" if value is None else
                     f"output: expected a message or text, got {type(value).__name__}")
 
@@ -97,14 +89,6 @@ def _time(value) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def overlap(transcript: list, new: list) -> int:
-    """How many of `new`'s first messages the transcript already ends with (the repeated history)."""
-    for k in range(min(len(transcript), len(new)), 0, -1):
-        if transcript[-k:] == new[:k]:
-            return k
-    return 0
 
 
 def _records(path: Path, container: str) -> Iterator[tuple[str, object, str | None, str | None]]:
@@ -121,7 +105,7 @@ def _records(path: Path, container: str) -> Iterator[tuple[str, object, str | No
 
 def read_langfuse(path: Path, container: str, names: dict[str, str] | None = None) -> Iterator[Chunk]:
     names = lowered(names)
-    sessions: dict[str, list] = {}  # conversation key -> [(time, trace id, input, reply, trace, location)]
+    calls: list[Call] = []
     pending, bad = [], []
     for where, value, problem, raw in _records(path, container):
         if problem:
@@ -135,20 +119,22 @@ def read_langfuse(path: Path, container: str, names: dict[str, str] | None = Non
                 bad.append(Quarantined(where, str(e), cap(json.dumps(value, ensure_ascii=False, default=str))))
         elif is_trace(value):
             try:
-                trace_id = str(value["id"])
-                call = (_time(value.get("timestamp")), trace_id, input_messages(value.get("input")),
-                        output_text(value.get("output")), value, where)
-                if BAD_BYTES_MARK in json.dumps(call[2:4], ensure_ascii=False):
+                call = Call(str(value["id"]), input_messages(value.get("input")), output_messages(value.get("output")),
+                            key=value.get("sessionId") or None, time=_time(value.get("timestamp")),
+                            user=value.get("userId"), trace_id=str(value["id"]), where=where)
+                if BAD_BYTES_MARK in json.dumps([m.row() for m in call.request + call.response], ensure_ascii=False):
                     raise BadRecord("invalid UTF-8 bytes in record")
             except BadRecord as e:
                 bad.append(Quarantined(where, str(e), cap(json.dumps(value, ensure_ascii=False, default=str))))
                 continue
-            session = value.get("sessionId")
-            sessions.setdefault(f"session:{session}" if session else f"trace:{trace_id}", []).append(call)
+            calls.append(call)
         else:
             bad.append(Quarantined(where, "neither a Langfuse trace (id, input, output) nor a score "
                                           "(traceId, name, value)", cap(json.dumps(value, default=str))))
-    yield _chunk(sessions, pending, bad)
+    conversations, messages = rows_of(conversations_of(calls, SOURCE, loose="trace"), SOURCE)
+    yield Chunk(conversations=pa.Table.from_pylist(conversations, schema=CONVERSATIONS),
+                messages=pa.Table.from_pylist(messages, schema=MESSAGES),
+                pending_events=pa.Table.from_pylist(pending, schema=PENDING_EVENTS), quarantined=bad, grows=True)
 
 
 def _score(value: dict, names: dict) -> dict:
@@ -168,31 +154,4 @@ def _score(value: dict, names: dict) -> dict:
     return {"event_id": hashlib.md5(f"langfuse-score:{score_id}".encode()).hexdigest(),
             "ts": ts,
             "user_id": value.get("userId"), "event": kind, "payload": json.dumps(payload, ensure_ascii=False),
-            "source_ref": f"{SOURCE}:{value['traceId']}"}
-
-
-def _chunk(sessions: dict, pending: list, bad: list) -> Chunk:
-    conversations, messages = [], []
-    for row, (key, calls) in enumerate(sessions.items()):
-        if all(c[0] is not None for c in calls):  # by time; without times for all, as the file has them
-            calls.sort(key=lambda c: c[0])
-        calls = list({c[1]: c for c in reversed(calls)}.values())[::-1]  # a trace on two pages counts once
-        transcript, refs = [], {}
-        for _, trace_id, inp, reply, _, _ in calls:
-            if transcript and inp and inp[0][0] == "system" and transcript[0] == inp[0]:
-                inp = inp[1:]  # the system prompt every call repeats is stored once, at the start
-            transcript += inp[overlap(transcript, inp):]
-            refs[len(transcript)] = f"{SOURCE}:{trace_id}"
-            transcript.append(("assistant", reply))
-        first = calls[0]
-        # The session names the conversation: its traces on another page or night add to it (Chunk.grows).
-        cid = hashlib.md5(f"langfuse:{key}".encode()).hexdigest()
-        trace = first[4]
-        conversations.append({"conversation_id": cid, "source": SOURCE, "source_id": trace.get("sessionId") or first[1],
-                              "model": None, "created_at": first[0], "n_messages": len(transcript),
-                              "user_hash": trace.get("userId"), "source_row": row})
-        messages += [{"conversation_id": cid, "message_index": i, "role": r, "content": t, "source_row": row,
-                      "source_ref": refs.get(i)} for i, (r, t) in enumerate(transcript)]
-    return Chunk(conversations=pa.Table.from_pylist(conversations, schema=CONVERSATIONS),
-                 messages=pa.Table.from_pylist(messages, schema=MESSAGES),
-                 pending_events=pa.Table.from_pylist(pending, schema=PENDING_EVENTS), quarantined=bad, grows=True)
+            "trace_ref": str(value["traceId"]), "message_ref": None, "conversation_ref": None, "message_index": None}

@@ -9,7 +9,8 @@ from rmcurate.readers.chunk import CONVERSATIONS, EVENTS, MESSAGES, BadRecord, C
 from rmcurate.readers.detect import Format
 from rmcurate.readers.events import parse_event
 from rmcurate.readers.langfuse import read_langfuse
-from rmcurate.readers.openai import parse_openai
+from rmcurate.readers.logs import CALL_KINDS, FEEDBACK_KINDS, read_calls
+from rmcurate.readers.openai import parse_anthropic, parse_openai
 from rmcurate.readers.otel import read_otel
 from rmcurate.readers.records import iter_records
 from rmcurate.readers.sharegpt import parse_sharegpt
@@ -26,14 +27,16 @@ def read(path: Path, fmt: Format, batch_size: int = 20_000,
         return read_otel(path, fmt.container, batch_size, feedback_names)
     if fmt.kind == "langfuse":
         return read_langfuse(path, fmt.container, feedback_names)
+    if fmt.kind in CALL_KINDS or fmt.kind in FEEDBACK_KINDS:
+        return read_calls(path, fmt.container, fmt.kind, feedback_names, batch_size)
     if fmt.kind in ("wildchat", "lmsys") and fmt.container == "parquet":
         return read_wildchat_parquet(path, batch_size, fmt.kind)
     return _read_records(path, fmt, batch_size)
 
 
 def _read_records(path: Path, fmt: Format, batch_size: int) -> Iterator[Chunk]:
-    parse = {"sharegpt": parse_sharegpt, "openai": parse_openai, "wildchat": _wildchat_row, "lmsys": _lmsys_row,
-             "events": _event_row}[fmt.kind]
+    parse = {"sharegpt": parse_sharegpt, "openai": parse_openai, "anthropic": parse_anthropic,
+             "wildchat": _wildchat_row, "lmsys": _lmsys_row, "events": _event_row}[fmt.kind]
     good, extra, bad, pos = [], [], [], 0
     for rec in iter_records(path, fmt.container):
         pos = rec.bytes_read or pos

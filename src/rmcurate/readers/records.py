@@ -3,6 +3,8 @@
 Every record comes out once, either parsed (`value`) or with the `problem`
 that stopped it; a truncated file ends with one problem record.
 """
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -263,6 +265,74 @@ def first_of_object(path: Path, limit: int = 100_000):
     return dict.fromkeys(keys) if keys else None
 
 
+CSV_SNIFF = 8192
+
+
+def _csv_value(text: str):
+    """A CSV cell: JSON objects and arrays (an export's nested properties) are parsed, the rest kept as text."""
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text if text != "" else None
+
+
+def _csv_row(header: list[str], cells: list[str]) -> dict:
+    """Columns `a.b` (a flattened export: PostHog's `properties.$ai_input`) nest back into `{a: {b: ...}}`."""
+    row: dict = {}
+    for name, cell in zip(header, cells):
+        value = _csv_value(cell)
+        head, dot, rest = name.partition(".")
+        if dot and head and rest:
+            row.setdefault(head, {})
+            if isinstance(row[head], dict):
+                row[head][rest] = value
+        else:
+            row[name] = value
+    return row
+
+
+def iter_csv(path: Path) -> Iterator[RawRecord]:
+    """Rows of a CSV file with a header (click logs, analytics exports), as dicts."""
+    with open_source(path) as f:
+        skip_bom(f)
+        text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        for n, cells in enumerate(reader):
+            where = f"line {reader.line_num}"
+            if not any(cells):
+                continue
+            if len(cells) != len(header):
+                yield RawRecord(n, where, problem=f"{len(cells)} cells where the header has {len(header)}",
+                                raw=cap(",".join(cells)))
+                continue
+            yield RawRecord(n, where, value=_csv_row(header, cells))
+
+
+def first_csv_record(path: Path) -> dict | None:
+    """The first row of a CSV file (as `iter_csv` reads it) when the head looks like one: a header of
+    several names and a first row of as many cells; else None."""
+    with open_source(path) as f:
+        skip_bom(f)
+        head = f.read(CSV_SNIFF)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return None
+    rows = list(csv.reader(lines[:2]))
+    if len(rows) < 2 or len(rows[0]) < 2 or len(rows[1]) != len(rows[0]) or not all(
+            re.fullmatch(r"[\w$.:\- ]{1,100}", h) for h in rows[0]):
+        return None
+    return _csv_row(rows[0], rows[1])
+
+
 def iter_records(path: Path, container: str) -> Iterator[RawRecord]:
     return {"json": iter_json_array, "jsonl": iter_jsonl, "parquet": iter_parquet,
-            "object": iter_json_object}[container](path)
+            "object": iter_json_object, "csv": iter_csv}[container](path)

@@ -9,6 +9,7 @@ class Role(StrEnum):
     user = "user"
     assistant = "assistant"
     system = "system"
+    tool = "tool"  # a tool's result; the call is the assistant message's tool_calls
 
 
 class EventKind(StrEnum):
@@ -89,7 +90,17 @@ class Message(_Record):
     other_scores: dict[str, float] | None = Field(
         None, description="scores under names not listed above, as 'openai:<name>' or 'detoxify:<name>'")
     source_ref: str | None = Field(
-        None, description="the source's own id for this reply ('langfuse:<trace id>'): feedback that names it finds it")
+        None, description="the source's own id of this message ('<source>:<id>': a reply's call, trace, span or "
+                          "run id, a message id): feedback that names it finds it")
+    trace_ref: str | None = Field(None, description="a reply: '<source>:<trace id>' of the call that wrote it; "
+                                                    "feedback on the trace finds its last reply")
+    tool_calls: str | None = Field(
+        None, description='an assistant message\'s tool calls, JSON: [{"id", "type": "function", "function": '
+                          '{"name", "arguments"}}] (the chat-template shape)')
+    tool_call_id: str | None = Field(None, description="a tool message: the id of the call it answers")
+    tool_name: str | None = Field(None, description="a tool message: the tool's name, where the source gives it")
+    reasoning: str | None = Field(None, description="reasoning ('thinking') text the user did not see")
+    non_text_parts: int | None = Field(None, description="parts with no text (images, audio, files): counted, not read")
 
 
 class ChatMessage(_Record):
@@ -165,6 +176,10 @@ class SourceEvent(_Record):
     message_index: int | None = None
     event: EventKind
     payload: str | None = Field(None, description="JSON text")
+    conversation_ref: str | None = Field(None, description="the conversation id as the event gave it, when it is "
+                                                           "the app's own (conversations.source_id), not ours")
+    message_ref: str | None = Field(None, description="the app's id of the message it is on (a message, call, "
+                                                      "run or span id), as the event gave it")
 
 
 class Event(SourceEvent):

@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rmcurate.readers import Chunk, Format, FormatError, Quarantined, detect
-from rmcurate.readers.langfuse import overlap
+from rmcurate.readers.calls import overlap
 from rmcurate.readers.read import read
 from rmcurate.settings import SourceSettings
+from rmcurate.warehouse.attach import attach, attach_waiting, expire_waiting
 from rmcurate.warehouse.db import memory_limit, scalar
 from rmcurate.warehouse.ddl import columns
 from rmcurate.warehouse.recovery import delete_rows, recover
@@ -141,50 +142,24 @@ def _extend_conversations(con, chunk: Chunk, ingest_id: int) -> int:
     return len(grown)
 
 
-def _insert_new_events(con, source: str, ingest_id: int, known: str, where: str = "true") -> int:
-    """Insert the rows of `source` (a registered table or temp table with a `pos` column) whose
-    event id the warehouse lacks, the first copy of each; `known` is the SQL for conversation_known."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE new_ids AS
-        SELECT event_id, min(pos) AS pos FROM {source} e
-        WHERE {where} AND NOT EXISTS (SELECT 1 FROM events x WHERE x.event_id = e.event_id)
-        GROUP BY event_id""")
-    cols = [c for c in columns("events") if c not in ("conversation_known", "ingest_id")]
-    con.execute(f"""
-        INSERT INTO events ({", ".join(cols)}, conversation_known, ingest_id)
-        SELECT {", ".join("e." + c for c in cols)}, {known}, ?
-        FROM {source} e SEMI JOIN new_ids n USING (event_id, pos)""", [ingest_id])
-    return scalar(con, "SELECT count(*) FROM new_ids")
-
-
-def _load_events(con, chunk: Chunk, ingest_id: int) -> int:
-    events = chunk.events.append_column("pos", pa.array(range(chunk.events.num_rows), pa.int64()))
-    con.register("chunk_events", events)
-    loaded = _insert_new_events(con, "chunk_events", ingest_id, known="""
-        EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = e.conversation_id)""")
-    con.unregister("chunk_events")
-    return loaded
-
-
-def _attach_pending(con, chunk: Chunk, ingest_id: int) -> tuple[int, int]:
-    """Feedback that names its reply by the source's id: attach it through messages.source_ref (the
-    reply may have come in this chunk, another file, or an earlier night). Returns (loaded, unattached).
-    A record that finds no reply is quarantined as unattached, with the id it names: ingesting the
-    file again with --force once its traces are in retries it."""
-    pending = chunk.pending_events.append_column("pos", pa.array(range(chunk.pending_events.num_rows), pa.int64()))
-    con.register("chunk_pending", pending)
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE attached AS
-        SELECT p.*, m.conversation_id, m.message_index
-        FROM chunk_pending p LEFT JOIN messages m ON m.source_ref = p.source_ref""")
-    lost = con.execute("""SELECT source_ref, payload FROM attached WHERE conversation_id IS NULL
-                          ORDER BY pos""").fetchall()
-    chunk.quarantined += [Quarantined(f"feedback on {ref}", f"unattached: {ref} is in no ingest so far (ingest "
-                                      "its traces, then this file again with --force)", payload)
-                          for ref, payload in lost]
-    loaded = _insert_new_events(con, "attached", ingest_id, known="true", where="e.conversation_id IS NOT NULL")
-    con.unregister("chunk_pending")
-    return loaded, len(lost)
+def _load_events(con, chunk: Chunk, ingest_id: int) -> tuple[int, int]:
+    """Our event log's rows (events) and the feedback that names its reply by other ids (pending_events),
+    attached by warehouse/attach.py. Returns (loaded, unattached); the unattached join the quarantine."""
+    loaded = lost = 0
+    for table in (chunk.events, chunk.pending_events):
+        if table is None or not table.num_rows:
+            continue
+        if table is chunk.events:  # our log names our conversation id, or the app's, and maybe a message id
+            table = table.rename_columns(["conversation_ref" if c == "conversation_id" else c
+                                          for c in table.column_names])
+            table = table.append_column("trace_ref", pa.nulls(table.num_rows, pa.string()))
+        table = table.append_column("pos", pa.array(range(table.num_rows), pa.int64()))
+        con.register("chunk_events", table)
+        n, unattached = attach(con, "chunk_events", ingest_id)
+        con.unregister("chunk_events")
+        chunk.quarantined += unattached
+        loaded, lost = loaded + n, lost + len(unattached)
+    return loaded, lost
 
 
 def _quarantine(con, chunk: Chunk, ingest_id: int, source_file: str) -> None:
@@ -285,11 +260,9 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 loaded += _extend_conversations(con, chunk, result.ingest_id)
             if chunk.conversations is not None:
                 loaded += _load_conversations(con, chunk, result.ingest_id, source_file)
-            if chunk.events is not None:  # after the conversations: a trace export's feedback is on them
-                loaded += _load_events(con, chunk, result.ingest_id)
             n_read, unattached = chunk.n_read, 0
-            if chunk.pending_events is not None and chunk.pending_events.num_rows:
-                attached, unattached = _attach_pending(con, chunk, result.ingest_id)
+            if chunk.events is not None or chunk.pending_events is not None:  # after the conversations they name
+                attached, unattached = _load_events(con, chunk, result.ingest_id)
                 loaded += attached
             _quarantine(con, chunk, result.ingest_id, source_file)
             if not single:
@@ -306,13 +279,8 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
                 on_chunk(chunk)
         if not single and uncommitted is None:
             con.begin()
-        if fmt.kind != "events":
-            # Events that arrived before their conversation are no longer orphans.
-            con.execute("""
-                UPDATE events SET conversation_known = true
-                WHERE NOT conversation_known
-                  AND conversation_id IN (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""",
-                        [result.ingest_id])
+        attach_waiting(con, result.ingest_id)  # events that arrived before their conversation find it
+        expire_waiting(con, sources.unattached_days)
         nothing_good = result.n_loaded == 0 and result.n_duplicate == 0 and result.n_quarantined > 0
         result.status = "empty" if result.n_read == 0 else "quarantined" if nothing_good else "loaded"
         con.execute("""

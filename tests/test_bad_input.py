@@ -154,9 +154,10 @@ def by_file(con) -> dict[str, tuple]:
 def test_no_traceback_one_line_per_unreadable_file_and_the_good_file_loads(ingested):
     r, con, _ = ingested
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
-    assert r.returncode == 1  # two files could not be read
+    assert r.returncode == 1  # two files could not be read, one loaded nothing
     errors = r.stderr.strip().splitlines()
-    assert len(errors) == 3, r.stderr
+    assert len(errors) == 4, r.stderr
+    assert any("index-true.jsonl" in e and "nothing loaded as events-jsonl: 1 records quarantined" in e for e in errors)
     assert any("cut-early.jsonl.gz" in e and "gzip data ends early" in e for e in errors)
     assert any("wrong-types.parquet" in e and "not a list of messages" in e for e in errors)
     assert any("zz-broken-link.jsonl" in e and "cannot read" in e for e in errors)

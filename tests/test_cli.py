@@ -82,7 +82,7 @@ def test_a_wrong_format_does_not_block_a_file_and_force_replaces_in_place(home, 
 
     path = sharegpt_file(tmp_path / "chats.json")
     r = run(home, "ingest", "--format", "wildchat", str(path))
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1 and "nothing loaded as wildchat-json: 30 records quarantined" in r.stderr, r.stderr
     r = run(home, "sql", "select status, n_quarantined from ingests", "--format", "csv")
     assert r.stdout == "status,n_quarantined\nquarantined,30\n"  # not 'loaded': nothing loaded
     r = run(home, "ingest", "--format", "wildchat", str(path))  # the same mistake: said, not redone

@@ -54,12 +54,12 @@ class SourceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RMCURATE_SOURCES_")
 
     feedback_names: str = Field(
-        ",".join(f"{k}={v}" for k, v in FEEDBACK_NAMES.items()),
+        "",
         description="Feedback names -> event kinds, as name=kind pairs, for trace exports (OpenTelemetry's "
                     "gen_ai.evaluation.name, Langfuse and LangSmith score names, Phoenix annotations) and analytics "
                     "events (Segment, Amplitude, PostHog, click logs): `thumbs` is up or down by the score's sign, "
-                    "`rating` a 1-5 rating (4-5 up, 1-2 down); docs/sources.md. Pairs given here are added to "
-                    "these defaults or replace them.")
+                    "`rating` a 1-5 rating (4-5 up, 1-2 down). Pairs given here are added to the default names "
+                    "(docs/sources.md lists them) or replace them.")
 
     unattached_days: float = Field(7.0, ge=0, description="Days an event may wait for the conversation it "
                                                            "names before it is moved to the quarantine "

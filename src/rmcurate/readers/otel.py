@@ -242,7 +242,7 @@ def read_otel(path: Path, container: str, batch_size: int = 20_000,
     names = lowered(names)
     calls: list[Call] = []
     pending, bad = [], []
-    size = 0
+    size = spans = 0
     for rec in iter_records(path, container):
         size = rec.bytes_read or size
         if rec.problem:
@@ -253,6 +253,7 @@ def read_otel(path: Path, container: str, batch_size: int = 20_000,
                                    cap(str(rec.value))))
             continue
         for span, events in _spans(rec.value):
+            spans += 1
             attrs = attributes(span.get("attributes"))
             where = f"{rec.location}, span {span.get('spanId')}"
             try:
@@ -286,6 +287,9 @@ def read_otel(path: Path, container: str, batch_size: int = 20_000,
                                 "user_id": None, "event": kind, "payload": json.dumps(payload, ensure_ascii=False),
                                 "message_ref": span_id, "trace_ref": None, "conversation_ref": None,
                                 "message_index": None})
+    if spans and not (calls or pending or bad):  # not "empty": the file holds spans, none of them a model call
+        bad.append(Quarantined("whole file", f"no model call among {spans} spans: none carries GenAI "
+                                             "(gen_ai.*) or OpenInference (llm.*) messages", None))
     conversations, messages = rows_of(conversations_of(calls, SOURCE), SOURCE, named=True)
     yield Chunk(conversations=pa.Table.from_pylist(conversations, schema=CONVERSATIONS),
                 messages=pa.Table.from_pylist(messages, schema=MESSAGES),

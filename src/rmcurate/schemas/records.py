@@ -108,6 +108,15 @@ class ChatMessage(_Record):
     content: str
 
 
+class ToolStep(_Record):
+    """An assistant's tool call or a tool's result between a turn's prompt and its reply."""
+
+    role: Role
+    content: str
+    tool_calls: str | None = Field(None, description="JSON, as messages.tool_calls")
+    tool_call_id: str | None = None
+
+
 class Reply(_Record):
     """Table `replies`: one row per non-empty assistant reply, with where it stands in its conversation.
 
@@ -133,6 +142,7 @@ class TurnItem(_Record):
     turn_index: int = Field(description="0-based count of earlier items in the conversation")
     history: list[ChatMessage] = Field(description="messages before the prompt")
     prompt: str | None = Field(description="user message right before the reply, if any")
+    steps: list[ToolStep] = Field(description="tool calls and results between the prompt and the reply")
     response: str
     feedback: str = Field(description="the user's next message")
     language: str | None = None

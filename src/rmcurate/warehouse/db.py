@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from rmcurate.settings import WarehouseSettings
-from rmcurate.warehouse.ddl import ensure_schema
+from rmcurate.warehouse.ddl import ensure_schema, ensure_views
 from rmcurate.warehouse.home import db_path
 from rmcurate.warehouse.migrate import migrate, outdated
 from rmcurate.warehouse.recovery import dead_ingests, recover
@@ -66,6 +66,7 @@ def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
             con.close()
             raise WarehouseError(f"{path} was made by another rmcurate version: {'; '.join(problems)}; "
                                  "ingest into a new --home")
+        ensure_views(con)  # after the migration: they read its new columns
         recover(con)
     elif dead_ingests(con) or outdated(con):  # crashed ingest or older tables: mend before anyone reads
         con.close()

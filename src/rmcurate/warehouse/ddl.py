@@ -39,8 +39,12 @@ def columns(name: str) -> list[str]:
 
 
 def ensure_schema(con) -> None:
+    """The tables (an older warehouse's are migrated after this, then `ensure_views` runs)."""
     con.execute("CREATE SEQUENCE IF NOT EXISTS ingest_ids START 1")
     for name, model in STORED.items():
         con.execute(create_table_sql(name, arrow_schema(model)))
+
+
+def ensure_views(con) -> None:
     for view in VIEWS:
         con.execute(resources.files("rmcurate.warehouse.sql").joinpath(f"{view}.sql").read_text())

@@ -283,6 +283,11 @@ def ingest_file(con, path: Path, fmt: Format, *, batch_size: int = 20_000,
         expire_waiting(con, sources.unattached_days)
         nothing_good = result.n_loaded == 0 and result.n_duplicate == 0 and result.n_quarantined > 0
         result.status = "empty" if result.n_read == 0 else "quarantined" if nothing_good else "loaded"
+        if nothing_good:  # never "loaded" and forgotten: the command fails, and says why
+            (first,) = con.execute("SELECT reason FROM quarantine WHERE ingest_id = ? ORDER BY rowid LIMIT 1",
+                                   [result.ingest_id]).fetchone()
+            result.reason = (f"{path}: nothing loaded as {fmt.name}: {result.n_quarantined} records quarantined "
+                             f"(the first: {first})")
         con.execute("""
             UPDATE ingests SET n_read = ?, n_loaded = ?, n_duplicate = ?, n_quarantined = ?, finished_at = ?,
                                status = ?

@@ -5,10 +5,12 @@ conversation grows, deleted with it. The `turns` and `reply_evidence` views join
 running window functions over every message, so a query costs what it reads: `count(*) from
 turns` at a million conversations reads two small columns, not 11 GB of text.
 
-The one turn rule lives here: a turn is a non-empty assistant reply directly followed by a
-non-empty user message, with a user message somewhere before it (the prompt: the last one before
-the reply). Everything before the prompt is history. A reply with no user message before it (a
-greeting) is not a turn.
+The one turn rule lives here: a turn is an assistant reply with text directly followed by a
+non-empty user message, with a user message before it (the prompt: the last one before the reply),
+which must have text too. Everything before the prompt is history; tool calls and tool results
+between the prompt and the reply are the turn's steps. A reply with no user message before it (a
+greeting), an assistant message that is only a tool call, and a reply whose prompt is empty (an
+image alone, say) are not turns.
 """
 from rmcurate.schemas.tables import TABLES
 
@@ -21,12 +23,15 @@ WITH m AS (
            lead(role) OVER w AS next_role,
            lead(trim(content) <> '') OVER w AS next_said,
            max(CASE WHEN role = 'user' THEN message_index END) OVER (
-               w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt_index
+               w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt_index,
+           last_value(CASE WHEN role = 'user' THEN trim(content) <> '' END IGNORE NULLS) OVER (
+               w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt_said
     FROM {messages}
     WINDOW w AS (PARTITION BY conversation_id ORDER BY message_index)
 ),
 r AS (
-    SELECT *, coalesce(next_role = 'user' AND next_said AND prompt_index IS NOT NULL, false) AS is_turn
+    SELECT *, coalesce(next_role = 'user' AND next_said AND prompt_index IS NOT NULL AND prompt_said, false)
+           AS is_turn
     FROM m WHERE role = 'assistant' AND said
 )
 SELECT conversation_id || ':' || message_index AS item_id, conversation_id, message_index, position,

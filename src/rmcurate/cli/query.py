@@ -52,7 +52,7 @@ def sql(ctx: typer.Context, query: Annotated[str, typer.Argument(help="A SQL que
 def status(ctx: typer.Context, home: Home = None):
     """Tables, row counts, recent ingests and quarantine reasons (from the latest snapshot while a stage writes)."""
     from rmcurate.warehouse.judge_calls import judge_stats
-    from rmcurate.warehouse.status import last_ingests, quarantine_by_reason, table_counts
+    from rmcurate.warehouse.status import feedback_by_source, last_ingests, quarantine_by_reason, table_counts, waiting
 
     root = home_of(ctx, home)
     con = open_for_reading(root)
@@ -65,6 +65,12 @@ def status(ctx: typer.Context, home: Home = None):
     for row in last_ingests(con):
         t.add_row(*map(str, row))
     out.print(t)
+    t = Table("source format", "events", "on replies", title="feedback by source")
+    for row in feedback_by_source(con):
+        t.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    out.print(t)
+    out.print(f"events waiting for their conversation: {waiting(con):,} (quarantined after "
+              "RMCURATE_SOURCES_UNATTACHED_DAYS)")
     t = Table("reason", "records", title="quarantine by reason")
     for reason, n in quarantine_by_reason(con):
         t.add_row(reason, f"{n:,}")

@@ -29,3 +29,15 @@ def quarantine_by_reason(con, limit: int = 20) -> list[tuple[str, int]]:
     return con.execute("""
         SELECT reason, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY n DESC, reason LIMIT ?""",
                        [limit]).fetchall()
+
+
+def feedback_by_source(con) -> list[tuple[str, int, int]]:
+    """Events by the format of the file that brought them: (format, events, events on a reply)."""
+    return con.execute("""
+        SELECT i.format, count(*), count(e.message_index) FILTER (WHERE e.conversation_known)
+        FROM events e JOIN ingests i USING (ingest_id) GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
+
+
+def waiting(con) -> int:
+    """Events that name a conversation no ingest has brought yet."""
+    return scalar(con, "SELECT count(*) FROM events WHERE NOT conversation_known")

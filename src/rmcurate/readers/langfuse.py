@@ -6,7 +6,7 @@ traces or scores; given together as a folder or as files.
 
 - A trace is one model call: `input` holds the messages so far (a list of `{role, content}`, an
   object with `messages`, or the user's text alone) and `output` the reply (a message or text).
-- `sessionId` names a conversation (a trace without one is a conversation of its own). Its traces
+- `sessionId` names a conversation (traces without one join by their messages, readers/calls.py). Its traces
   are taken in time order; each adds what its input has that the conversation does not end with
   yet, then its reply: a history repeated in every trace is stored once, and traces that log only
   the new message still build the whole conversation. A session met again (on another API page or

@@ -45,7 +45,7 @@ run: setup
 	$(BIN)/rmcurate run
 
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The report's browser test renders it in Debian's headless Chromium (about 25 s to install, as root).
 browser:

@@ -34,6 +34,7 @@ from rmcurate.readers.records import iter_json_array
 from rmcurate.readers.sharegpt import parse_sharegpt
 from rmcurate.stages.sources import sample_file
 from rmcurate.warehouse import connect
+from rmcurate.warehouse.ingest import ingest_path
 
 from conftest import rows
 
@@ -309,11 +310,14 @@ def loaded(tmp_path_factory):
     root = tmp_path_factory.mktemp("logs")
     convs = conversations(root)
     out = {}
-    for name, (build, _) in SOURCES.items():
+    for name, (build, _) in SOURCES.items():  # in process (the folder test below goes through the CLI)
         path = write_lines(root / name, build(convs))
         home = root / f"home-{name}"
-        r = subprocess.run([RMCURATE, "--home", str(home), "ingest", str(path)], capture_output=True, text=True)
-        out[name] = (home, r)
+        con = connect(home)
+        try:
+            out[name] = (home, ingest_path(con, path))
+        finally:
+            con.close()
     return convs, out
 
 
@@ -326,8 +330,8 @@ def expected(convs) -> list:
 def test_each_log_shape_stores_every_message_tool_calls_included(loaded, name):
     convs, out = loaded
     home, r = out[name]
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert f"{SOURCES[name][1]}-jsonl" in r.stdout, r.stdout
+    assert r.status == "loaded" and r.reason is None, r
+    assert r.format == f"{SOURCES[name][1]}-jsonl"
     msgs, _ = stored(home)
     assert len(msgs) == len(convs)  # one conversation each, not one per call
     if name.startswith("sharegpt"):  # ShareGPT's function calls carry no ids: compare without them

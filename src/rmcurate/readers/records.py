@@ -315,22 +315,24 @@ def iter_csv(path: Path) -> Iterator[RawRecord]:
 
 def first_csv_record(path: Path) -> dict | None:
     """The first row of a CSV file (as `iter_csv` reads it) when the head looks like one: a header of
-    several names and a first row of as many cells; else None."""
+    several names and a first row of as many cells (quoted cells may hold commas and newlines); else None."""
     with open_source(path) as f:
         skip_bom(f)
         head = f.read(CSV_SNIFF)
+    text = head.decode("utf-8", errors="replace")  # the sniff may cut a character in two
+    if "\x00" in text:
+        return None  # binary
     try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
+        rows = list(zip(range(2), csv.reader(io.StringIO(text))))
+    except csv.Error:
         return None
-    lines = text.splitlines()
-    if len(lines) < 2:
+    if len(rows) < 2:
         return None
-    rows = list(csv.reader(lines[:2]))
-    if len(rows) < 2 or len(rows[0]) < 2 or len(rows[1]) != len(rows[0]) or not all(
-            re.fullmatch(r"[\w$.:\- ]{1,100}", h) for h in rows[0]):
+    header, first = rows[0][1], rows[1][1]
+    if len(header) < 2 or len(first) != len(header) or not all(
+            0 < len(h) <= 200 and not any(c in h for c in '"{}[]\x00') for h in header):
         return None
-    return _csv_row(rows[0], rows[1])
+    return _csv_row(header, first)
 
 
 def iter_records(path: Path, container: str) -> Iterator[RawRecord]:

@@ -3,15 +3,20 @@
 Templates that check roles (Llama, Mistral, Gemma) want an optional system message, then user and
 assistant messages alternating, starting and ending with the user before the reply. Logged chats
 do not always look so: ShareGPT conversations that the assistant opens, two user messages in a
-row, empty messages. The repair keeps what the user said and drops only what no template can
-place; a prompt left with no user message is a drop with its reason.
+row, empty messages, tool traffic. The repair keeps what the user said and drops only what no template
+can place; a prompt left with no user message is a drop with its reason. A pair's prompt holds roles
+and text only (the pairs table), so its tool results are dropped with the tool calls (empty messages)
+they answer; the warehouse keeps both.
 """
 
 
 def trainable_prompt(prompt: list[dict]) -> tuple[list[dict] | None, str | None, str | None]:
     """(repaired prompt, what was repaired or None, None) or (None, None, drop reason)."""
-    msgs = [m for m in prompt if m["content"] and m["content"].strip()]
     repairs = []
+    if any(m["role"] == "tool" for m in prompt):
+        prompt = [m for m in prompt if m["role"] != "tool"]
+        repairs.append("tool results removed")
+    msgs = [m for m in prompt if m["content"] and m["content"].strip()]
     if len(msgs) < len(prompt):
         repairs.append("empty messages removed")
     system = [msgs.pop(0)] if msgs and msgs[0]["role"] == "system" else []

@@ -216,6 +216,25 @@ def openinference_spans(convs, start=0):
     return [otlp(spans)]
 
 
+def phoenix_spans(convs):
+    """Spans as Phoenix exports them (px.Client().get_spans): `context`, `span_kind`, nested `attributes`
+    whose message lists hold OpenInference's dotted keys."""
+    def message(m):
+        d = {"message.role": m["role"], "message.content": m["content"]}
+        if "call" in m:
+            d["message.tool_calls"] = [{"tool_call.id": m["call"]["id"], "tool_call.function.name": m["call"]["name"],
+                                        "tool_call.function.arguments": m["call"]["arguments"]}]
+        if m["role"] == "tool":
+            d["message.tool_call_id"] = m["call_id"]
+        return d
+    return [{"name": "ChatCompletion", "span_kind": "LLM", "context": {"trace_id": f"t{i}-{k}", "span_id": f"px-{i}-{k}"},
+             "start_time": f"2024-05-01T10:{i:02d}:{k:02d}Z",
+             "attributes": {"session": {"id": sessions(i)}, "llm": {"model_name": "gpt-4o",
+                                                                   "input_messages": [message(m) for m in req],
+                                                                   "output_messages": [message(reply)]}}}
+            for i, c in enumerate(convs) for k, (req, reply) in enumerate(calls(c))]
+
+
 def openllmetry_spans(convs):
     spans = []
     for i, c in enumerate(convs):
@@ -286,7 +305,7 @@ SOURCES = {  # file name -> (records, expected kind)
     "sharegpt-tools.jsonl": (sharegpt_records, "sharegpt"),
     "gateway.jsonl": (gateway_records, "gateway"), "litellm.jsonl": (litellm_records, "litellm"),
     "langsmith.jsonl": (langsmith_records, "langsmith"), "posthog.jsonl": (posthog_records, "posthog"),
-    "openinference.jsonl": (openinference_spans, "otel"), "openllmetry.jsonl": (openllmetry_spans, "otel"),
+    "openinference.jsonl": (openinference_spans, "otel"), "phoenix-spans.jsonl": (phoenix_spans, "otel"), "openllmetry.jsonl": (openllmetry_spans, "otel"),
     "otel-events.jsonl": (old_event_spans, "otel"), "otel-logs.jsonl": (log_records, "otel"),
 }
 

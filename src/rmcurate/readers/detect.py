@@ -46,6 +46,9 @@ def kind_of(keys) -> str | None:
         return "anthropic" if {"system", "anthropic_version"} & keys else "openai"
     if {"resourceSpans", "resourceLogs"} & keys:
         return "otel"  # OTLP/JSON trace or log export: GenAI spans and events
+    if ("span_kind" in keys or "context" in keys or "context.span_id" in keys) and (
+            "attributes" in keys or any(str(k).startswith("attributes.") for k in keys)):
+        return "otel"  # spans as Phoenix exports them (OpenInference attributes)
     if {"run_type", "inputs"} <= keys:
         return "langsmith"
     if is_trace(keys) or is_score(keys):

@@ -32,6 +32,7 @@ from rmcurate.readers.calls import Call, conversations_of, rows_of
 from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap
 from rmcurate.readers.feedback import feedback_kind, lowered
 from rmcurate.readers.messages import Msg, parse_message, parse_messages, system_prompt
+from rmcurate.readers.percall import time_of
 from rmcurate.readers.records import iter_records
 
 SOURCE = "otel"
@@ -47,6 +48,8 @@ def value_of(any_value: dict):
     """An OTLP AnyValue as plain Python."""
     if not isinstance(any_value, dict):
         return None
+    if "_plain" in any_value:  # a Phoenix export's attribute, already plain JSON
+        return any_value["_plain"]
     if "stringValue" in any_value:
         return any_value["stringValue"]
     if "intValue" in any_value:
@@ -128,7 +131,7 @@ def _openinference(d: dict, where: str) -> list[Msg]:
     if content is None and isinstance(contents, list):
         content = [{"type": c.get("message_content", {}).get("type", "text"),
                     "text": c.get("message_content", {}).get("text")} for c in contents if isinstance(c, dict)]
-    calls = [c.get("tool_call", c) for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+    calls = [_nest(c).get("tool_call", c) for c in m.get("tool_calls") or [] if isinstance(c, dict)]
     return parse_message({"role": m.get("role"), "content": content, "tool_calls": calls or None,
                           "tool_call_id": m.get("tool_call_id"), "name": m.get("name")}, where)
 
@@ -204,8 +207,40 @@ def _time(nanos) -> datetime | None:
         return None
 
 
+def flat(value, prefix: str = "") -> dict:
+    """Nested attributes (Phoenix's span export: {"llm": {"input_messages": [...]}}) -> dotted keys; lists of
+    messages stay lists (unflatten reads them)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out = {}
+    for k, v in value.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(flat(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
+def phoenix_span(value: dict) -> tuple[dict, list] | None:
+    """A span as Phoenix exports it (`context.span_id`, `span_kind`, `attributes` nested or as
+    `attributes.*` columns) -> an OTLP-shaped span; None for any other record."""
+    context = value.get("context") if isinstance(value.get("context"), dict) else {}
+    span_id = context.get("span_id", value.get("context.span_id", value.get("span_id")))
+    attrs = flat(value["attributes"]) if isinstance(value.get("attributes"), dict) else {
+        k.removeprefix("attributes."): v for k, v in value.items() if k.startswith("attributes.")}
+    if span_id is None or not attrs:
+        return None
+    start = time_of(value.get("start_time"))
+    return ({"traceId": context.get("trace_id", value.get("context.trace_id")), "spanId": span_id,
+             "startTimeUnixNano": int(start.timestamp() * 1e9) if start else None,
+             "attributes": [{"key": k, "value": {"stringValue": v} if isinstance(v, str) else
+                             {"arrayValue": {"values": []}, "_plain": v}} for k, v in attrs.items()]}, [])
+
+
 def _spans(value: dict):
     """(span dict, span events as (name, attributes)) of one export request, spans or log records."""
+    if not ({"resourceSpans", "resourceLogs"} & set(value)):
+        if (span := phoenix_span(value)) is not None:
+            yield span
+        return
     for r in value.get("resourceSpans") or []:
         for scope in (r or {}).get("scopeSpans") or []:
             for span in (scope or {}).get("spans") or []:
@@ -248,9 +283,10 @@ def read_otel(path: Path, container: str, batch_size: int = 20_000,
         if rec.problem:
             bad.append(Quarantined(rec.location, rec.problem, rec.raw))
             continue
-        if not isinstance(rec.value, dict) or not ({"resourceSpans", "resourceLogs"} & set(rec.value)):
-            bad.append(Quarantined(rec.location, "not an OTLP export (no resourceSpans or resourceLogs)",
-                                   cap(str(rec.value))))
+        if not isinstance(rec.value, dict) or not ({"resourceSpans", "resourceLogs"} & set(rec.value)
+                                                   or phoenix_span(rec.value)):
+            bad.append(Quarantined(rec.location, "not an OTLP export (no resourceSpans or resourceLogs) nor a "
+                                                 "Phoenix span", cap(str(rec.value))))
             continue
         for span, events in _spans(rec.value):
             spans += 1

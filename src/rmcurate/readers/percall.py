@@ -106,6 +106,10 @@ def gateway_call(value: dict, where: str) -> Call:
     response = _first(value, "response", "response_body")
     if isinstance(request, str):
         request = json.loads(request)
+    if isinstance(request, dict) and "messages" not in request and isinstance(request.get("body"), dict):
+        request = request["body"]  # gateways that log the HTTP request: {"body": {...}, "headers": ...}
+    if isinstance(response, dict) and isinstance(response.get("body"), (dict, str)) and "choices" not in response:
+        response = response["body"]
     msgs = request_messages(request, "request")
     reply = response_messages(response, "response")
     resp = response if isinstance(response, dict) else {}

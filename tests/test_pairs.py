@@ -131,7 +131,7 @@ def test_natural_pairs_from_two_labelled_replies_to_one_prompt(home, tmp_path):
     assert add_natural_pairs(con, "r") == 0  # never twice
     (chosen, rejected, prompt), = rows(con, "SELECT chosen, rejected, prompt FROM pairs WHERE origin = 'natural'")
     assert (chosen, rejected) == (Y1, "Lists cannot be reversed.")
-    assert prompt == [{"role": "user", "content": ask["value"]}]
+    assert prompt == [{"role": "user", "content": ask["value"], "tool_calls": None, "tool_call_id": None}]
     # A later night labels a third reply to the same question: it pairs with both earlier ones, and only
     # the new label needed its context read (the others keep the hash the first pass gave them).
     third = write_json(tmp_path / "third.json", [{"id": "branch-2", "conversations": [

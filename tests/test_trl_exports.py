@@ -26,6 +26,11 @@ def msg(role, content):
     return {"role": role, "content": content}
 
 
+CALL = {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+                                                           "function": {"name": "weather", "arguments": "{}"}}]}
+RESULT = {"role": "tool", "content": "20C", "tool_call_id": "c1"}
+
+
 @pytest.mark.parametrize("prompt, expected, repair, reason", [
     ([msg(U, "hi")], [msg(U, "hi")], None, None),
     ([msg("system", "be brief"), msg(U, "hi")], [msg("system", "be brief"), msg(U, "hi")], None, None),
@@ -35,9 +40,11 @@ def msg(role, content):
      "consecutive messages of one role merged", None),
     ([msg(U, "q"), msg(A, ""), msg(U, "again")], [msg(U, "q\n\nagain")],
      "empty messages removed; consecutive messages of one role merged", None),
-    ([msg(U, "weather?"), msg(A, ""), msg("tool", "20C"), msg(A, "It is 20C."), msg(U, "and tomorrow?")],
-     [msg(U, "weather?"), msg(A, "It is 20C."), msg(U, "and tomorrow?")],
-     "tool results removed; empty messages removed", None),
+    ([msg(U, "weather?"), CALL, RESULT, msg(A, "It is 20C."), msg(U, "and tomorrow?")],
+     [msg(U, "weather?"), CALL, RESULT, msg(A, "It is 20C."), msg(U, "and tomorrow?")], None, None),
+    ([msg(U, "weather?"), CALL, RESULT], [msg(U, "weather?"), CALL, RESULT], None, None),  # the reply reads the result
+    ([msg(U, "weather?"), msg(A, ""), RESULT, msg(U, "well?")], [msg(U, "weather?\n\nwell?")],
+     "empty messages removed; tool results without their call removed; consecutive messages of one role merged", None),
     ([], None, None, "prompt has no user message"),
     ([msg(A, "Welcome!")], None, None, "prompt has no user message"),
     ([msg(U, "q"), msg(A, "a")], None, None, "prompt does not end with a user message"),
@@ -146,3 +153,62 @@ def test_openrlhf_reward_dataset_prepares_the_openrlhf_export(awkward_export, sm
             assert prepared.prompts[i].rstrip().endswith("assistant")
     chosen_ids, _, reject_ids, _, _ = prepared.collate_fn([prepared[0], prepared[1]])
     assert chosen_ids.shape[0] == reject_ids.shape[0] == 2
+
+
+@pytest.fixture
+def tool_export(snapshot_home, tmp_path):
+    """The export fixture plus a conversation that calls a tool before its answer: its turn labelled, and an
+    RMBoost pair on it whose prompt carries the call and its result."""
+    from rmcurate.readers.detect import detect
+    from rmcurate.schemas.feedback import FeedbackLabel
+    from rmcurate.warehouse.ingest import ingest_file
+
+    home, con, _ = snapshot_home
+    call = {"id": "call_7", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
+    path = tmp_path / "tools.jsonl"
+    path.write_text(json.dumps({"id": "tool-conv", "messages": [
+        {"role": "user", "content": "What is the weather in Paris right now?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_7", "content": "{\"temp_c\": 20}"},
+        {"role": "assistant", "content": "It is 20 degrees Celsius in Paris."},
+        {"role": "user", "content": "Thanks, that is exactly what I needed to know today."}]}) + "\n")
+    ingest_file(con, path, detect(path))
+    (item_id, cid, prompt, steps), = con.execute(
+        "SELECT item_id, conversation_id, prompt, steps FROM turns WHERE steps <> []").fetchall()
+    insert_models(con, "feedback_labels", [FeedbackLabel(
+        item_id=item_id, conversation_id=cid, category=5, label=4, method="judged", kept=True,
+        pipeline_version="wildreward-1", run_id="r2", labeled_at=NOW)])
+    insert_models(con, "pairs", [Pair(
+        pair_id="p-tools", prompt=[{"role": "user", "content": prompt}, *steps], chosen="It is 20 degrees Celsius in Paris.",
+        rejected="I cannot know the weather.", origin="rmboost", intended_label="worse", source_item_id=item_id,
+        pipeline_version="rmboost-1", run_id="r2", created_at=NOW)])
+    write_snapshot(con, home, "run2")
+    out = {}
+    for fmt in ("trl", "ordinal"):
+        export(con, home, fmt, tmp_path / fmt, snapshot="run2", test_fraction=0.0)
+        out[fmt] = tmp_path / fmt
+    return out, item_id
+
+
+def test_tool_calls_are_exported_in_the_conversational_shape_trl_takes(tool_export, smollm2, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    out, item_id = tool_export
+    _, trl = load(out["trl"])
+    (row,) = [r for r in trl["train"] if r["chosen"][0]["content"] == "It is 20 degrees Celsius in Paris."]
+    assert [m["role"] for m in row["prompt"]] == ["user", "assistant", "tool"]
+    assert row["prompt"][1]["tool_calls"] == [{"id": "call_7", "type": "function", "function": {
+        "name": "weather", "arguments": '{"city": "Paris"}'}}]
+    assert row["prompt"][2]["tool_call_id"] == "call_7" and row["prompt"][2]["content"] == '{"temp_c": 20}'
+    _, ordinal = load(out["ordinal"])
+    (turn,) = [r for r in ordinal["train"] if r["item_id"] == item_id]
+    assert [m["role"] for m in turn["steps"]] == ["assistant", "tool"]
+    assert 'Assistant: [calls weather({"city": "Paris"})]' in turn["text"] and 'Tool: {"temp_c": 20}' in turn["text"]
+    tok = AutoTokenizer.from_pretrained(smollm2)
+    rm = AutoModelForSequenceClassification.from_pretrained(smollm2, num_labels=1)
+    rm.config.pad_token_id = tok.pad_token_id
+    reward = RewardTrainer(model=rm, args=RewardConfig(output_dir=str(tmp_path / "rm"), report_to="none", max_steps=1,
+                                                       per_device_train_batch_size=2, use_cpu=True, save_strategy="no"),
+                           train_dataset=trl["train"], processing_class=tok)
+    assert len(reward.train_dataset) == len(trl["train"])  # the tool row prepared with the rest

@@ -65,7 +65,8 @@ def test_turns_pair_each_reply_with_the_next_user_message(con, tmp_path):
     # a2 is followed by a blank message; a3's prompt is that blank message (no empty prompt is a turn);
     # a greeting with no question before it is not a turn
     assert set(by_response) == {"a1"}
-    assert by_response["a1"] == (0, [{"role": "system", "content": "be nice"}], "q1", "a1", "thanks!")
+    assert by_response["a1"] == (0, [{"role": "system", "content": "be nice", "tool_calls": None, "tool_call_id": None}],
+                                 "q1", "a1", "thanks!")
     item_ids = {r[0] for r in rows(con, "SELECT item_id FROM turns")}
     cid = rows(con, "SELECT conversation_id FROM conversations WHERE source_id = 'c1'")[0][0]
     assert f"{cid}:2" in item_ids
@@ -152,6 +153,34 @@ def test_a_warehouse_with_score_maps_is_migrated_without_losing_a_score(home):
     assert got == [(0.5, None, 0.1, {"openai:brand-new": 0.25, "detoxify:identity_hate": 0.2}, ["hate"]),
                    (None, None, None, None, None)]
     con.close()
+
+
+def test_a_warehouse_from_before_tool_calls_keeps_its_pairs_and_turns(home, tmp_path):
+    import duckdb
+
+    from rmcurate.warehouse.home import db_path
+
+    path = write_json(tmp_path / "c.json", [conv(1, ("human", "q1"), ("gpt", "a1"), ("human", "thanks!"))])
+    con = connect(home)
+    ingest(con, path)
+    con.close()
+    old = duckdb.connect(str(db_path(home)))  # as rmcurate left it before messages carried tools
+    old.execute("DROP VIEW turns")
+    for column in ("tool_calls", "tool_call_id", "tool_name", "reasoning", "non_text_parts", "trace_ref"):
+        old.execute(f"ALTER TABLE messages DROP COLUMN {column}")
+    old.execute("ALTER TABLE pairs ALTER prompt SET DATA TYPE STRUCT(role VARCHAR, content VARCHAR)[] "
+                "USING list_transform(prompt, lambda x: {'role': x.role, 'content': x.content})")
+    old.execute("""INSERT INTO pairs (pair_id, prompt, chosen, rejected, origin, source_item_id, pipeline_version,
+                                      run_id, created_at)
+                   VALUES ('p1', [{'role': 'user', 'content': 'q1'}], 'good', 'bad', 'rmboost', 'x:1', 'v', 'r', now())""")
+    old.close()
+    con = connect(home)
+    try:
+        assert rows(con, "SELECT prompt FROM pairs") == [([{"role": "user", "content": "q1", "tool_calls": None,
+                                                            "tool_call_id": None}],)]
+        assert rows(con, "SELECT prompt, response, steps FROM turns") == [("q1", "a1", [])]
+    finally:
+        con.close()
 
 
 def test_an_unkeyed_judge_call_cache_gets_its_key_and_keeps_the_newest_row_of_a_key(home):

@@ -1,5 +1,6 @@
 """How long texts enter a judge prompt. The label and pairs stages and the generative
 trainer share these, so a model trained on a prompt is asked the same prompt when served."""
+from rmcurate.schemas.exports import shown_text
 
 
 def cut(text: str | None, limit: int) -> str:
@@ -11,5 +12,6 @@ def cut(text: str | None, limit: int) -> str:
 
 
 def render_conversation(prompt: list[dict], limit: int) -> str:
-    """A conversation as one field: ROLE: text blocks, each message cut to `limit`."""
-    return "\n\n".join(f"{m['role'].upper()}: {cut(m['content'], limit)}" for m in prompt)
+    """A conversation as one field: ROLE: text blocks, each message cut to `limit`; a tool call is shown
+    as the call (name and arguments)."""
+    return "\n\n".join(f"{m['role'].upper()}: {cut(shown_text(m), limit)}" for m in prompt)

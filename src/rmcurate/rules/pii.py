@@ -262,14 +262,18 @@ def scrub(text: str) -> str:
     return "".join(out)
 
 
+STRUCTURAL_KEYS = frozenset({"role", "type", "id", "tool_call_id"})  # a message's shape, not its text
+
+
 def scrub_value(value):
-    """Scrub every string inside nested lists and dicts (message lists, rows)."""
+    """Scrub every string inside nested lists and dicts (message lists, rows), but a message's role, type
+    and ids: a tool call's id must still match its result's."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list):
         return [scrub_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: scrub_value(v) for k, v in value.items()}
+        return {k: v if k in STRUCTURAL_KEYS and isinstance(v, str) else scrub_value(v) for k, v in value.items()}
     return value
 
 

@@ -83,5 +83,8 @@ def validate(y1: str, y2: str | None, near_identical: float = 0.95, max_length_r
 
 
 def pair_id(origin: str, prompt: list, chosen: str, rejected: str) -> str:
-    key = repr((origin, [(m["role"], m["content"]) for m in prompt], chosen, rejected))
+    # A message's tool fields count only where it has them: ids of pairs without tools never change.
+    key = repr((origin, [(m["role"], m["content"], *((m.get("tool_calls"), m.get("tool_call_id"))
+                                                    if m.get("tool_calls") or m.get("tool_call_id") else ()))
+                         for m in prompt], chosen, rejected))
     return hashlib.sha256(key.encode()).hexdigest()

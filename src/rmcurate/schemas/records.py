@@ -106,15 +106,8 @@ class Message(_Record):
 class ChatMessage(_Record):
     role: Role
     content: str
-
-
-class ToolStep(_Record):
-    """An assistant's tool call or a tool's result between a turn's prompt and its reply."""
-
-    role: Role
-    content: str
-    tool_calls: str | None = Field(None, description="JSON, as messages.tool_calls")
-    tool_call_id: str | None = None
+    tool_calls: str | None = Field(None, description="an assistant message's tool calls, JSON (messages.tool_calls)")
+    tool_call_id: str | None = Field(None, description="a tool message: the call it answers")
 
 
 class Reply(_Record):
@@ -142,7 +135,7 @@ class TurnItem(_Record):
     turn_index: int = Field(description="0-based count of earlier items in the conversation")
     history: list[ChatMessage] = Field(description="messages before the prompt")
     prompt: str | None = Field(description="user message right before the reply, if any")
-    steps: list[ToolStep] = Field(description="tool calls and results between the prompt and the reply")
+    steps: list[ChatMessage] = Field(description="tool calls and results between the prompt and the reply")
     response: str
     feedback: str = Field(description="the user's next message")
     language: str | None = None

@@ -33,10 +33,14 @@ EMBEDDED = {"field_max_chars": EMBEDDED_FIELD_MAX_CHARS, "max_y2_chars": 600,
 
 
 def prompt_messages(seed: dict) -> list[dict]:
-    msgs = [{"role": m["role"], "content": m["content"]} for m in seed["history"]]
+    """What the reply answers: the history, the prompt, and the tool calls and results in between."""
+    def message(m: dict) -> dict:
+        return {"role": m["role"], "content": m["content"], "tool_calls": m.get("tool_calls"),
+                "tool_call_id": m.get("tool_call_id")}
+    msgs = [message(m) for m in seed["history"]]
     if seed["prompt"] is not None:
-        msgs.append({"role": "user", "content": seed["prompt"]})
-    return msgs
+        msgs.append(message({"role": "user", "content": seed["prompt"]}))
+    return msgs + [message(m) for m in seed.get("steps") or []]
 
 
 @dataclass

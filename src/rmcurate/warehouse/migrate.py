@@ -49,6 +49,26 @@ def _scores_maps_to_structs(con) -> None:
     con.commit()
 
 
+def _messages_without_tools(disk: dict) -> list[tuple[str, str]]:
+    """Lists of chat messages stored before messages carried tool calls: (table, column)."""
+    return [(t, c) for (t, c), d in disk.items() if t in STORED and d == 'STRUCT("role" VARCHAR, "content" VARCHAR)[]']
+
+
+def _add_tool_fields(con, columns: list[tuple[str, str]]) -> None:
+    """Chat messages gained tool_calls and tool_call_id: old rows get them empty."""
+    con.begin()
+    try:
+        for table, column in columns:
+            want = duck_type(arrow_schema(STORED[table]).field(column).type)
+            con.execute(f"""ALTER TABLE {table} ALTER "{column}" SET DATA TYPE {want} USING list_transform("{column}",
+                            lambda x: {{'role': x.role, 'content': x.content, 'tool_calls': NULL::VARCHAR,
+                                  'tool_call_id': NULL::VARCHAR}})""")
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 def _score_maps(disk: dict) -> bool:
     return disk.get(("messages", "moderation_scores"), "").startswith("MAP(")
 
@@ -56,7 +76,7 @@ def _score_maps(disk: dict) -> bool:
 def outdated(con) -> bool:
     """Whether `migrate` has work to do (read-only connections ask before they read)."""
     disk = _columns(con)
-    return _score_maps(disk) or any((name, f.name) not in disk for name, model in STORED.items()
+    return _score_maps(disk) or bool(_messages_without_tools(disk)) or any((name, f.name) not in disk for name, model in STORED.items()
                                     for f in arrow_schema(model)) or bool(set(PRIMARY_KEYS) - _keyed(con))
 
 
@@ -71,6 +91,9 @@ def migrate(con) -> list[str]:
     disk = _columns(con)
     if _score_maps(disk):
         _scores_maps_to_structs(con)
+        disk = _columns(con)
+    if old := _messages_without_tools(disk):
+        _add_tool_fields(con, old)
         disk = _columns(con)
     problems = []
     for name, model in STORED.items():

@@ -22,12 +22,19 @@ def seeds(con, label_version: str, pairs_version: str, seed: int, where: str, li
         return []
     turns = scoped_view(con, TABLES.turns, f"""SELECT conversation_id FROM {TABLES.replies}
                                                WHERE item_id IN (SELECT unnest(?::VARCHAR[]))""", [chosen])
-    cur = con.execute(f"""SELECT item_id, history, prompt, response FROM {turns}
+    cur = con.execute(f"""SELECT item_id, history, prompt, steps, response FROM {turns}
                           WHERE item_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY item_id""", [chosen])
-    return [dict(zip(("item_id", "history", "prompt", "response"), r)) for r in cur.fetchall()]
+    return [dict(zip(("item_id", "history", "prompt", "steps", "response"), r)) for r in cur.fetchall()]
 
 
-CONTEXT_HASH = "coalesce(md5(CAST(to_json(t.history) AS VARCHAR) || '\x1f' || t.prompt), '')"
+# A turn's context: the history's roles and texts (as hashed before messages carried tools, so stored hashes
+# still match), the prompt, and the tool steps where there are any.
+CONTEXT_HASH = """coalesce(md5(CAST(to_json(list_transform(t.history, lambda h: {'role': h.role, 'content': h.content}))
+                                   AS VARCHAR) || '\x1f' || t.prompt
+                              || CASE WHEN len(t.history) > 0 AND list_bool_or(list_transform(t.history,
+                                        lambda h: h.tool_calls IS NOT NULL)) OR len(t.steps) > 0
+                                      THEN '\x1f' || CAST(to_json(t.history) AS VARCHAR) || CAST(to_json(t.steps) AS VARCHAR)
+                                      ELSE '' END), '')"""
 
 
 def fill_context_hashes(con, label_version: str) -> int:
@@ -61,10 +68,10 @@ def natural_candidates(con, label_version: str) -> list[dict]:
     conversations = sorted({c for _, _, a, b in found for c in (a, b)})
     turns = scoped_view(con, TABLES.turns, "SELECT unnest(?::VARCHAR[])", [conversations])
     items = sorted({i for a, b, _, _ in found for i in (a, b)})
-    text = {r[0]: r[1:] for r in con.execute(f"""SELECT item_id, history, prompt, response FROM {turns}
+    text = {r[0]: r[1:] for r in con.execute(f"""SELECT item_id, history, prompt, steps, response FROM {turns}
                                                  WHERE list_contains(?, item_id)""", [items]).fetchall()}
-    keys = ("item_id", "other_item_id", "history", "prompt", "chosen", "rejected")
-    return [dict(zip(keys, (a, b, *text[a], text[b][2]))) for a, b, _, _ in found if text[a][2] != text[b][2]]
+    keys = ("item_id", "other_item_id", "history", "prompt", "steps", "chosen", "rejected")
+    return [dict(zip(keys, (a, b, *text[a], text[b][3]))) for a, b, _, _ in found if text[a][3] != text[b][3]]
 
 
 def existing_pair_ids(con, ids: list[str]) -> set[str]:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from rmcurate.rules.feedback.language import from_source
 from rmcurate.rules.replies import has_code, has_list
-from rmcurate.schemas.exports import render
+from rmcurate.schemas.exports import export_message, render
 from rmcurate.schemas.tables import STORED, TABLES, VIEWS
 from rmcurate.warehouse.db import memory_limit, spill_cap
 from rmcurate.warehouse.snapshot import open_views, table_glob
@@ -56,7 +56,8 @@ def with_text(fmt: str, row: dict) -> dict:
     including the reply. Called after scrubbing, so the long text is built from scrubbed parts
     instead of being scanned again."""
     if fmt == "ordinal":
-        shown = row["history"] + ([{"role": "user", "content": row["prompt"]}] if row["prompt"] is not None else [])
+        shown = row["history"] + ([{"role": "user", "content": row["prompt"]}] if row["prompt"] is not None else []) \
+            + row["steps"]
     elif fmt == "implicit":
         shown = row["prompt"]
     else:
@@ -82,8 +83,9 @@ def pair_source(con) -> tuple[str, list, dict]:
 
 
 def pair_item(fmt: str, r: dict) -> dict:
-    chosen = [{"role": "assistant", "content": r["chosen"]}]
-    rejected = [{"role": "assistant", "content": r["rejected"]}]
+    r["prompt"] = [export_message(m) for m in r["prompt"]]
+    chosen = [export_message({"role": "assistant", "content": r["chosen"]})]
+    rejected = [export_message({"role": "assistant", "content": r["rejected"]})]
     if fmt == "openrlhf":
         chosen, rejected = r["prompt"] + chosen, r["prompt"] + rejected
     ids = [r["source_item_id"]] + ([r["other_item_id"]] if r["other_item_id"] else [])
@@ -118,7 +120,7 @@ def ordinal_source(con) -> tuple[str, list, dict]:
     turns = scoped_view(con, TABLES.turns, f"""SELECT DISTINCT l.conversation_id FROM {TABLES.feedback_labels} l
                                                LEFT JOIN ({reviewed}) r USING (item_id)
                                                WHERE {wanted} AND l.pipeline_version = ?""", [version])
-    return (f"""SELECT l.labeled_at AS arrival, l.item_id AS order_id, l.item_id, t.history, t.prompt, t.response,
+    return (f"""SELECT l.labeled_at AS arrival, l.item_id AS order_id, l.item_id, t.history, t.prompt, t.steps, t.response,
                        t.feedback, CASE WHEN r.item_id IS NULL THEN l.label
                                         ELSE CASE r.category WHEN 1 THEN 1 WHEN 2 THEN 2 WHEN 4 THEN 3 WHEN 5 THEN 4 END
                                    END AS label
@@ -130,6 +132,7 @@ def ordinal_source(con) -> tuple[str, list, dict]:
 
 
 def ordinal_item(fmt: str, r: dict) -> dict:
+    r["history"], r["steps"] = [export_message(m) for m in r["history"]], [export_message(m) for m in r["steps"]]
     return {"row": r, "conversations": [conversation_of(r["item_id"])], "label": r["label"]}
 
 
@@ -138,7 +141,8 @@ def implicit_source(con) -> tuple[str, list, dict]:
     sql = f"""
         WITH msgs AS (
             SELECT conversation_id, message_index,
-                   list({{'role': role, 'content': content}}) OVER (
+                   list({{'role': role, 'content': content, 'tool_calls': tool_calls,
+                          'tool_call_id': tool_call_id}}) OVER (
                        PARTITION BY conversation_id ORDER BY message_index
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prompt, content
             FROM {TABLES.messages}
@@ -157,6 +161,7 @@ def implicit_source(con) -> tuple[str, list, dict]:
 
 
 def implicit_item(fmt: str, r: dict) -> dict:
+    r["prompt"] = [export_message(m) for m in r["prompt"]]
     ev = set(r["events"])
     r.update(copied=r.pop("copies") > 0, clicked=r.pop("clicks") > 0, thumbs_up=r.pop("n_thumbs_up") > 0,
              thumbs_down=r.pop("n_thumbs_down") > 0, regenerated=r.pop("regenerations") > 0,

@@ -24,7 +24,8 @@ JOIN messages f ON f.conversation_id = r.conversation_id AND f.message_index = r
 JOIN conversations c ON c.conversation_id = r.conversation_id
 LEFT JOIN (
     SELECT t.item_id, t.conversation_id,
-           list({'role': b.role, 'content': b.content} ORDER BY b.message_index) AS history
+           list({'role': b.role, 'content': b.content, 'tool_calls': b.tool_calls, 'tool_call_id': b.tool_call_id}
+                ORDER BY b.message_index) AS history
     FROM replies t JOIN messages b ON b.conversation_id = t.conversation_id AND b.message_index < t.prompt_index
     WHERE t.turn_index IS NOT NULL
     GROUP BY t.item_id, t.conversation_id

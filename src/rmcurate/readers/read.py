@@ -83,8 +83,16 @@ def _chunk(fmt: Format, good: list, extra: list, bad: list, pos: int) -> Chunk:
         chunk.quarantined = bad + chunk.quarantined
         chunk.bytes_read = pos
         return chunk
-    return Chunk(conversations=pa.Table.from_pylist(good, schema=CONVERSATIONS),
-                 messages=pa.Table.from_pylist(extra, schema=MESSAGES), quarantined=bad, bytes_read=pos)
+    return Chunk(conversations=columnar(good, CONVERSATIONS), messages=columnar(extra, MESSAGES), quarantined=bad,
+                 bytes_read=pos)
+
+
+def columnar(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts that may leave out nullable columns) as a table, built column by column and only for the
+    columns some row has (a chat record's messages fill 5 of the table's 20): faster than from_pylist."""
+    present = set().union(*(r.keys() for r in rows)) if rows else set()
+    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], f.type) if f.name in present
+                     else pa.nulls(len(rows), f.type) for f in schema}, schema=schema)
 
 
 def _raw(value) -> str | None:

@@ -20,9 +20,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.chunk import BadRecord, str_or_none, time_of
 from rmcurate.readers.feedback import feedback_kind
-from rmcurate.readers.percall import time_of
 
 CONVERSATION_KEYS = ("conversation_id", "conversationId", "chat_id", "chatId", "thread_id", "threadId",
                      "session_id", "sessionId", "$ai_session_id")
@@ -100,8 +99,8 @@ def _index(value) -> int | None:
 
 
 def _refs(*places) -> dict:
-    return {"conversation_ref": _str(_pick(CONVERSATION_KEYS, *places)),
-            "message_ref": _str(_pick(MESSAGE_KEYS, *places)), "trace_ref": _str(_pick(TRACE_KEYS, *places)),
+    return {"conversation_ref": str_or_none(_pick(CONVERSATION_KEYS, *places)),
+            "message_ref": str_or_none(_pick(MESSAGE_KEYS, *places)), "trace_ref": str_or_none(_pick(TRACE_KEYS, *places)),
             "message_index": _index(_pick(("message_index", "messageIndex", "turn"), *places))}
 
 
@@ -111,12 +110,12 @@ def feedback_of(value: dict, shape: str) -> Feedback:
         props = _props(value, "properties")
         return Feedback(_id(value, shape, value.get("messageId")), value.get("timestamp") or value.get("sentAt"),
                         str(value.get("event")), _pick(VALUE_KEYS, props), _pick(LABEL_KEYS, props),
-                        _str(value.get("userId") or value.get("anonymousId")), **_refs(props, value), payload=props)
+                        str_or_none(value.get("userId") or value.get("anonymousId")), **_refs(props, value), payload=props)
     if shape == "amplitude":
         props = _props(value, "event_properties")
         return Feedback(_id(value, shape, value.get("uuid"), value.get("$insert_id"), value.get("insert_id")),
                         value.get("event_time") or value.get("client_event_time"), str(value.get("event_type")),
-                        _pick(VALUE_KEYS, props), _pick(LABEL_KEYS, props), _str(value.get("user_id")),
+                        _pick(VALUE_KEYS, props), _pick(LABEL_KEYS, props), str_or_none(value.get("user_id")),
                         **_refs(props, value), payload=props)
     if shape == "posthog":
         props = _props(value, "properties")
@@ -127,11 +126,11 @@ def feedback_of(value: dict, shape: str) -> Feedback:
         if value.get("event") == "$ai_feedback":
             label = props.get("$ai_feedback_text", label)
         return Feedback(_id(value, shape, value.get("uuid")), value.get("timestamp"), name, _pick(VALUE_KEYS, props),
-                        label, _str(value.get("distinct_id")), **_refs(props), payload=props)
+                        label, str_or_none(value.get("distinct_id")), **_refs(props), payload=props)
     if shape == "langsmith":
         score, label = value.get("score"), value.get("value")
-        refs = {"conversation_ref": None, "message_ref": _str(value.get("run_id")),
-                "trace_ref": _str(value.get("trace_id")), "message_index": None}
+        refs = {"conversation_ref": None, "message_ref": str_or_none(value.get("run_id")),
+                "trace_ref": str_or_none(value.get("trace_id")), "message_index": None}
         return Feedback(_id(value, shape, value.get("id")), value.get("created_at") or value.get("modified_at"),
                         str(value.get("key")), score, label if isinstance(label, str) else None, None, **refs,
                         payload={k: value.get(k) for k in ("key", "score", "value", "comment", "correction")
@@ -139,7 +138,7 @@ def feedback_of(value: dict, shape: str) -> Feedback:
     if shape == "phoenix":
         result = value.get("result") if isinstance(value.get("result"), dict) else \
             {"label": value.get("result.label"), "score": value.get("result.score")}
-        refs = {"conversation_ref": None, "message_ref": _str(value.get("span_id")), "trace_ref": None,
+        refs = {"conversation_ref": None, "message_ref": str_or_none(value.get("span_id")), "trace_ref": None,
                 "message_index": None}
         return Feedback(_id(value, shape, value.get("id")), value.get("created_at") or value.get("updated_at"),
                         str(value.get("name")), result.get("score"), result.get("label"), None, **refs,
@@ -147,7 +146,7 @@ def feedback_of(value: dict, shape: str) -> Feedback:
     name = value.get("event")
     return Feedback(_id(value, shape, value.get("event_id"), value.get("id")),
                     _pick(("ts", "timestamp", "time", "event_time"), value), str(name),
-                    _pick(VALUE_KEYS, value), _pick(LABEL_KEYS, value), _str(value.get("user_id")), **_refs(value),
+                    _pick(VALUE_KEYS, value), _pick(LABEL_KEYS, value), str_or_none(value.get("user_id")), **_refs(value),
                     payload=value.get("payload") if isinstance(value.get("payload"), dict) else None)
 
 
@@ -174,7 +173,3 @@ def _number(value):
         except ValueError:
             return None
     return value
-
-
-def _str(value) -> str | None:
-    return None if value is None else str(value)

@@ -1,5 +1,6 @@
 """What every reader yields: good records as Arrow tables, bad ones with a reason."""
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -67,3 +68,23 @@ def cap(text: str | bytes | None) -> str | None:
         text = text[: RAW_CAP * 4].decode("utf-8", errors="replace")
     return text if len(text) <= RAW_CAP else text[:RAW_CAP] + f"... [{len(text) - RAW_CAP} more chars]"
 
+
+
+def time_of(value) -> datetime | None:
+    """A record's time: epoch seconds or milliseconds, or ISO 8601 (naive times are UTC); None otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        try:
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return None
+
+
+def str_or_none(value) -> str | None:
+    return None if value is None else str(value)

@@ -22,14 +22,14 @@ traces or scores; given together as a folder or as files.
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap
-from rmcurate.readers.feedback import feedback_kind, lowered
 from rmcurate.readers.calls import Call, conversations_of, rows_of
+from rmcurate.readers.chunk import (CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap,
+                                    time_of)
+from rmcurate.readers.feedback import feedback_kind, lowered
 from rmcurate.readers.messages import Msg, parse_message, parse_messages, system_prompt
 from rmcurate.readers.records import iter_records
 from rmcurate.readers.textio import BAD_BYTES_MARK
@@ -81,16 +81,6 @@ def output_messages(value) -> list[Msg]:
                     f"output: expected a message or text, got {type(value).__name__}")
 
 
-def _time(value) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _records(path: Path, container: str) -> Iterator[tuple[str, object, str | None, str | None]]:
     """(location, value, problem, raw) for every trace or score, pages unwrapped."""
     for rec in iter_records(path, container):
@@ -120,7 +110,7 @@ def read_langfuse(path: Path, container: str, names: dict[str, str] | None = Non
         elif is_trace(value):
             try:
                 call = Call(str(value["id"]), input_messages(value.get("input")), output_messages(value.get("output")),
-                            key=value.get("sessionId") or None, time=_time(value.get("timestamp")),
+                            key=value.get("sessionId") or None, time=time_of(value.get("timestamp")),
                             user=value.get("userId"), trace_id=str(value["id"]), where=where)
                 if BAD_BYTES_MARK in json.dumps([m.row() for m in call.request + call.response], ensure_ascii=False):
                     raise BadRecord("invalid UTF-8 bytes in record")
@@ -143,7 +133,7 @@ def _score(value: dict, names: dict) -> dict:
         raise BadRecord("missing field: name")
     if not value.get("traceId"):
         raise BadRecord(f"score {name!r} names no trace (a session or dataset score): no reply to attach it to")
-    ts = _time(value.get("timestamp")) or _time(value.get("createdAt"))
+    ts = time_of(value.get("timestamp")) or time_of(value.get("createdAt"))
     if ts is None:
         raise BadRecord(f"score {name!r}: missing or unparseable timestamp")
     label = value.get("stringValue")

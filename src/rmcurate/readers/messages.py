@@ -13,7 +13,7 @@ the same way everywhere:
 import json
 from dataclasses import dataclass
 
-from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.chunk import BadRecord, str_or_none
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system", "model": "assistant",
          "human": "user", "ai": "assistant", "tool": "tool", "function": "tool", "ipython": "tool"}
@@ -99,7 +99,7 @@ def parse_message(m, where: str) -> list[Msg]:
             if kind in TOOL_RESULT_PARTS:
                 result = part.get("content", part.get("response", part.get("result", part.get("output"))))
                 out.append(Msg("tool", text_of(result if result is not None else "", f"{where}.content.{i}"),
-                               tool_call_id=_str(part.get("tool_use_id", part.get("id", part.get("call_id"))))))
+                               tool_call_id=str_or_none(part.get("tool_use_id", part.get("id", part.get("call_id"))))))
             elif kind in TOOL_CALL_PARTS:
                 msg.tool_calls = (msg.tool_calls or []) + [tool_call(
                     part.get("id", part.get("call_id")), part.get("name"),
@@ -129,8 +129,8 @@ def parse_message(m, where: str) -> list[Msg]:
     if isinstance(m.get("function_call"), dict):  # the legacy single function call
         msg.tool_calls = (msg.tool_calls or []) + _openai_tool_calls([m["function_call"]], where)
     if msg.role == "tool":
-        msg.tool_call_id = _str(m.get("tool_call_id", m.get("id")))
-        msg.tool_name = _str(m.get("name"))
+        msg.tool_call_id = str_or_none(m.get("tool_call_id", m.get("id")))
+        msg.tool_name = str_or_none(m.get("name"))
     if msg.tool_calls and msg.role != "assistant":
         raise BadRecord(f"{where}: a {msg.role} message with tool calls")
     if isinstance(m.get("id"), (str, int)) and msg.role != "tool":
@@ -156,7 +156,3 @@ def system_prompt(value, where: str = "system") -> list[Msg]:
     if isinstance(value, list):
         return [Msg("system", text_of(value, where))]
     raise BadRecord(f"bad value for {where}: expected text or a list of text parts")
-
-
-def _str(value) -> str | None:
-    return None if value is None else str(value)

@@ -7,9 +7,7 @@ tool calls and tool results kept as messages, refusals as the reply's text, imag
 top-level `system` (Anthropic) is the first message. A message's own `id` is kept (`source_ref`
 '<source>:<id>'), so feedback that names it finds it.
 """
-from datetime import UTC, datetime
-
-from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.chunk import BadRecord, time_of
 from rmcurate.readers.messages import parse_messages, system_prompt
 from rmcurate.readers.sharegpt import conversation_id
 from rmcurate.readers.textio import BAD_BYTES_MARK
@@ -21,18 +19,6 @@ def _optional_str(value, field: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadRecord(f"bad value for {field}: expected a string, got {type(value).__name__}")
     return value
-
-
-def _created(value) -> datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e11:
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str):
-        try:
-            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return t if t.tzinfo else t.replace(tzinfo=UTC)
-    return None
 
 
 PLAIN_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -76,7 +62,7 @@ def parse_openai(value: object, row: int, source: str = "openai") -> tuple[dict,
         raise BadRecord("invalid UTF-8 bytes in record")
     cid = conversation_id(source, source_id, keys)
     conversation = {"conversation_id": cid, "source": source, "source_id": source_id, "model": model,
-                    "created_at": _created(value.get("created")), "n_messages": len(rows), "user_hash": user,
+                    "created_at": time_of(value.get("created")), "n_messages": len(rows), "user_hash": user,
                     "source_row": row}
     for i, r in enumerate(rows):
         r.update(conversation_id=cid, message_index=i, source_row=row)

@@ -29,10 +29,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from rmcurate.readers.calls import Call, conversations_of, rows_of
-from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap
+from rmcurate.readers.chunk import CONVERSATIONS, MESSAGES, PENDING_EVENTS, BadRecord, Chunk, Quarantined, cap, time_of
 from rmcurate.readers.feedback import feedback_kind, lowered
 from rmcurate.readers.messages import Msg, parse_message, parse_messages, system_prompt
-from rmcurate.readers.percall import time_of
 from rmcurate.readers.records import iter_records
 
 SOURCE = "otel"

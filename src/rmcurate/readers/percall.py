@@ -16,32 +16,15 @@ A conversation is named by a session, thread or conversation id where the record
 their messages.
 """
 import json
-from datetime import UTC, datetime
 
 from rmcurate.readers.calls import Call
-from rmcurate.readers.chunk import BadRecord
+from rmcurate.readers.chunk import BadRecord, str_or_none, time_of
 from rmcurate.readers.messages import Msg, parse_message, parse_messages, system_prompt
 
 SESSION_KEYS = ("session_id", "conversation_id", "thread_id", "sessionId", "conversationId", "threadId",
                 "litellm_session_id", "$ai_session_id", "chat_id")
 NOT_CHAT = {"embedding", "aembedding", "image_generation", "aimage_generation", "moderation", "amoderation",
             "transcription", "atranscription", "speech", "aspeech", "rerank", "arerank"}
-
-
-def time_of(value) -> datetime | None:
-    """Epoch seconds or milliseconds, or ISO 8601."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        try:
-            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return t if t.tzinfo else t.replace(tzinfo=UTC)
-    return None
 
 
 def session_key(*places) -> str | None:
@@ -118,8 +101,8 @@ def gateway_call(value: dict, where: str) -> Call:
                 key=session_key(value, value.get("metadata"), request.get("metadata"), request),
                 time=time_of(_first(value, "timestamp", "created_at", "start_time", "startTime", "created"))
                 or time_of(resp.get("created")),
-                model=resp.get("model") or request.get("model"), user=_str(request.get("user") or value.get("user")),
-                trace_id=_str(value.get("trace_id")), where=where)
+                model=resp.get("model") or request.get("model"), user=str_or_none(request.get("user") or value.get("user")),
+                trace_id=str_or_none(value.get("trace_id")), where=where)
 
 
 def litellm_call(value: dict, where: str) -> Call:
@@ -133,9 +116,9 @@ def litellm_call(value: dict, where: str) -> Call:
     meta = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     return Call(str(value.get("id") or where), msgs, reply,
                 key=session_key(value, meta, meta.get("requester_metadata"), meta.get("spend_logs_metadata")),
-                time=time_of(value.get("startTime")), model=_str(value.get("model")),
-                user=_str(value.get("end_user") or meta.get("user_api_key_end_user_id")),
-                trace_id=_str(value.get("trace_id")), where=where)
+                time=time_of(value.get("startTime")), model=str_or_none(value.get("model")),
+                user=str_or_none(value.get("end_user") or meta.get("user_api_key_end_user_id")),
+                trace_id=str_or_none(value.get("trace_id")), where=where)
 
 
 # LangChain's serialised message classes -> roles
@@ -207,7 +190,7 @@ def langsmith_call(value: dict, where: str, thread: str | None) -> Call:
     meta = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
     model = _first(meta, "ls_model_name") or _first(extra.get("invocation_params") or {}, "model", "model_name")
     return Call(str(value.get("id") or where), msgs, reply, key=thread, time=time_of(value.get("start_time")),
-                model=_str(model), trace_id=_str(value.get("trace_id")), where=where)
+                model=str_or_none(model), trace_id=str_or_none(value.get("trace_id")), where=where)
 
 
 def posthog_call(value: dict, where: str) -> Call:
@@ -226,9 +209,5 @@ def posthog_call(value: dict, where: str) -> Call:
     reply = response_messages(props.get("$ai_output_choices", props.get("$ai_output")), "properties.$ai_output_choices")
     call_id = value.get("uuid") or props.get("$ai_span_id") or props.get("$ai_generation_id") or where
     return Call(str(call_id), msgs, reply, key=session_key(props), time=time_of(value.get("timestamp")),
-                model=_str(props.get("$ai_model")), user=_str(value.get("distinct_id")),
-                trace_id=_str(props.get("$ai_trace_id")), where=where)
-
-
-def _str(value) -> str | None:
-    return None if value is None else str(value)
+                model=str_or_none(props.get("$ai_model")), user=str_or_none(value.get("distinct_id")),
+                trace_id=str_or_none(props.get("$ai_trace_id")), where=where)

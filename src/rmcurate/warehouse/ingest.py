@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rmcurate.readers import Chunk, Format, FormatError, Quarantined, detect
+from rmcurate.readers import Chunk, Format, FormatError, detect
 from rmcurate.readers.calls import overlap
 from rmcurate.readers.read import read
 from rmcurate.settings import SourceSettings

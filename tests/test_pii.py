@@ -13,7 +13,7 @@ from rmcurate.readers import detect
 from rmcurate.rules.pii import find, scrub
 from rmcurate.settings import LabelSettings, PairSettings
 from rmcurate.stages.label import label_feedback
-from rmcurate.stages.pairs import synthesize_pairs
+from rmcurate.stages.pairs import add_natural_pairs, synthesize_pairs
 from rmcurate.warehouse import connect, ingest_file
 from rmcurate.warehouse.exports import export
 from rmcurate.warehouse.judge_calls import DuckCallStore
@@ -104,6 +104,9 @@ def conversations(per: int = 5) -> list[dict]:
             {"from": "gpt", "value": f"You are right, sorry. Checked again:\n{text}\n"},
             {"from": "human", "value": f"thanks, that is right. Also\n{text}"},
             {"from": "gpt", "value": "Glad it helped."}]})
+    first = out[0]["conversations"]  # another reply to the first question: a natural pair with the first's
+    out.append({"id": "p0-b", "conversations": [first[0], {"from": "gpt", "value": first[1]["value"] + " Checked twice."},
+                                                 first[2]]})
     return out
 
 
@@ -126,6 +129,14 @@ def test_no_planted_value_reaches_a_judge_a_pair_an_export_or_the_report(home, t
     label_requests = [r[0] for r in rows(con, "SELECT request FROM judge_calls WHERE template NOT IN "
                                               "('rmboost_rewrite', 'answer', 'pair_compare')")]
     assert any("[SECRET]" in r or "[NAME]" in r for r in label_requests), len(label_requests)
+    # Whether the embedded 135M model's rewrite is kept varies from run to run (its CPU answers depend on
+    # which requests share a batch): a natural pair, made from the data alone, is there on every run.
+    sibling, original = (f"{cid}:1" for cid in next(iter(rows(con, """
+        SELECT max(conversation_id) FILTER (WHERE source_id = 'p0-b'), max(conversation_id) FILTER (WHERE source_id = 'p0')
+        FROM conversations"""))))
+    con.execute("UPDATE feedback_labels SET label = 4, category = 5, kept = true WHERE item_id = ?", [sibling])
+    con.execute("UPDATE feedback_labels SET label = 1, category = 1, kept = true WHERE item_id = ?", [original])
+    assert add_natural_pairs(con, "run-1") == 1
     pairs = rows(con, "SELECT prompt::VARCHAR || chosen || rejected FROM pairs")
     assert pairs and leaks("\n".join(r[0] for r in pairs)) == []
     write_snapshot(con, home, "run-1")

@@ -38,11 +38,17 @@ WITH m AS (
 items AS (
     SELECT *, row_number() OVER (PARTITION BY conversation_id ORDER BY message_index) - 1 AS turn_index
     FROM m WHERE role = 'assistant' AND next_role = 'user' AND prompt_index IS NOT NULL
-      AND trim(content) <> '' AND trim(next_content) <> '')
+      AND trim(content) <> '' AND trim(next_content) <> '' AND trim(prompt) <> '')
 SELECT i.conversation_id || ':' || i.message_index AS item_id, i.conversation_id, i.turn_index,
-       (SELECT coalesce(list({'role': h.role, 'content': h.content} ORDER BY h.message_index), [])
+       (SELECT coalesce(list({'role': h.role, 'content': h.content, 'tool_calls': h.tool_calls,
+                              'tool_call_id': h.tool_call_id} ORDER BY h.message_index), [])
           FROM messages h WHERE h.conversation_id = i.conversation_id AND h.message_index < i.prompt_index) AS history,
-       i.prompt, i.content AS response, i.next_content AS feedback, c.language, c.model
+       i.prompt,
+       (SELECT coalesce(list({'role': h.role, 'content': h.content, 'tool_calls': h.tool_calls,
+                              'tool_call_id': h.tool_call_id} ORDER BY h.message_index), [])
+          FROM messages h WHERE h.conversation_id = i.conversation_id AND h.message_index > i.prompt_index
+                            AND h.message_index < i.message_index) AS steps,
+       i.content AS response, i.next_content AS feedback, c.language, c.model
 FROM items i JOIN conversations c USING (conversation_id)"""
 WINDOW_POSITIONS = """
 SELECT conversation_id || ':' || message_index, count(*) FILTER (WHERE role = 'assistant') OVER (
@@ -81,7 +87,7 @@ def messy_home(home: Path, tmp_path: Path):
 def test_the_views_over_replies_keep_the_window_rule(home, tmp_path):
     con, path = messy_home(home, tmp_path)
     turns = rows(con, "SELECT * FROM turns ORDER BY item_id")
-    assert len(turns) == 1 + 1 + 1 + 1 + 0 + 19
+    assert len(turns) == 1 + 1 + 0 + 1 + 0 + 19  # the third: "ok" answers a blank message, no prompt: no turn
     assert turns == rows(con, f"SELECT * FROM ({WINDOW_TURNS}) ORDER BY item_id")
     assert rows(con, "SELECT item_id, position, response_chars FROM reply_evidence ORDER BY 1") == \
         [r[:3] for r in rows(con, f"SELECT * FROM ({WINDOW_POSITIONS}) ORDER BY 1")]

@@ -514,3 +514,27 @@ def test_ratings_map_by_the_documented_scale_and_a_neutral_one_is_quarantined(tm
         with pytest.raises(BadRecord):
             feedback_kind("rating", bad, None, names)
     assert feedback_kind("Message Copied", None, None, names) == "copy"  # spaces and case as analytics tools write
+
+
+def test_unkeyed_calls_join_by_their_messages_but_never_across_users(tmp_path):
+    from rmcurate.readers.detect import detect
+    from rmcurate.readers.read import read
+
+    def call(user, k, req, reply):
+        return {"id": f"{user}-{k}", "request": {"user": user, "messages": [{"role": r, "content": t} for r, t in req]},
+                "response": {"choices": [{"message": {"role": "assistant", "content": reply}}]}}
+    first = [("user", "What is a monad?")]
+    a = "A monad is a type with bind and return."
+    path = write_lines(tmp_path / "gw.jsonl", [
+        call("ann", 0, first, a), call("bob", 0, first, a),  # the same question and reply, two users
+        call("ann", 1, [*first, ("assistant", a), ("user", "Show one in Haskell.")], "Maybe is one."),
+        call("bob", 1, [*first, ("assistant", a), ("user", "And in Python?")], "Python has none built in."),
+        call("ann", 2, [("user", "Unrelated question")], "Unrelated answer.")])
+    (chunk,) = read(path, detect(path))
+    convs = {}
+    for m in chunk.messages.to_pylist():
+        convs.setdefault(m["conversation_id"], []).append(m["content"])
+    assert sorted(convs.values()) == sorted([
+        [first[0][1], a, "Show one in Haskell.", "Maybe is one."],
+        [first[0][1], a, "And in Python?", "Python has none built in."],
+        ["Unrelated question", "Unrelated answer."]])

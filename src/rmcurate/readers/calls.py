@@ -8,8 +8,9 @@ model call, and every call repeats the conversation so far. One rule makes conve
   response: a history repeated in every call is stored once, and calls that log only the new user
   message still build the whole conversation. A system prompt every call repeats is stored once.
 - Calls that name none are joined by their messages: a call whose request starts with an earlier
-  conversation's whole transcript (its requests and responses so far) continues it; any other call
-  starts a conversation. A retry of the same request is a conversation of its own (a branch).
+  conversation's whole transcript (its requests and responses so far) continues it, when both have the
+  same user (or neither names one); any other call starts a conversation. A retry of the same request is
+  a conversation of its own (a branch).
 
 Each response message keeps the call's id (`source_ref`) and its trace's (`trace_ref`), so feedback
 that names either finds the reply.
@@ -53,7 +54,8 @@ class _Conversation:
     def __init__(self, key: str, first: Call):
         self.key, self.first = key, first
         self.msgs: list[Msg] = []
-        self.end = ""  # chain hash of the transcript's keys
+        self.end = first.user or ""  # chain hash of the transcript's keys, from its user: two users who
+        # asked the same first question and got the same reply are two conversations, not one
 
     def add(self, msgs: list[Msg]) -> None:
         for m in msgs:
@@ -99,7 +101,8 @@ def conversations_of(calls: list[Call], source: str, loose: str = "call") -> lis
         out.append(conv)
     ends: dict[str, _Conversation] = {}
     for call in _by_time(unkeyed):
-        prefixes, h = [""], ""
+        prefixes = [call.user or ""]
+        h = prefixes[0]
         for m in call.request:
             h = _chain_hash(h, m.key())
             prefixes.append(h)

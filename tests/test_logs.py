@@ -235,6 +235,29 @@ def phoenix_spans(convs):
             for i, c in enumerate(convs) for k, (req, reply) in enumerate(calls(c))]
 
 
+def genai_spans(convs):
+    """The current OTel GenAI attributes: messages as parts (text, tool_call, tool_call_response)."""
+    def message(m):
+        if m["role"] == "tool":
+            return {"role": "tool", "parts": [{"type": "tool_call_response", "id": m["call_id"], "response": m["content"]}]}
+        if "call" in m:
+            return {"role": "assistant", "parts": [{"type": "tool_call", "id": m["call"]["id"], "name": m["call"]["name"],
+                                                    "arguments": json.loads(m["call"]["arguments"])}]}
+        return {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+    spans = []
+    for i, c in enumerate(convs):
+        for k, (req, reply) in enumerate(calls(c)):
+            system = [m for m in req if m["role"] == "system"]
+            spans.append({"traceId": f"t{i}-{k}", "spanId": f"ga-{i}-{k}", "name": "chat gpt-4o",
+                          "startTimeUnixNano": str(1714557600000000000 + i * 10**10 + k), "attributes": [
+                              attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", sessions(i)),
+                              attr("gen_ai.system_instructions", json.dumps([{"type": "text", "content": m["content"]}
+                                                                             for m in system])),
+                              attr("gen_ai.input.messages", json.dumps([message(m) for m in req if m["role"] != "system"])),
+                              attr("gen_ai.output.messages", json.dumps([message(reply)]))]})
+    return [otlp(spans)]
+
+
 def openllmetry_spans(convs):
     spans = []
     for i, c in enumerate(convs):
@@ -305,6 +328,7 @@ SOURCES = {  # file name -> (records, expected kind)
     "sharegpt-tools.jsonl": (sharegpt_records, "sharegpt"),
     "gateway.jsonl": (gateway_records, "gateway"), "litellm.jsonl": (litellm_records, "litellm"),
     "langsmith.jsonl": (langsmith_records, "langsmith"), "posthog.jsonl": (posthog_records, "posthog"),
+    "otel-genai.jsonl": (genai_spans, "otel"),
     "openinference.jsonl": (openinference_spans, "otel"), "phoenix-spans.jsonl": (phoenix_spans, "otel"), "openllmetry.jsonl": (openllmetry_spans, "otel"),
     "otel-events.jsonl": (old_event_spans, "otel"), "otel-logs.jsonl": (log_records, "otel"),
 }

@@ -26,13 +26,14 @@ from benchmarks.wildchat_gen import generate
 DATA = Path(os.environ.get("RMCURATE_BENCH_DATA", "bench-data"))
 
 
-def worker(mode: str, parquet: Path, home: Path) -> None:
+def worker(mode: str, parquet: Path, home: Path, reader: str = "read_parquet") -> None:
+    """One timed load in this process: DuckDB's bare `reader` of the file (the baseline) or rmcurate's ingest."""
     start = time.perf_counter()
     if mode == "baseline":
         import duckdb
 
         con = duckdb.connect(str(home / "baseline.duckdb"))
-        con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{parquet}')")
         con.close()
     else:
         from rmcurate.readers import detect
@@ -45,11 +46,11 @@ def worker(mode: str, parquet: Path, home: Path) -> None:
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
-def measure(mode: str, parquet: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one run in a fresh process."""
+def measure(mode: str, parquet: Path, module: str = "benchmarks.ingest") -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one run of `module --worker mode` in a fresh process."""
     home = Path(tempfile.mkdtemp(prefix=f"rmcurate-bench-{mode}-"))
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ingest", "--worker", mode, str(parquet), str(home)],
+        proc = subprocess.Popen([sys.executable, "-m", module, "--worker", mode, str(parquet), str(home)],
                                 stdout=subprocess.PIPE)
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)

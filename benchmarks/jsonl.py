@@ -14,13 +14,11 @@ Target (issue 38): ingest <= 1.5x the baseline at 20k and 1M records. Medians of
 import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from statistics import median
+
+from benchmarks import ingest as ingest_bench
 
 DATA = Path(os.environ.get("RMCURATE_BENCH_DATA", "bench-data"))
 MAX_CHARS = 2000  # a message longer than this is cut, so 1M records stay a few GB
@@ -55,40 +53,16 @@ def generate(path: Path, fmt: str, n: int) -> Path:
 
 
 def worker(mode: str, path: Path, home: Path) -> None:
+    if mode != "startup":
+        return ingest_bench.worker(mode, path, home, reader="read_json")
     start = time.perf_counter()
-    if mode == "baseline":
-        import duckdb
-
-        con = duckdb.connect(str(home / "baseline.duckdb"))
-        con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{path}')")
-        con.close()
-    elif mode == "startup":
-        import rmcurate.readers.read  # noqa: F401 - what an ingest imports before it reads
-        import rmcurate.warehouse.ingest  # noqa: F401
-    else:
-        from rmcurate.warehouse import connect
-        from rmcurate.warehouse.ingest import ingest_path
-
-        con = connect(home)
-        result = ingest_path(con, path)
-        con.close()
-        assert result.status == "loaded" and not result.n_quarantined, result
+    import rmcurate.readers.read  # noqa: F401 - what an ingest imports before it reads
+    import rmcurate.warehouse.ingest  # noqa: F401 - the same
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def measure(mode: str, path: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one run in a fresh process."""
-    home = Path(tempfile.mkdtemp(prefix=f"rmcurate-bench-{mode}-"))
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.jsonl", "--worker", mode, str(path), str(home)],
-                                stdout=subprocess.PIPE)
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{mode} run failed with status {status}")
-        return json.loads(out)["seconds"], usage.ru_maxrss / 1024
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return ingest_bench.measure(mode, path, module="benchmarks.jsonl")
 
 
 def main() -> None:

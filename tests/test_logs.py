@@ -195,25 +195,41 @@ def otlp(spans):
     return {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]}
 
 
-def openinference_spans(convs, start=0):
+def flattened_spans(convs, sides: tuple[str, str], call_keys: tuple[str, str, str], call_id_key: str,
+                    extra: list, span: str, start: int = 0) -> list[dict]:
+    """Spans whose messages are flattened attributes `<side>.N.<role|content|...>`, as OpenInference and
+    OpenLLMetry write them: `sides` the request's and response's prefixes (N and the message prefix are
+    filled in), `call_keys` the tool call's id, name and arguments keys."""
     spans = []
     for i, c in enumerate(convs, start):
         for k, (req, reply) in enumerate(calls(c)):
-            attrs = [attr("openinference.span.kind", "LLM"), attr("session.id", sessions(i)),
-                     attr("llm.model_name", "gpt-4o")]
-            for side, msgs in (("input", req), ("output", [reply])):
+            attrs = [attr(key, value(i)) for key, value in extra]
+            for side, msgs in zip(sides, (req, [reply])):
                 for n, m in enumerate(msgs):
-                    p = f"llm.{side}_messages.{n}.message"
+                    p = side.format(n=n)
                     attrs += [attr(f"{p}.role", m["role"]), attr(f"{p}.content", m["content"])]
                     if "call" in m:
-                        attrs += [attr(f"{p}.tool_calls.0.tool_call.id", m["call"]["id"]),
-                                  attr(f"{p}.tool_calls.0.tool_call.function.name", m["call"]["name"]),
-                                  attr(f"{p}.tool_calls.0.tool_call.function.arguments", m["call"]["arguments"])]
+                        attrs += [attr(f"{p}.tool_calls.0.{key}", m["call"][field])
+                                  for key, field in zip(call_keys, ("id", "name", "arguments"))]
                     if m["role"] == "tool":
-                        attrs.append(attr(f"{p}.tool_call_id", m["call_id"]))
-            spans.append({"traceId": f"t{i}-{k}", "spanId": f"oi-{i}-{k}", "name": "ChatCompletion",
+                        attrs.append(attr(f"{p}.{call_id_key}", m["call_id"]))
+            spans.append({"traceId": f"t{i}-{k}", "spanId": f"{span}-{i}-{k}", "name": "chat",
                           "startTimeUnixNano": str(1714557600000000000 + i * 10**10 + k), "attributes": attrs})
     return [otlp(spans)]
+
+
+def openinference_spans(convs, start=0):
+    return flattened_spans(convs, ("llm.input_messages.{n}.message", "llm.output_messages.{n}.message"),
+                           ("tool_call.id", "tool_call.function.name", "tool_call.function.arguments"), "tool_call_id",
+                           [("openinference.span.kind", lambda i: "LLM"), ("session.id", sessions),
+                            ("llm.model_name", lambda i: "gpt-4o")], "oi", start)
+
+
+def openllmetry_spans(convs):
+    return flattened_spans(convs, ("gen_ai.prompt.{n}", "gen_ai.completion.{n}"), ("id", "name", "arguments"),
+                           "tool_call_id", [("llm.request.type", lambda i: "chat"),
+                                            ("gen_ai.request.model", lambda i: "gpt-4o"),
+                                            ("traceloop.association.properties.session_id", sessions)], "ol")
 
 
 def phoenix_spans(convs):
@@ -255,27 +271,6 @@ def genai_spans(convs):
                                                                              for m in system])),
                               attr("gen_ai.input.messages", json.dumps([message(m) for m in req if m["role"] != "system"])),
                               attr("gen_ai.output.messages", json.dumps([message(reply)]))]})
-    return [otlp(spans)]
-
-
-def openllmetry_spans(convs):
-    spans = []
-    for i, c in enumerate(convs):
-        for k, (req, reply) in enumerate(calls(c)):
-            attrs = [attr("llm.request.type", "chat"), attr("gen_ai.request.model", "gpt-4o"),
-                     attr("traceloop.association.properties.session_id", sessions(i))]
-            for side, msgs in (("prompt", req), ("completion", [reply])):
-                for n, m in enumerate(msgs):
-                    p = f"gen_ai.{side}.{n}"
-                    attrs += [attr(f"{p}.role", m["role"]), attr(f"{p}.content", m["content"])]
-                    if "call" in m:
-                        attrs += [attr(f"{p}.tool_calls.0.id", m["call"]["id"]),
-                                  attr(f"{p}.tool_calls.0.name", m["call"]["name"]),
-                                  attr(f"{p}.tool_calls.0.arguments", m["call"]["arguments"])]
-                    if m["role"] == "tool":
-                        attrs.append(attr(f"{p}.tool_call_id", m["call_id"]))
-            spans.append({"traceId": f"t{i}-{k}", "spanId": f"ol-{i}-{k}", "name": "openai.chat",
-                          "startTimeUnixNano": str(1714557600000000000 + i * 10**10 + k), "attributes": attrs})
     return [otlp(spans)]
 
 

@@ -51,16 +51,21 @@ def _chain_hash(h: str, key: tuple) -> str:
 
 
 class _Conversation:
-    def __init__(self, key: str, first: Call):
+    def __init__(self, key: str, first: Call, chained: bool):
         self.key, self.first = key, first
         self.msgs: list[Msg] = []
-        self.end = first.user or ""  # chain hash of the transcript's keys, from its user: two users who
-        # asked the same first question and got the same reply are two conversations, not one
+        self.keys: list[tuple] = []  # the messages' keys, kept as they are added (overlap reads them per call)
+        # Only chained conversations need the chain hash of their transcript's keys. It starts from the
+        # user: two users who asked the same first question and got the same reply stay two conversations.
+        self.end = (first.user or "") if chained else None
 
     def add(self, msgs: list[Msg]) -> None:
         for m in msgs:
+            key = m.key()
             self.msgs.append(m)
-            self.end = _chain_hash(self.end, m.key())
+            self.keys.append(key)
+            if self.end is not None:
+                self.end = _chain_hash(self.end, key)
 
     def respond(self, call: Call, source: str) -> None:
         self.add([Msg(**{**m.__dict__, "ref": f"{source}:{call.call_id}",
@@ -90,13 +95,12 @@ def conversations_of(calls: list[Call], source: str, loose: str = "call") -> lis
     out = []
     for key, group in keyed.items():
         group = _by_time(group)
-        conv = _Conversation(f"session:{key}", group[0])
+        conv = _Conversation(f"session:{key}", group[0], chained=False)
         for call in group:
             request = call.request
-            if conv.msgs and request and request[0].role == "system" and conv.msgs[0].key() == request[0].key():
+            if conv.msgs and request and request[0].role == "system" and conv.keys[0] == request[0].key():
                 request = request[1:]  # the system prompt every call repeats is stored once, at the start
-            keys = [m.key() for m in conv.msgs]
-            conv.add(request[overlap(keys, [m.key() for m in request]):])
+            conv.add(request[overlap(conv.keys, [m.key() for m in request]):])
             conv.respond(call, source)
         out.append(conv)
     ends: dict[str, _Conversation] = {}
@@ -113,7 +117,7 @@ def conversations_of(calls: list[Call], source: str, loose: str = "call") -> lis
                 conv.add(call.request[k:])
                 break
         if conv is None:
-            conv = _Conversation(f"{loose}:{call.call_id}", call)
+            conv = _Conversation(f"{loose}:{call.call_id}", call, chained=True)
             conv.add(call.request)
             out.append(conv)
         conv.respond(call, source)

@@ -101,7 +101,7 @@ def _index(value) -> int | None:
 def _refs(*places) -> dict:
     return {"conversation_ref": str_or_none(_pick(CONVERSATION_KEYS, *places)),
             "message_ref": str_or_none(_pick(MESSAGE_KEYS, *places)), "trace_ref": str_or_none(_pick(TRACE_KEYS, *places)),
-            "message_index": _index(_pick(("message_index", "messageIndex", "turn"), *places))}
+            "message_index": _index(_pick(("message_index", "messageIndex"), *places))}
 
 
 def feedback_of(value: dict, shape: str) -> Feedback:

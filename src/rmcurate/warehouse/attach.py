@@ -82,12 +82,14 @@ def attach_waiting(con, ingest_id: int) -> None:
               SELECT source_id, min(conversation_id) FROM conversations WHERE ingest_id = ? AND source_id IS NOT NULL
               GROUP BY source_id) c
         WHERE NOT events.conversation_known AND events.conversation_id = c.ref""", [ingest_id, ingest_id])
+    # Over this ingest's messages only: every ingest runs this, and the messages table holds millions of rows.
     con.execute(f"""
         UPDATE events SET message_index = m.message_index
         FROM messages m
         WHERE events.message_ref IS NOT NULL AND events.message_index IS NULL AND events.conversation_known
           AND m.conversation_id = events.conversation_id AND m.source_ref IS NOT NULL
-          AND {REF_ID.format(col="m.source_ref")} = events.message_ref""")
+          AND {REF_ID.format(col="m.source_ref")} = events.message_ref
+          AND m.conversation_id IN (SELECT conversation_id FROM conversations WHERE ingest_id = ?)""", [ingest_id])
 
 
 def expire_waiting(con, days: float) -> int:
